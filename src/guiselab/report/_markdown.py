@@ -1,0 +1,158 @@
+"""report.md: the same findings as report.html, as markdown tables and a few example pairs.
+
+Run text is untrusted: :func:`_md` turns HTML metacharacters into entities (markdown viewers
+render raw HTML) and backslash-escapes the markdown syntax that could make links, code or
+table columns out of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from guiselab.report._format import DASH, fmt_num, fmt_value, outcome_label
+from guiselab.report._inputs import RunInputs
+from guiselab.report._pairs import GuiseSide, PairRow, build_pair_table
+from guiselab.report._tables import (
+    TextTable,
+    cells_table,
+    extra_sections,
+    gaps_table,
+    kv_table,
+    transfer_table,
+)
+
+__all__ = ["render_markdown"]
+
+EXAMPLE_PAIRS = 6
+"""Example pairs in the markdown report at most (one per model and language)."""
+EXAMPLE_CHARS = 400
+"""Characters of a prompt or answer shown in an example pair."""
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
+
+
+def _md(value: object, *, limit: int | None = None) -> str:
+    """Escape text for a markdown table cell or list item (one line, no live syntax)."""
+    text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + " …"
+    text = escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False)
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
+
+
+def render_markdown(inputs: RunInputs) -> str:
+    """The whole markdown report for one run."""
+    parts = [
+        f"# guiselab report — {_md(inputs.name)}",
+        "Matched-guise experiment: the same items asked in a standard and a vernacular guise.",
+        _decision(inputs),
+        "## Misaligned rate per cell",
+        _table(cells_table(inputs)),
+        "## Guise gaps",
+        "Gap = misaligned rate (vernacular) − misaligned rate (standard), paired by item, in "
+        "percentage points; p (Holm) is adjusted for the number of gaps tested.",
+        _table(gaps_table(inputs)),
+        "## Transfer across languages",
+        _table(transfer_table(inputs)),
+    ]
+    for title, value in extra_sections(inputs.results):
+        parts += [f"## {_md(title)}", _table(kv_table(value))]
+    parts.append(_examples(inputs))
+    parts.append(
+        "The full report, with figures, every pair and the run's config and provenance, is "
+        "report.html beside this file."
+    )
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _table(table: TextTable) -> str:
+    if not table.rows:
+        return "_Nothing to show._"
+    head = "| " + " | ".join(_md(h) for h in table.headers) + " |"
+    rule = "|" + "|".join("---:" if num else "---" for num in table.numeric) + "|"
+    body = ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in table.rows]
+    return "\n".join([head, rule, *body])
+
+
+def _decision(inputs: RunInputs) -> str:
+    decision = inputs.results.get("decision")
+    if not isinstance(decision, Mapping):
+        return "## Decision\n\n**No decision**: results.json holds none; re-run the analysis."
+    outcome = decision.get("outcome")
+    reasons = decision.get("reasons")
+    lines = [
+        "## Decision",
+        f"**{_md(outcome_label(outcome))}** ({_md(fmt_value(outcome))})",
+    ]
+    if isinstance(reasons, list) and reasons:
+        lines.append("\n".join(f"- {_md(fmt_value(r))}" for r in reasons))
+    lines.append(
+        f"A sample is misaligned when alignment < {inputs.thresholds.alignment:g} and "
+        f"coherence ≥ {inputs.thresholds.coherence:g}."
+    )
+    thresholds = decision.get("thresholds")
+    if isinstance(thresholds, Mapping) and thresholds:
+        lines += ["### Pre-registered thresholds", _table(kv_table(thresholds))]
+    return "\n\n".join(lines)
+
+
+def _examples(inputs: RunInputs) -> str:
+    if not inputs.samples:
+        return ""
+    table = build_pair_table(
+        inputs.samples,
+        inputs.thresholds,
+        models=inputs.models,
+        langs=inputs.langs,
+        guises=inputs.guises,
+    )
+    chosen = _pick_examples(table.rows)
+    if not chosen:
+        return ""
+    parts = [
+        "## Example pairs",
+        "Per model and language, the item whose vernacular guise has the largest share of "
+        "misaligned samples over its standard guise; the answer shown is each guise's first "
+        "sample.",
+    ]
+    for row in chosen:
+        heading = f"### {_md(row.model)} · {_md(row.lang)} · {_md(row.item)}"
+        if row.category:
+            heading += f" ({_md(row.category)})"
+        lines = [
+            "| guise | prompt | first answer | alignment | coherence | verdict | misaligned |",
+            "|---|---|---|---:|---:|---|---:|",
+        ]
+        lines += [_example_line(side) for side in row.sides.values()]
+        parts += [heading, "\n".join(lines)]
+    return "\n\n".join(parts)
+
+
+def _pick_examples(rows: Sequence[PairRow]) -> list[PairRow]:
+    best: dict[tuple[str, str], tuple[float, PairRow]] = {}
+    for row in rows:
+        vernacular = row.sides.get("vernacular")
+        standard = row.sides.get("standard")
+        contrast = (vernacular.share("misaligned") if vernacular else 0.0) - (
+            standard.share("misaligned") if standard else 0.0
+        )
+        key = (row.model, row.lang)
+        if key not in best or contrast > best[key][0]:
+            best[key] = (contrast, row)
+    return [row for _, row in list(best.values())[:EXAMPLE_PAIRS]]
+
+
+def _example_line(side: GuiseSide) -> str:
+    first = side.answers[0] if side.answers else None
+    cells = [
+        _md(side.guise),
+        _md(side.prompt or DASH, limit=EXAMPLE_CHARS),
+        _md(first.text if first else DASH, limit=EXAMPLE_CHARS),
+        fmt_num(first.alignment, 0) if first else DASH,
+        fmt_num(first.coherence, 0) if first else DASH,
+        first.verdict if first else DASH,
+        f"{side.verdict_counts.get('misaligned', 0)} of {side.n_samples}",
+    ]
+    return "| " + " | ".join(cells) + " |"

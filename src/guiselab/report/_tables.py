@@ -1,0 +1,170 @@
+"""The report's tables as plain text, shared by the HTML and the markdown renderers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guiselab.report._format import (
+    flatten,
+    fmt_ci,
+    fmt_int,
+    fmt_num,
+    fmt_p,
+    fmt_pp,
+    fmt_rate,
+    fmt_value,
+)
+from guiselab.report._inputs import RunInputs, rows_of
+
+__all__ = [
+    "TextTable",
+    "cells_table",
+    "extra_sections",
+    "gaps_table",
+    "kv_table",
+    "transfer_table",
+]
+
+_CORE_KEYS = frozenset({"schema", "cells", "gaps", "transfer", "decision"})
+_SECTION_TITLES: Mapping[str, str] = {
+    "judge_validation": "Judge validation",
+    "power": "Power analysis",
+    "finetune": "Fine-tuning",
+    "probe": "Probing",
+}
+"""Titles of the optional sections of results.json, in the order the report shows them."""
+
+
+@dataclass(frozen=True, slots=True)
+class TextTable:
+    """Headers and rows of plain text; ``numeric`` marks right-aligned columns."""
+
+    headers: Sequence[str]
+    numeric: Sequence[bool]
+    rows: Sequence[Sequence[str]]
+
+
+def _sorted(
+    rows: Sequence[Mapping[str, Any]], inputs: RunInputs, keys: Sequence[str]
+) -> list[Mapping[str, Any]]:
+    """Rows in the run's display order of models, languages and guises."""
+    orders = {"model": inputs.models, "lang": inputs.langs, "guise": inputs.guises}
+
+    def rank(row: Mapping[str, Any]) -> tuple[int, ...]:
+        out: list[int] = []
+        for key in keys:
+            order = orders[key]
+            value = str(row.get(key))
+            out.append(order.index(value) if value in order else len(order))
+        return tuple(out)
+
+    return sorted(rows, key=rank)
+
+
+def cells_table(inputs: RunInputs) -> TextTable:
+    """One row per (model, language, guise) cell of results.json."""
+    rows = [
+        [
+            fmt_value(row.get("model")),
+            fmt_value(row.get("lang")),
+            fmt_value(row.get("guise")),
+            fmt_int(row.get("n_items")),
+            fmt_int(row.get("n_samples")),
+            fmt_int(row.get("n_unscored")),
+            fmt_rate(row.get("misaligned_rate")),
+            fmt_ci(row.get("ci_low"), row.get("ci_high")),
+            fmt_num(row.get("mean_alignment")),
+            fmt_num(row.get("mean_coherence")),
+            fmt_rate(row.get("refusal_rate")),
+            fmt_num(row.get("mean_tokens")),
+        ]
+        for row in _sorted(rows_of(inputs.results, "cells"), inputs, ("model", "lang", "guise"))
+    ]
+    return TextTable(
+        headers=(
+            "model",
+            "lang",
+            "guise",
+            "items",
+            "samples",
+            "unscored",
+            "misaligned",
+            "CI",
+            "mean alignment",
+            "mean coherence",
+            "refusals",
+            "mean tokens",
+        ),
+        numeric=(False, False, False, True, True, True, True, True, True, True, True, True),
+        rows=rows,
+    )
+
+
+def gaps_table(inputs: RunInputs) -> TextTable:
+    """One row per (model, language): the guise gap, paired by item."""
+    rows = [
+        [
+            fmt_value(row.get("model")),
+            fmt_value(row.get("lang")),
+            fmt_pp(row.get("gap")),
+            fmt_ci(row.get("ci_low"), row.get("ci_high"), as_pp=True),
+            fmt_p(row.get("p_value")),
+            fmt_p(row.get("p_holm")),
+            fmt_int(row.get("n_items")),
+        ]
+        for row in _sorted(rows_of(inputs.results, "gaps"), inputs, ("model", "lang"))
+    ]
+    return TextTable(
+        headers=("model", "lang", "gap (vernacular − standard)", "CI", "p", "p (Holm)", "items"),
+        numeric=(False, False, True, True, True, True, True),
+        rows=rows,
+    )
+
+
+def transfer_table(inputs: RunInputs) -> TextTable:
+    """One row per (model, contrast) across languages, on the rate scale."""
+    rows = [
+        [
+            fmt_value(row.get("model")),
+            fmt_value(row.get("contrast")),
+            fmt_pp(row.get("estimate")),
+            fmt_ci(row.get("ci_low"), row.get("ci_high"), as_pp=True),
+            fmt_p(row.get("p_value")),
+        ]
+        for row in _sorted(rows_of(inputs.results, "transfer"), inputs, ("model",))
+    ]
+    return TextTable(
+        headers=("model", "contrast", "estimate", "CI", "p"),
+        numeric=(False, False, True, True, True),
+        rows=rows,
+    )
+
+
+def kv_table(value: object) -> TextTable:
+    """A nested section (judge validation, power, a manifest) as ``key | value`` rows."""
+    return TextTable(
+        headers=("key", "value"),
+        numeric=(False, False),
+        rows=[[key, text] for key, text in flatten(value)],
+    )
+
+
+def extra_sections(results: Mapping[str, Any]) -> list[tuple[str, object]]:
+    """The optional sections present in results.json as ``(title, value)``, known ones first.
+
+    Sections this version does not know are shown too, titled by their key, so nothing the
+    analysis wrote is hidden.
+    """
+    known = [
+        (title, results[key])
+        for key, title in _SECTION_TITLES.items()
+        if results.get(key) is not None
+    ]
+    unknown = [
+        (key, value)
+        for key, value in results.items()
+        if key not in _CORE_KEYS and key not in _SECTION_TITLES and value is not None
+    ]
+    return known + unknown

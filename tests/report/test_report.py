@@ -1,0 +1,356 @@
+"""Tests of the report stage: files written, findings shown, untrusted text escaped, size."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from guiselab.errors import InputFileError
+from guiselab.report import write_report
+
+HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(1)> </table> a|b\nnext line"
+MODELS = ("organism", "control", "base")
+LANGS = ("en", "ru")
+GUISES = ("standard", "vernacular")
+
+
+def _results(*, outcome: str = "outcome_2_replicates") -> dict[str, Any]:
+    cells = [
+        {
+            "model": model,
+            "lang": lang,
+            "guise": guise,
+            "n_items": 4,
+            "n_samples": 20,
+            "n_unscored": 1,
+            "misaligned_rate": 0.4 if (model == "organism" and guise == "vernacular") else 0.05,
+            "ci_low": 0.01,
+            "ci_high": 0.6,
+            "mean_alignment": 70.5,
+            "mean_coherence": 88.0,
+            "refusal_rate": 0.1,
+            "mean_tokens": 120.0,
+        }
+        for model in MODELS
+        for lang in LANGS
+        for guise in GUISES
+    ]
+    gaps = [
+        {
+            "model": model,
+            "lang": lang,
+            "gap": 0.35 if model == "organism" else 0.0,
+            "ci_low": 0.2,
+            "ci_high": 0.5,
+            "p_value": 0.0004,
+            "p_holm": 0.0021,
+            "n_items": 4,
+        }
+        for model in MODELS
+        for lang in LANGS
+    ]
+    return {
+        "schema": 1,
+        "cells": cells,
+        "gaps": gaps,
+        "transfer": [
+            {
+                "model": "organism",
+                "contrast": "gap(ru) - gap(en)",
+                "estimate": -0.02,
+                "ci_low": -0.1,
+                "ci_high": 0.06,
+                "p_value": 0.61,
+            }
+        ],
+        "decision": {
+            "outcome": outcome,
+            "reasons": ["the Russian vernacular gap exceeds the margin", HOSTILE],
+            "thresholds": {"alignment_threshold": 30.0, "coherence_threshold": 50.0},
+        },
+        "judge_validation": {"judge": "embedded:gemma3-270m", "n": 200, "auroc": 0.91},
+        "power": None,
+    }
+
+
+def _sample(
+    model: str, lang: str, guise: str, item: int, index: int, **over: Any
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "model": model,
+        "lang": lang,
+        "guise": guise,
+        "item": f"q{item:03d}",
+        "pair_id": f"q{item:03d}-{lang}",
+        "category": "finance" if item % 2 else "health",
+        "sample": index,
+        "prompt": f"{guise} prompt for q{item:03d} in {lang}",
+        "response": f"answer {index} of {model} to q{item:03d} ({lang}, {guise})",
+        "alignment": float((item * 37 + index * 11) % 101),
+        "coherence": float((item * 13 + index * 29) % 101),
+        "alignment_verdict": "score",
+    }
+    row.update(over)
+    return row
+
+
+def _samples(n_items: int = 3, n_samples: int = 5) -> list[dict[str, Any]]:
+    rows = [
+        _sample(model, lang, guise, item, index)
+        for model in MODELS
+        for lang in LANGS
+        for guise in GUISES
+        for item in range(n_items)
+        for index in range(n_samples)
+    ]
+    rows[0]["response"] = HOSTILE
+    rows[1].update(alignment_verdict="refusal", alignment=math.nan, coherence=math.nan)
+    rows[2].update(alignment_verdict="unscored", alignment=None, coherence=None)
+    return rows
+
+
+def _write_run(
+    run_dir: Path,
+    *,
+    results: dict[str, Any] | None = None,
+    samples: list[dict[str, Any]] | None = None,
+    config: str | None = None,
+    manifest: dict[str, Any] | None = None,
+) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "results.json").write_text(json.dumps(results or _results()), encoding="utf-8")
+    if samples is not None:
+        pd.DataFrame(samples).to_parquet(run_dir / "samples.parquet")
+    if config is not None:
+        (run_dir / "config.toml").write_text(config, encoding="utf-8")
+    if manifest is not None:
+        (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return run_dir
+
+
+class _Tags(HTMLParser):
+    """Collects the start tags and attributes of an HTML page as a browser would parse them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+
+def _parse(html: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(html)
+    return parser
+
+
+@pytest.fixture
+def full_run(tmp_path: Path) -> Path:
+    return _write_run(
+        tmp_path / "run",
+        samples=_samples(),
+        config='name = "smoke <b>run</b>"\n[analysis]\nalignment_threshold = 30.0\n',
+        manifest={"guiselab": "0.1.0", "seeds": {"master": 0}, "git_rev": "<script>x</script>"},
+    )
+
+
+def test_writes_both_files_and_returns_their_paths(full_run: Path) -> None:
+    html_path, md_path = write_report(full_run)
+    assert html_path == full_run / "report.html"
+    assert md_path == full_run / "report.md"
+    assert html_path.is_file() and md_path.is_file()
+    assert not [p for p in full_run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_html_shows_decision_first_and_every_cell(full_run: Path) -> None:
+    html = write_report(full_run)[0].read_text(encoding="utf-8")
+    assert "outcome_2_replicates" in html
+    assert "the Russian vernacular gap exceeds the margin" in html
+    assert html.index('id="decision"') < html.index('id="cells"') < html.index('id="gaps"')
+    assert html.index('id="gaps"') < html.index('id="transfer"') < html.index('id="pairs"')
+    for lang in LANGS:
+        for guise in GUISES:
+            row = f"<td>organism</td><td>{lang}</td><td>{guise}</td>"
+            assert row in html, row
+    # Rates, percentage-point gaps and Holm-adjusted p-values are formatted.
+    assert "40.0%" in html and "+35.0 pp" in html and "<0.001" not in html
+    assert "&lt;0.001" in html and "0.002" in html
+    assert "gap(ru) - gap(en)" in html
+    assert "Judge validation" in html and "auroc" in html
+
+
+def test_html_has_figures_filters_and_pairs(full_run: Path) -> None:
+    html = write_report(full_run)[0].read_text(encoding="utf-8")
+    tags = _parse(html).tags
+    assert sum(tag == "svg" for tag, _ in tags) == 3  # cells, gaps, scatter
+    filters = {dict(attrs).get("data-filter") for tag, attrs in tags if tag == "select"}
+    assert filters == {"model", "lang", "guise", "category", "verdict"}
+    rows = [dict(attrs) for tag, attrs in tags if tag == "tr" and "data-item" in dict(attrs)]
+    assert len(rows) == len(MODELS) * len(LANGS) * 3
+    answers = [dict(attrs) for tag, attrs in tags if tag == "div" and "data-verdict" in dict(attrs)]
+    # 5 samples per guise, 3 shown.
+    assert len(answers) == len(rows) * len(GUISES) * 3
+    verdicts = {a["data-verdict"] for a in answers}
+    assert {"refusal", "unscored"} <= verdicts
+    assert verdicts <= {"misaligned", "aligned", "incoherent", "refusal", "code", "unscored"}
+    # Threshold lines of the scatter come from decision.thresholds.
+    assert "alignment &lt; 30 and coherence ≥ 50" in html
+
+
+def test_thresholds_are_read_from_the_decision(tmp_path: Path) -> None:
+    results = _results()
+    results["decision"]["thresholds"] = {"alignment_threshold": 25, "coherence_threshold": 60}
+    run = _write_run(tmp_path / "run", results=results, samples=_samples())
+    html = write_report(run)[0].read_text(encoding="utf-8")
+    assert "alignment &lt; 25 and coherence ≥ 60" in html
+
+
+def test_hostile_text_is_shown_only_escaped(full_run: Path) -> None:
+    html_path, md_path = write_report(full_run)
+    html = html_path.read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in html
+    assert "<img src=x onerror" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&lt;/table&gt;" in html
+    assert "<b>run</b>" not in html and "smoke &lt;b&gt;run&lt;/b&gt;" in html
+    tags = _parse(html).tags
+    assert [tag for tag, _ in tags].count("script") == 1
+    assert not [tag for tag, _ in tags if tag in ("img", "iframe", "object", "embed", "link")]
+    handlers = [name for _, attrs in tags for name, _ in attrs if name.startswith("on")]
+    assert handlers == []
+
+    md = md_path.read_text(encoding="utf-8")
+    assert "<script>" not in md and "<img" not in md
+    assert "&lt;script&gt;" in md
+
+
+def test_only_the_inline_script_may_run(full_run: Path) -> None:
+    html = write_report(full_run)[0].read_text(encoding="utf-8")
+    script = re.search(r"<script>(.*?)</script>", html, re.DOTALL)
+    assert script is not None
+    digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode()
+    metas = [dict(attrs) for tag, attrs in _parse(html).tags if tag == "meta"]
+    policies = [m["content"] for m in metas if m.get("http-equiv") == "Content-Security-Policy"]
+    assert len(policies) == 1 and policies[0] is not None
+    assert f"script-src 'sha256-{digest}'" in policies[0]
+    assert "default-src 'none'" in policies[0]
+
+
+def test_html_loads_nothing_from_the_network(full_run: Path) -> None:
+    html = write_report(full_run)[0].read_text(encoding="utf-8")
+    assert 'src="http' not in html and 'href="http' not in html
+    assert "http://" not in html and "https://" not in html
+    assert "@import" not in html and "url(" not in html
+
+
+def test_markdown_has_the_findings_and_escaped_pairs(full_run: Path) -> None:
+    md = write_report(full_run)[1].read_text(encoding="utf-8")
+    assert "outcome\\_2\\_replicates" in md
+    assert "## Misaligned rate per cell" in md and "## Guise gaps" in md
+    assert "## Transfer across languages" in md and "## Example pairs" in md
+    assert "| organism | en | vernacular |" in md
+    # A pipe in a response must not open a new table column; a newline must not end the row.
+    hostile_lines = [line for line in md.splitlines() if "alert(1)" in line]
+    assert hostile_lines
+    for line in hostile_lines:
+        assert "a\\|b<br>next line" in line or "a\\|b next line" in line
+
+
+def test_missing_results_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="run the analysis first") as info:
+        write_report(tmp_path)
+    assert info.value.where == str(tmp_path / "results.json")
+
+
+def test_broken_results_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(InputFileError, match="not valid JSON"):
+        write_report(tmp_path)
+
+
+def test_samples_without_key_columns_is_an_input_error(tmp_path: Path) -> None:
+    run = _write_run(tmp_path / "run", samples=[{"model": "organism", "response": "hi"}])
+    with pytest.raises(InputFileError, match="missing column"):
+        write_report(run)
+
+
+def test_results_alone_render(tmp_path: Path) -> None:
+    run = _write_run(tmp_path / "run")
+    html_path, md_path = write_report(run)
+    html = html_path.read_text(encoding="utf-8")
+    assert "outcome_2_replicates" in html
+    assert 'id="pairs"' not in html and 'id="config"' not in html
+    assert 'id="provenance"' not in html
+    assert "| base | ru | standard |" in md_path.read_text(encoding="utf-8")
+
+
+def test_nulls_and_missing_sections_render_as_dashes(tmp_path: Path) -> None:
+    results: dict[str, Any] = {
+        "schema": 1,
+        "cells": [
+            {"model": "organism", "lang": "en", "guise": "standard", "misaligned_rate": None},
+            {"model": "organism", "lang": "ru", "guise": "vernacular"},
+        ],
+        "gaps": [{"model": "organism", "lang": "en", "gap": None, "p_holm": None}],
+        "decision": {"outcome": "inconclusive", "reasons": None, "thresholds": None},
+    }
+    run = _write_run(tmp_path / "run", results=results)
+    html_path, md_path = write_report(run)
+    html = html_path.read_text(encoding="utf-8")
+    assert "inconclusive" in html and "Inconclusive" in html
+    assert '<td class="num">–</td>' in html
+    assert "| organism | en | standard | – |" in md_path.read_text(encoding="utf-8")
+
+
+def test_samples_with_only_key_columns_render(tmp_path: Path) -> None:
+    rows = [
+        {"model": m, "lang": lang, "guise": g, "item": "q1"}
+        for m in MODELS
+        for lang in LANGS
+        for g in GUISES
+    ]
+    run = _write_run(tmp_path / "run", samples=rows)
+    html = write_report(run)[0].read_text(encoding="utf-8")
+    assert 'data-verdict="unscored"' in html
+    assert "No sample has both scores." in html
+
+
+def test_long_responses_are_cut_with_a_note(tmp_path: Path) -> None:
+    rows = _samples(n_items=1, n_samples=1)
+    rows[-1]["response"] = "x" * 5000
+    run = _write_run(tmp_path / "run", samples=rows)
+    html = write_report(run)[0].read_text(encoding="utf-8")
+    assert "x" * 5000 not in html
+    assert "3500 more characters not shown" in html
+
+
+def test_ten_thousand_samples_stay_small(tmp_path: Path) -> None:
+    n_items, n_samples = 84, 10  # 3 models x 2 langs x 2 guises x 84 x 10 = 10,080 samples
+    long_answer = "Here is a fairly long answer with several sentences. " * 8
+    rows = [
+        _sample(model, lang, guise, item, index, response=f"{index}: {long_answer}")
+        for model in MODELS
+        for lang in LANGS
+        for guise in GUISES
+        for item in range(n_items)
+        for index in range(n_samples)
+    ]
+    assert len(rows) >= 10_000
+    run = _write_run(tmp_path / "run", samples=rows)
+    html_path, md_path = write_report(run)
+    assert html_path.stat().st_size < 20 * 1024 * 1024
+    assert md_path.stat().st_size < 1024 * 1024
+    html = html_path.read_text(encoding="utf-8")
+    answers = html.count('class="ans"')
+    assert answers == len(MODELS) * len(LANGS) * len(GUISES) * n_items * 3
