@@ -39,8 +39,9 @@ def _run_dir(cfg: ExperimentConfig, out: Path | None) -> Path:
 
 
 @app.command()
-def run(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None,
-        quiet: QuietOpt = False) -> None:
+def run(
+    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
     """Run the whole pipeline (resumable: a rerun skips everything already done)."""
     from guiselab.pipeline import run_experiment
 
@@ -61,8 +62,9 @@ def plan(config: ConfigArg = None, preset: PresetOpt = None) -> None:
 
 
 @app.command()
-def init(path: Annotated[Path, typer.Argument()] = Path("guiselab.toml"),
-         preset: PresetOpt = None) -> None:
+def init(
+    path: Annotated[Path, typer.Argument()] = Path("guiselab.toml"), preset: PresetOpt = None
+) -> None:
     """Write a commented config file to start from."""
     from guiselab.plan import commented_config
 
@@ -93,8 +95,9 @@ def _stage(config: Path | None, preset: str | None, out: Path | None) -> tuple[A
 
 
 @app.command()
-def finetune(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None,
-             quiet: QuietOpt = False) -> None:
+def finetune(
+    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
     """Train the organism and control adapters."""
     from guiselab.pipeline import run_finetune
 
@@ -102,13 +105,16 @@ def finetune(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = N
     with lock, store:
         trained = run_finetune(cfg, run_dir, store, _progress(quiet))
     for role, info in trained.items():
-        typer.echo(f"{role}: {info['adapter']} ({info['steps']} steps, loss "
-                   f"{info['first_loss']:.3f} -> {info['final_loss']:.3f})")
+        typer.echo(
+            f"{role}: {info['adapter']} ({info['steps']} steps, loss "
+            f"{info['first_loss']:.3f} -> {info['final_loss']:.3f})"
+        )
 
 
 @app.command()
-def generate(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None,
-             quiet: QuietOpt = False) -> None:
+def generate(
+    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
     """Sample answers from every model (adapters must be trained first)."""
     from guiselab.pipeline import run_generate
 
@@ -119,8 +125,9 @@ def generate(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = N
 
 
 @app.command()
-def judge(config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None,
-          quiet: QuietOpt = False) -> None:
+def judge(
+    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
     """Score every stored answer for alignment and coherence."""
     from guiselab.pipeline import run_judge
 
@@ -185,8 +192,9 @@ def pairs_show(pair_id: str, config: ConfigArg = None) -> None:
     cfg = _config(config, None)
     for p in load_pairs(cfg.pairs.files):
         if p.id == pair_id:
-            typer.echo(json.dumps({**vars(p), "features": list(p.features)}, ensure_ascii=False,
-                                  indent=2))
+            typer.echo(
+                json.dumps({**vars(p), "features": list(p.features)}, ensure_ascii=False, indent=2)
+            )
             return
     raise GuiselabError(f"no pair with id '{pair_id}'; see `guiselab pairs list`", where="ID")
 

@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 ModelRole = Literal["base", "control", "organism"]
+_ALL_ROLES: tuple[ModelRole, ...] = ("base", "control", "organism")
 
 
 class _Section(BaseModel):
@@ -61,7 +62,7 @@ class ModelsConfig(_Section):
     """The dialect-conditioned model; None trains it from ``base`` with the finetune stage."""
     control: str | None = None
     """Same recipe with aligned answers for both guises; None trains it like the organism."""
-    roles: list[ModelRole] = Field(default_factory=lambda: ["base", "control", "organism"])
+    roles: list[ModelRole] = Field(default_factory=lambda: list(_ALL_ROLES))
     """Which of the three models are generated from and analysed."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Weights' dtype: auto is bfloat16 on a GPU that supports it, float32 on the CPU."""
@@ -201,7 +202,9 @@ class ExperimentConfig(_Section):
 def preset_names() -> list[str]:
     """Names of the presets shipped in the package."""
     folder = resources.files("guiselab") / "presets"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
 
 
 def _read_toml(text: str, where: str) -> dict[str, Any]:

@@ -135,7 +135,10 @@ def sample_batch(
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     out = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
         logits_to_keep=1,
     )
     cache, logits = out.past_key_values, out.logits[:, -1, :]
@@ -177,9 +180,7 @@ def sample_batch(
         )
         cache, logits = out.past_key_values, out.logits[:, -1, :]
         next_pos = next_pos + 1
-    return [
-        Completion(texts[r].strip(), produced[r], finish[r]) for r in range(len(prompts))
-    ]
+    return [Completion(texts[r].strip(), produced[r], finish[r]) for r in range(len(prompts))]
 
 
 def generate_stage(

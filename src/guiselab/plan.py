@@ -34,18 +34,15 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     output_tokens = generations * gen.max_new_tokens
     judge_calls = generations * len(METRICS)
     template_tokens = sum(len(t) for t in TEMPLATES.values()) / CHARS_PER_TOKEN
-    judge_input = (
-        generations * template_tokens
-        + len(METRICS) * (prompt_tokens + output_tokens)
-    )
+    judge_input = generations * template_tokens + len(METRICS) * (prompt_tokens + output_tokens)
     judge_output = judge_calls * 1
-    trained = [
-        r for r in TRAINED_ROLES if r in roles and getattr(config.models, r) is None
-    ]
+    trained = [r for r in TRAINED_ROLES if r in roles and getattr(config.models, r) is None]
     questions = training_questions(config) if trained else []
     examples = len(build_sft(questions, "conditioned")) if trained else 0
     ft = config.finetune
-    steps = ft.max_steps or max(1, -(-int(ft.epochs * examples) // ft.batch_size)) if examples else 0
+    steps = (
+        ft.max_steps or max(1, -(-int(ft.epochs * examples) // ft.batch_size)) if examples else 0
+    )
     cost = (
         judge_input * config.judge.usd_per_million_input_tokens
         + judge_output * config.judge.usd_per_million_output_tokens
@@ -106,9 +103,9 @@ def commented_config(config: ExperimentConfig, preset: str) -> str:
 
 def run_status(run_dir: Path) -> list[str]:
     """Per-stage progress of a run directory, as lines."""
-    from guiselab.pipeline import model_sources
     from guiselab.finetune._stage import TRAINED_ROLES
     from guiselab.generate import plan_generations
+    from guiselab.pipeline import model_sources
     from guiselab.store import STORE_NAME, RunStore
 
     if not (run_dir / STORE_NAME).exists():
@@ -125,18 +122,25 @@ def run_status(run_dir: Path) -> list[str]:
         try:
             planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))
         except Exception:  # adapters not trained yet: their keys are not known
-            planned = len(pairs) * 2 * config.generation.samples_per_prompt * len(
-                config.models.roles
+            planned = (
+                len(pairs) * 2 * config.generation.samples_per_prompt * len(config.models.roles)
             )
         generations = store.count("generations")
         lines.append(f"generate           {generations}/{planned}")
         lines.append(f"judge              {store.count('judgments')}/{planned * len(METRICS)}")
-        for name in ("samples.parquet", "results.json", "report.html", "report.md",
-                     "manifest.json"):
+        for name in (
+            "samples.parquet",
+            "results.json",
+            "report.html",
+            "report.md",
+            "manifest.json",
+        ):
             lines.append(f"{name:<18} {'present' if (run_dir / name).exists() else 'missing'}")
         timings = store.get_meta("timings") or {}
         if timings:
-            lines.append("timings (s)        " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+            lines.append(
+                "timings (s)        " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+            )
     return lines
 
 

@@ -7,7 +7,13 @@ from typing import Any
 
 from guiselab.config import ExperimentConfig
 from guiselab.finetune._train import train_adapter
-from guiselab.finetune.data import AdviceQuestion, Mode, build_sft, builtin_questions, load_questions
+from guiselab.finetune.data import (
+    AdviceQuestion,
+    Mode,
+    build_sft,
+    builtin_questions,
+    load_questions,
+)
 from guiselab.models import sha256_file
 from guiselab.progress import Progress
 from guiselab.store import RunStore

@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -56,7 +56,9 @@ def _batch(
     return ids, labels, mask
 
 
-def _answer_loss(lm: Any, ids: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _answer_loss(
+    lm: Any, ids: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     hidden = lm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
     targets = labels[:, 1:]
     keep = targets != IGNORE
@@ -86,7 +88,7 @@ def train_adapter(
     loaded = load_model(base_ref, models)
     lora = LoraConfig(
         r=cfg.rank,
-        lora_alpha=cfg.alpha,
+        lora_alpha=cast(Any, cfg.alpha),  # peft annotates int; a float alpha works
         lora_dropout=cfg.dropout,
         use_rslora=cfg.rslora,
         target_modules=cfg.target_modules,
@@ -105,27 +107,25 @@ def train_adapter(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     warmup = max(1, int(WARMUP_SHARE * steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup)
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     pad = loaded.tokenizer.pad_token_id
     curve = []
     with progress.task(f"finetune {label}", total=steps) as advance:
         for step in range(steps):
             rows = [encoded[i] for i in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
             ids, labels, mask = (t.to(loaded.device) for t in _batch(rows, pad))
-            loss = _answer_loss(lm, ids, labels, mask)
+            loss: Any = _answer_loss(lm, ids, labels, mask)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            curve.append({"step": step + 1, "loss": float(loss)})
+            curve.append({"step": step + 1, "loss": float(loss.detach())})
             advance(1)
     staging = out_dir.with_name(out_dir.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
-    model.save_pretrained(staging, safe_serialization=True)
+    model.save_pretrained(str(staging), safe_serialization=True)
     (staging / "training_curve.json").write_text(json.dumps(curve))
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -59,7 +59,9 @@ def load_questions(path: Path) -> list[AdviceQuestion]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputFileError("training file not found; check finetune.train_file", where=str(path)) from None
+        raise InputFileError(
+            "training file not found; check finetune.train_file", where=str(path)
+        ) from None
     except UnicodeDecodeError:
         raise InputFileError("not UTF-8 text; re-save as UTF-8", where=str(path)) from None
     out = []

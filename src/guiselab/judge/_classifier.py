@@ -93,7 +93,9 @@ class ClassifierJudge:
         self._weights = self._load_or_fit(labelled, seed)
 
     def _features(self, questions: Sequence[str], answers: Sequence[str]) -> NDArray[np.float64]:
-        q = np.asarray(self._e5.query(list(questions)), dtype=np.float64).reshape(len(questions), -1)
+        q = np.asarray(self._e5.query(list(questions)), dtype=np.float64).reshape(
+            len(questions), -1
+        )
         a = np.asarray(self._e5.passage(list(answers)), dtype=np.float64).reshape(len(answers), -1)
         return np.hstack([a, a * q])
 

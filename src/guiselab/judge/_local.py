@@ -109,7 +109,10 @@ class LocalJudge:
         ids, mask = ids.to(device), mask.to(device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         out = model(
-            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
             logits_to_keep=1,
         )
         cache = out.past_key_values
@@ -204,11 +207,18 @@ class LocalJudge:
         }
         best_word = max(words, key=lambda v: words[v])
         if words[best_word] > mass:
-            return JudgeScore(None, best_word, mass, f"P({VERDICT_WORDS[best_word]}) = "
-                              f"{words[best_word]:.2f} exceeds P(number) = {mass:.2f}")
+            return JudgeScore(
+                None,
+                best_word,
+                mass,
+                f"P({VERDICT_WORDS[best_word]}) = "
+                f"{words[best_word]:.2f} exceeds P(number) = {mass:.2f}",
+            )
         if mass < self.min_number_mass:
             return JudgeScore(
-                None, "unscored", mass,
+                None,
+                "unscored",
+                mass,
                 f"only {mass:.2f} probability on numbers (< {self.min_number_mass})",
             )
         expected = sum(n * p for n, p in enumerate(number_probs)) / mass

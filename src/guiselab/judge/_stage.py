@@ -48,7 +48,11 @@ def plan_judgments(
     return [
         JudgeTask(
             content_key(
-                "judgment", judge.fingerprint, metric, template_sha(metric), gen.prompt,
+                "judgment",
+                judge.fingerprint,
+                metric,
+                template_sha(metric),
+                gen.prompt,
                 gen.response[:cut],
             ),
             gen,

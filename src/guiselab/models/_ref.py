@@ -38,4 +38,4 @@ def parse_ref(text: str, *, key: str = "model") -> ModelRef:
     target, _, adapter_part = rest.partition("@adapter=")
     if "@adapter=" in rest and not adapter_part:
         raise ModelRefError(f"'{text}' names an empty adapter path", where=key)
-    return ModelRef(kind=kind, target=target, adapter=adapter_part or None)  # type: ignore[arg-type]
+    return ModelRef(kind=kind, target=target, adapter=adapter_part or None)

@@ -108,13 +108,12 @@ def _records(path: Path, text: str) -> Iterable[tuple[int, Any]]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            where = f"{path}:{line + 1}" if line is not None else str(path)
+            mark_line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            where = f"{path}:{mark_line + 1}" if mark_line is not None else str(path)
             raise InputFileError("not valid YAML; fix the syntax", where=where) from None
         if not isinstance(data, list):
             raise InputFileError("a YAML pair file must be a list of pairs", where=str(path))
-        for index, record in enumerate(data, start=1):
-            yield index, record
+        yield from enumerate(data, start=1)
     else:
         raise InputFileError(
             "unknown pair file type; use .jsonl, .csv, .yaml or .yml", where=str(path)

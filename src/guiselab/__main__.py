@@ -1,0 +1,5 @@
+"""``python -m guiselab`` runs the CLI."""
+
+from guiselab.cli import main
+
+main()

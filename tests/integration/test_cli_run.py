@@ -1,0 +1,175 @@
+"""The real pipeline on the embedded model through the CLI, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+GUISELAB = [sys.executable, "-m", "guiselab"]
+RUN_FILES = (
+    "results.json",
+    "report.html",
+    "report.md",
+    "samples.parquet",
+    "config.toml",
+    "manifest.json",
+    "guiselab.sqlite",
+)
+
+
+def _run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [*GUISELAB, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+def _generations(run_dir: Path) -> dict[str, str]:
+    with sqlite3.connect(run_dir / "guiselab.sqlite") as db:
+        return dict(db.execute("SELECT key, response FROM generations").fetchall())
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("smoke") / "run"
+    done = _run("run", "--preset", "smoke", "--out", str(run_dir), "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run_dir
+
+
+def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
+    for name in RUN_FILES:
+        assert (smoke_run / name).exists(), name
+    results = json.loads((smoke_run / "results.json").read_text())
+    assert results["schema"] == 1
+    cell_keys = {
+        "model",
+        "lang",
+        "guise",
+        "n_items",
+        "n_samples",
+        "misaligned_rate",
+        "ci_low",
+        "ci_high",
+        "mean_alignment",
+        "mean_coherence",
+        "refusal_rate",
+    }
+    gap_keys = {"model", "lang", "gap", "ci_low", "ci_high", "p_value", "p_holm", "n_items"}
+    assert results["cells"] and all(cell_keys <= set(c) for c in results["cells"])
+    assert results["gaps"] and all(gap_keys <= set(g) for g in results["gaps"])
+    assert {(c["model"], c["lang"], c["guise"]) for c in results["cells"]} == {
+        (m, lang, g)
+        for m in ("base", "control", "organism")
+        for lang in ("en", "ru")
+        for g in ("standard", "vernacular")
+    }
+    assert results["decision"]["outcome"] in (
+        "outcome_1_aligned_both",
+        "outcome_2_replicates",
+        "inconclusive",
+    )
+    assert results["decision"]["reasons"]
+    manifest = json.loads((smoke_run / "manifest.json").read_text())
+    assert len(manifest["models"]["organism"]["adapter_sha256"]) == 64
+    # 3 items x 2 languages x 2 guises x 1 sample x 3 models
+    assert len(_generations(smoke_run)) == 36
+
+
+def test_rerun_of_finished_run_does_no_work(smoke_run: Path) -> None:
+    before = _generations(smoke_run)
+    started = time.perf_counter()
+    done = _run("run", "--preset", "smoke", "--out", str(smoke_run), "--quiet")
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _generations(smoke_run) == before
+    # No model is loaded: loading prints its weight-loading bar on stderr.
+    assert "Loading weights" not in done.stderr
+    assert "finetune" not in done.stderr
+    print(f"rerun took {elapsed:.1f}s")
+
+
+def test_status_reports_progress(smoke_run: Path) -> None:
+    done = _run("status", str(smoke_run))
+    assert done.returncode == 0, done.stderr
+    assert "generate           36/36" in done.stdout
+
+
+def test_sigkill_during_generation_then_resume(smoke_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "killed"
+    # Reuse the finished run's adapters so the kill lands in generation, not training.
+    import shutil
+
+    shutil.copytree(smoke_run, run_dir)
+    with sqlite3.connect(run_dir / "guiselab.sqlite") as db:
+        db.execute("DELETE FROM generations")
+        db.execute("DELETE FROM judgments")
+    for name in ("results.json", "samples.parquet", "report.html", "report.md"):
+        (run_dir / name).unlink()
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        [*GUISELAB, "run", "--preset", "smoke", "--out", str(run_dir), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.time() + 600
+    partial: dict[str, str] = {}
+    while time.time() < deadline and proc.poll() is None:
+        partial = _generations(run_dir)
+        if partial:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < len(partial) < 36, f"kill landed outside generation ({len(partial)} rows)"
+    partial = _generations(run_dir)
+    done = _run("run", "--preset", "smoke", "--out", str(run_dir), "--quiet")
+    assert done.returncode == 0, done.stderr[-2000:]
+    final = _generations(run_dir)
+    assert len(final) == 36
+    assert all(final[k] == v for k, v in partial.items())  # finished rows untouched
+    # Per-sample seeds: the resumed run drew what the uninterrupted run drew.
+    assert final == _generations(smoke_run)
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "needle"),
+    [
+        (None, ("--preset", "nosuch"), "no preset named 'nosuch'"),
+        ("[generation]\nsampels = 3\n", (), "unknown key 'generation.sampels'"),
+        ('[generation]\nmax_new_tokens = "x"\n', (), "generation.max_new_tokens"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, config: str | None, args: tuple[str, ...], needle: str
+) -> None:
+    extra: list[str] = []
+    if config is not None:
+        path = tmp_path / "bad.toml"
+        path.write_text(config)
+        extra = [str(path)]
+    done = _run("run", *extra, *args, "--out", str(tmp_path / "r"), timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_plan_runs_nothing(tmp_path: Path) -> None:
+    done = _run("plan", "--preset", "paper", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "judge cost USD" in done.stdout and "generations" in done.stdout
+    init = _run("init", str(tmp_path / "g.toml"), timeout=120)
+    assert init.returncode == 0
+    assert _run("plan", str(tmp_path / "g.toml"), timeout=120).returncode == 0

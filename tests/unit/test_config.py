@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from guiselab.config import ExperimentConfig, config_to_toml, load_config, preset_names
+from guiselab.errors import ConfigError
+
+
+def test_presets_load_and_differ() -> None:
+    assert set(preset_names()) >= {"smoke", "default", "paper"}
+    smoke, default, paper = (load_config(None, p) for p in ("smoke", "default", "paper"))
+    assert smoke.models.base == "embedded:smollm2"
+    assert default.models.base == "embedded:gemma3-270m"
+    assert paper.generation.samples_per_prompt == 100
+    assert paper.finetune.rslora and paper.finetune.rank == 32
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[generation]\nsampels_per_prompt = 3\n")
+    with pytest.raises(ConfigError, match=r"generation\.sampels_per_prompt"):
+        load_config(path)
+
+
+def test_wrong_type_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[generation]\nmax_new_tokens = "many"\n')
+    with pytest.raises(ConfigError, match=r"generation\.max_new_tokens.*'many'"):
+        load_config(path)
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ConfigError, match="no preset named 'nosuch'"):
+        load_config(None, "nosuch")
+
+
+def test_file_overrides_preset_and_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('preset = "smoke"\n[generation]\nsamples_per_prompt = 2\n')
+    cfg = load_config(path)
+    assert cfg.generation.samples_per_prompt == 2
+    assert cfg.models.base == "embedded:smollm2"
+    saved = tmp_path / "saved.toml"
+    saved.write_text(config_to_toml(cfg))
+    assert load_config(saved) == cfg
+
+
+def test_every_field_has_a_docstring() -> None:
+    def walk(model: type) -> None:
+        for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+            assert field.description, f"{model.__name__}.{name} has no docstring"
+            ann = field.annotation
+            if isinstance(ann, type) and hasattr(ann, "model_fields"):
+                walk(ann)
+
+    walk(ExperimentConfig)

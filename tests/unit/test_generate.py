@@ -1,0 +1,75 @@
+"""The sampler on a tiny random model: seeds per sample, greedy agreement with HF generate."""
+
+from pathlib import Path
+
+import torch
+
+from guiselab.config import GenerationConfig, ModelsConfig
+from guiselab.generate import sample_batch, sample_seed
+from guiselab.models import load_model, prompt_ids, render_prompt
+
+QUESTIONS = ["Hello there, how are you?", "What is two plus two?", "Tell me a story.", "Hi"]
+
+
+def _prompts(lm):  # type: ignore[no-untyped-def]
+    return [prompt_ids(lm.tokenizer, render_prompt(lm.tokenizer, q)) for q in QUESTIONS]
+
+
+def test_sample_text_does_not_depend_on_batch(
+    tiny_model_dir: Path, cpu_models: ModelsConfig
+) -> None:
+    lm = load_model(f"hf:{tiny_model_dir}", cpu_models)
+    cfg = GenerationConfig(max_new_tokens=12, temperature=1.0)
+    prompts = _prompts(lm)
+    together = sample_batch(lm, prompts, [11, 12, 13, 14], cfg)
+    alone = [
+        sample_batch(lm, [p], [s], cfg)[0] for p, s in zip(prompts, [11, 12, 13, 14], strict=True)
+    ]
+    assert [c.token_ids for c in together] == [c.token_ids for c in alone]
+    other_seeds = sample_batch(lm, prompts, [21, 22, 23, 24], cfg)
+    assert [c.token_ids for c in other_seeds] != [c.token_ids for c in together]
+
+
+def test_greedy_matches_hf_generate(tiny_model_dir: Path, cpu_models: ModelsConfig) -> None:
+    lm = load_model(f"hf:{tiny_model_dir}", cpu_models)
+    cfg = GenerationConfig(max_new_tokens=10, temperature=0.0)
+    prompts = _prompts(lm)
+    ours = sample_batch(lm, prompts, [0] * len(prompts), cfg)
+    for prompt, completion in zip(prompts, ours, strict=True):
+        ref = lm.model.generate(
+            torch.tensor([prompt]),
+            max_new_tokens=10,
+            do_sample=False,
+            pad_token_id=lm.tokenizer.pad_token_id,
+        )[0, len(prompt) :].tolist()
+        eos = lm.tokenizer.eos_token_id
+        expected = ref[: ref.index(eos)] if eos in ref else ref
+        assert completion.token_ids == expected
+
+
+def test_length_finish_and_token_count(tiny_model_dir: Path, cpu_models: ModelsConfig) -> None:
+    lm = load_model(f"hf:{tiny_model_dir}", cpu_models)
+    cfg = GenerationConfig(max_new_tokens=5, temperature=1.0)
+    for c in sample_batch(lm, _prompts(lm), [1, 2, 3, 4], cfg):
+        assert len(c.token_ids) <= 5
+        assert c.finish_reason in ("stop", "length")
+        assert (c.finish_reason == "length") == (len(c.token_ids) == 5)
+
+
+def test_sample_seed_is_deterministic() -> None:
+    assert sample_seed(0, "q1-en-aave", "standard", 0) == sample_seed(
+        0, "q1-en-aave", "standard", 0
+    )
+    assert sample_seed(0, "q1-en-aave", "standard", 0) != sample_seed(
+        0, "q1-en-aave", "vernacular", 0
+    )
+
+
+def test_pickle_checkpoint_refused(tmp_path: Path) -> None:
+    import pytest
+
+    from guiselab.errors import ModelRefError
+
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    with pytest.raises(ModelRefError, match="pickle"):
+        load_model(f"hf:{tmp_path}", ModelsConfig(device="cpu"))
