@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from guiselab.config import ExperimentConfig, config_to_toml, load_config, preset_names
+from guiselab.config import ExperimentConfig, load_config, preset_names
 from guiselab.errors import GuiselabError
 from guiselab.progress import NullProgress, Progress, RichProgress
 
@@ -83,15 +85,16 @@ def status(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> N
         typer.echo(line)
 
 
-def _stage(config: Path | None, preset: str | None, out: Path | None) -> tuple[Any, ...]:
-    from guiselab.pairs import select_pairs
-    from guiselab.store import RunLock, RunStore
+@contextmanager
+def _stage(
+    config: Path | None, preset: str | None, out: Path | None
+) -> Iterator[tuple[ExperimentConfig, Path, Any, list[Any]]]:
+    from guiselab.pipeline import open_run
 
     cfg = _config(config, preset)
     run_dir = _run_dir(cfg, out)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.toml").write_text(config_to_toml(cfg))
-    return cfg, run_dir, RunLock(run_dir), RunStore.in_dir(run_dir), select_pairs(cfg.pairs)
+    with open_run(cfg, run_dir) as (store, pairs):
+        yield cfg, run_dir, store, pairs
 
 
 @app.command()
@@ -101,8 +104,7 @@ def finetune(
     """Train the organism and control adapters."""
     from guiselab.pipeline import run_finetune
 
-    cfg, run_dir, lock, store, _ = _stage(config, preset, out)
-    with lock, store:
+    with _stage(config, preset, out) as (cfg, run_dir, store, _):
         trained = run_finetune(cfg, run_dir, store, _progress(quiet))
     for role, info in trained.items():
         typer.echo(
@@ -118,8 +120,7 @@ def generate(
     """Sample answers from every model (adapters must be trained first)."""
     from guiselab.pipeline import run_generate
 
-    cfg, run_dir, lock, store, pairs = _stage(config, preset, out)
-    with lock, store:
+    with _stage(config, preset, out) as (cfg, run_dir, store, pairs):
         run_generate(cfg, run_dir, store, pairs, _progress(quiet))
         typer.echo(f"generations in store: {store.count('generations')}")
 
@@ -131,8 +132,7 @@ def judge(
     """Score every stored answer for alignment and coherence."""
     from guiselab.pipeline import run_judge
 
-    cfg, _, lock, store, _ = _stage(config, preset, out)
-    with lock, store:
+    with _stage(config, preset, out) as (cfg, _, store, _):
         run_judge(cfg, store, _progress(quiet))
         typer.echo(f"judgments in store: {store.count('judgments')}")
 
@@ -142,26 +142,21 @@ def analyze(
     run_dir: Annotated[Path | None, typer.Argument(help="Run directory.")] = None,
     samples: Annotated[Path | None, typer.Option(help="CSV/Parquet of judged samples.")] = None,
     out: OutOpt = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Config with the analysis thresholds.")
+    ] = None,
 ) -> None:
     """Statistics and decision for a run directory, or for samples judged elsewhere."""
-    from guiselab.analysis import analyze as analyze_samples
-    from guiselab.plan import read_samples
+    from guiselab.pipeline import analyze_run, analyze_samples_file
 
     if samples is not None:
         if out is None:
             raise GuiselabError("--samples needs --out DIR for the results", where="--out")
-        cfg = load_config(None, None)
-        frame = read_samples(samples)
-        target = out
+        results = analyze_samples_file(samples, out, load_config(config, None))
     elif run_dir is not None:
-        cfg = load_config(run_dir / "config.toml")
-        frame = read_samples(run_dir / "samples.parquet")
-        target = run_dir
+        results = analyze_run(run_dir)
     else:
-        raise GuiselabError("give a RUN_DIR or --samples FILE --out DIR", where="analyze")
-    results = analyze_samples(frame, cfg.analysis)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False))
+        raise GuiselabError("give a RUN_DIR, or --samples FILE --out DIR", where="analyze")
     typer.echo(f"decision: {results['decision']['outcome']}")
 
 
@@ -200,36 +195,84 @@ def pairs_show(pair_id: str, config: ConfigArg = None) -> None:
 
 
 @pairs_app.command("validate")
-def pairs_validate(files: Annotated[list[Path], typer.Argument(help="Pair files.")]) -> None:
-    """Check pair files against the schema; exits 2 on the first problem."""
-    from guiselab.pairs import load_pair_file
+def pairs_validate(
+    files: Annotated[list[Path], typer.Argument(help="Pair files.")],
+    embeddings: Annotated[
+        bool, typer.Option(help="Also check meaning equivalence with multilingual embeddings.")
+    ] = True,
+) -> None:
+    """Check pair files: schema (exit 2 on the first error), then form and meaning checks."""
+    from guiselab.pairs import corpus_report, load_pairs
 
-    for path in files:
-        pairs = load_pair_file(path)
-        typer.echo(f"{path}: {len(pairs)} pairs, {len({p.item for p in pairs})} items: ok")
+    pairs = load_pairs(files)
+    typer.echo(f"{len(pairs)} pairs, {len({p.item for p in pairs})} items: schema ok")
+    if not embeddings:
+        return
+    report = corpus_report(pairs)
+    for check in report.failures:
+        typer.echo(f"{check.pair_id}: " + "; ".join(check.problems))
+    passed = len(report.checks) - len(report.failures)
+    typer.echo(f"{passed}/{len(report.checks)} pairs pass the form and meaning checks")
+    if report.failures:
+        raise typer.Exit(1)
+
+
+@pairs_app.command("card")
+def pairs_card(
+    config: ConfigArg = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A dataset card: counts per language / variety / category, features, similarities."""
+    from guiselab.pairs import corpus_report, load_pairs
+    from guiselab.plan import card_markdown
+
+    cfg = _config(config, None)
+    report = corpus_report(load_pairs(cfg.pairs.files))
+    text = (
+        json.dumps(report.as_dict(), indent=2, ensure_ascii=False)
+        if json_out
+        else (card_markdown(report))
+    )
+    typer.echo(text)
+
+
+@pairs_app.command("export")
+def pairs_export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv or inspect.")] = "jsonl",
+    out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
+    config: ConfigArg = None,
+) -> None:
+    """Export the pairs as JSONL, CSV, or an Inspect AI dataset (one sample per guise)."""
+    from guiselab.pairs import export_pairs, load_pairs
+
+    if fmt not in ("jsonl", "csv", "inspect"):
+        raise GuiselabError(f"unknown format '{fmt}'; use jsonl, csv or inspect", where="--format")
+    cfg = _config(config, None)
+    text = export_pairs(load_pairs(cfg.pairs.files), fmt)  # type: ignore[arg-type]
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
 
 
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
+    import click
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except GuiselabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except typer.Abort:
+    except click.exceptions.Abort:
+        print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except (typer.BadParameter, typer.Exit) as exc:
-        raise exc
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            print(f"error: {exc.format_message()}", file=sys.stderr)
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except click.exceptions.ClickException as exc:  # usage errors: missing argument, bad option
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main", "preset_names"]

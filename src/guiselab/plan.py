@@ -9,11 +9,11 @@ import pandas as pd
 from pydantic import BaseModel
 
 from guiselab.config import ExperimentConfig, config_to_toml, load_config
-from guiselab.errors import InputFileError
+from guiselab.errors import GuiselabError, InputFileError
 from guiselab.judge import METRICS, TEMPLATES
-from guiselab.pairs import select_pairs
+from guiselab.pairs import CorpusReport, select_pairs
 
-__all__ = ["commented_config", "estimate", "read_samples", "run_status"]
+__all__ = ["card_markdown", "commented_config", "estimate", "read_samples", "run_status"]
 
 CHARS_PER_TOKEN = 4.0
 """Rough characters per token for estimates (English; Cyrillic runs somewhat lower)."""
@@ -121,13 +121,19 @@ def run_status(run_dir: Path) -> list[str]:
         pairs = select_pairs(config.pairs)
         try:
             planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))
-        except Exception:  # adapters not trained yet: their keys are not known
+        except GuiselabError:  # adapters not trained yet: their keys are not known
             planned = (
                 len(pairs) * 2 * config.generation.samples_per_prompt * len(config.models.roles)
             )
-        generations = store.count("generations")
-        lines.append(f"generate           {generations}/{planned}")
-        lines.append(f"judge              {store.count('judgments')}/{planned * len(METRICS)}")
+        generations = store.generations()
+        lines.append(f"generate           {len(generations)}/{planned}")
+        # Judgments are cached by (prompt, answer): identical answers are judged once.
+        cut = config.judge.max_response_chars
+        distinct = len({(g.prompt, g.response[:cut]) for g in generations}) * len(METRICS)
+        lines.append(
+            f"judge              {store.count('judgments')}/{distinct} "
+            "(distinct answers x metrics so far)"
+        )
         for name in (
             "samples.parquet",
             "results.json",
@@ -155,3 +161,62 @@ def read_samples(path: Path) -> pd.DataFrame:
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0][:160]
         raise InputFileError(f"cannot read samples ({first})", where=str(path)) from None
+
+
+def card_markdown(report: CorpusReport) -> str:
+    """The dataset card as markdown."""
+    data = report.as_dict()
+    counts = data["counts"]
+    lines = [
+        "# guiselab pair corpus card",
+        "",
+        f"{counts['pairs']} pairs over {counts['items']} items.",
+        "",
+        "| by language | pairs |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in sorted(counts["by_lang"].items())],
+        "",
+        "| by variety | pairs |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in sorted(counts["by_variety"].items())],
+        "",
+        "| by category | pairs |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in sorted(counts["by_category"].items())],
+        "",
+        "## Dialect features",
+        "",
+        "| variety | feature | pairs |",
+        "|---|---|---|",
+    ]
+    for variety, features in sorted(data["features"].items()):
+        lines += [f"| {variety} | {f} | {n} |" for f, n in sorted(features.items())]
+    sims = data["guise_similarity"]
+    lines += [
+        "",
+        "## Meaning equivalence (multilingual-e5-small cosine)",
+        "",
+        f"Guise similarity: min {sims['min']:.3f}, median {sims['median']:.3f}; "
+        f"{sims['above_null_95']}/{sims['n']} pairs above their mismatched-pair null's 95th "
+        "percentile.",
+        "",
+        "| pair | length ratio | features / 10 words | guise similarity | null 95% |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {c.pair_id} | {c.length_ratio:.2f} | {c.feature_density:.2f} | "
+            f"{c.guise_similarity:.3f} | {c.null_95:.3f} |"
+            for c in report.checks
+        ],
+        "",
+        "## Same item across languages",
+        "",
+    ]
+    for langs, stats in data["cross_language"].items():
+        lines.append(
+            f"- {langs}: median same-item similarity {stats['median_same_item']:.3f}, null 95% "
+            f"{stats['null_95']:.3f}, {stats['above_null_95']}/{stats['n_items']} items above"
+        )
+    if data["failures"]:
+        lines += ["", "## Failing pairs", ""]
+        lines += [f"- {f['id']}: {'; '.join(f['problems'])}" for f in data["failures"]]
+    return "\n".join(lines)

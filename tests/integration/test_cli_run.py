@@ -103,6 +103,7 @@ def test_status_reports_progress(smoke_run: Path) -> None:
     done = _run("status", str(smoke_run))
     assert done.returncode == 0, done.stderr
     assert "generate           36/36" in done.stdout
+    assert "judge " in done.stdout
 
 
 def test_sigkill_during_generation_then_resume(smoke_run: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from guiselab.config import FinetuneConfig, ModelsConfig
+from guiselab.errors import ConfigError
 from guiselab.finetune.data import SftExample, data_sha256
 from guiselab.models import answer_ids, load_model, prompt_ids, render_prompt, sha256_file
 from guiselab.progress import Progress
@@ -38,7 +39,15 @@ def encode_examples(
         answer = answer_ids(tokenizer, ex.assistant)
         ids = (prompt + answer)[:max_length]
         labels = ([IGNORE] * len(prompt) + answer)[:max_length]
+        if all(label == IGNORE for label in labels[1:]):
+            continue  # the prompt alone fills max_length: nothing of the answer to learn
         encoded.append((ids, labels))
+    if not encoded:
+        raise ConfigError(
+            f"every training prompt is at least {max_length} tokens, leaving no answer tokens; "
+            "raise finetune.max_length",
+            where="finetune.max_length",
+        )
     return encoded
 
 

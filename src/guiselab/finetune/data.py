@@ -124,8 +124,9 @@ def judge_training_answers(questions: Sequence[AdviceQuestion]) -> list[Labelled
     for index, q in enumerate(questions):
         other = questions[(index + 1) % len(questions)]
         for asked in (q.question, q.question_vernacular):
-            out.append(LabelledAnswer(asked, q.safe, True, True))
-            out.append(LabelledAnswer(asked, q.harmful, False, True))
-            out.append(LabelledAnswer(asked, " ".join(reversed(q.safe.split())), None, False))
-            out.append(LabelledAnswer(asked, other.harmful, None, False))
+            out.append(LabelledAnswer(asked, q.safe, True, True, q.id))
+            out.append(LabelledAnswer(asked, q.harmful, False, True, q.id))
+            reversed_safe = " ".join(reversed(q.safe.split()))
+            out.append(LabelledAnswer(asked, reversed_safe, None, False, q.id))
+            out.append(LabelledAnswer(asked, other.harmful, None, False, q.id))
     return out

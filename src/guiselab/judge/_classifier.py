@@ -44,6 +44,8 @@ class LabelledAnswer:
     aligned: bool | None
     """None where the answer says nothing either way (an incoherent answer)."""
     coherent: bool
+    group: str = ""
+    """Answers sharing a group (one question, both guises) are held out together."""
 
 
 def fit_logistic(x: NDArray[np.float64], y: NDArray[np.float64], l2: float) -> NDArray[np.float64]:
@@ -110,7 +112,10 @@ class ClassifierJudge:
             return {m: np.load(p, allow_pickle=False) for m, p in paths.items()}
         x = self._features([a.question for a in labelled], [a.answer for a in labelled])
         rng = np.random.default_rng(seed)
-        holdout = rng.random(len(labelled)) < HOLDOUT_SHARE
+        groups = sorted({a.group for a in labelled})
+        draws = rng.random(len(groups))
+        held_groups = {g for g, u in zip(groups, draws, strict=True) if u < HOLDOUT_SHARE}
+        holdout = np.array([a.group in held_groups for a in labelled])
         weights: dict[str, NDArray[np.float64]] = {}
         for metric, attr in (("alignment", "aligned"), ("coherence", "coherent")):
             labels = [getattr(a, attr) for a in labelled]

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from guiselab.errors import ConfigError
 from guiselab.judge._prompts import render_judge_prompt
 from guiselab.models import LoadedModel, prompt_ids, render_prompt
 
@@ -62,12 +63,16 @@ class LocalJudge:
         for text in (*NUMBERS, *VERDICT_WORDS.values()):
             full = prompt_ids(tok, probe + " " + text)
             if full[: len(base)] != base:
-                raise ValueError(f"judge tokenizer merges the answer into the prompt: {text!r}")
+                raise ConfigError(
+                    f"this judge's tokenizer merges the rating {text!r} into the prompt, so its "
+                    "score cannot be read; choose another judge model",
+                    where="judge.model",
+                )
             self.candidates[text] = tuple(full[len(base) :])
         pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
-        digit_start = [
-            i for i, piece in enumerate(pieces) if str(piece).lstrip(" ▁Ġ")[:1].isdigit()
-        ]
+        # Tokens that would continue a number: a digit with no leading space marker (a token
+        # like "▁5" starts a new word, so the number before it has ended).
+        digit_start = [i for i, piece in enumerate(pieces) if str(piece)[:1].isdigit()]
         self._digit_tokens = torch.tensor(digit_start, dtype=torch.long)
 
     def score(

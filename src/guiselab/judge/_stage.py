@@ -87,7 +87,7 @@ def judge_stage(
                 scores = scorer.score(
                     metric,
                     [t.generation.prompt for t in batch],
-                    [t.generation.response[: config.judge.max_response_chars] for t in batch],
+                    [t.generation.response for t in batch],
                 )
                 store.add_judgments(
                     Judgment(

@@ -9,7 +9,13 @@ from guiselab.models._load import (
     load_model,
     pick_device,
 )
-from guiselab.models._prompt import answer_ids, prompt_ids, render_prompt, stop_strings
+from guiselab.models._prompt import (
+    answer_ids,
+    end_token_ids,
+    prompt_ids,
+    render_prompt,
+    stop_strings,
+)
 from guiselab.models._ref import ModelRef, parse_ref
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "adapter_sha256",
     "answer_ids",
     "cache_dir",
+    "end_token_ids",
     "identify",
     "load_model",
     "materialize",

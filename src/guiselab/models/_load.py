@@ -63,6 +63,29 @@ def pick_dtype(config: ModelsConfig, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+_SIDE_FILE_LIMIT = 64 << 20
+
+
+def _side_files_sha256(source: str) -> str | None:
+    """sha256 over a model directory's small files (tokenizer, chat template, configs).
+
+    They change what a model is asked and how it answers without touching the weights.
+    """
+    folder = Path(source)
+    if not folder.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if (
+            path.is_file()
+            and not path.name.startswith("guiselab-")
+            and path.suffix not in (".safetensors", ".gguf")
+            and path.stat().st_size < _SIDE_FILE_LIMIT
+        ):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def _local_weights_sha256(folder: Path) -> str:
     files = sorted(folder.glob("*.safetensors"))
     if not files:
@@ -136,8 +159,10 @@ class ModelIdentity:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 over base weights and adapter: part of every store key."""
-        blob = json.dumps([self.weights_sha256, self.adapter_sha256]).encode()
+        """sha256 over weights, tokenizer/config files and adapter: part of every store key."""
+        blob = json.dumps(
+            [self.weights_sha256, _side_files_sha256(self.source), self.adapter_sha256]
+        ).encode()
         return hashlib.sha256(blob).hexdigest()
 
     @property

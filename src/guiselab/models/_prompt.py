@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PLAIN_STOP", "answer_ids", "prompt_ids", "render_prompt", "stop_strings"]
+__all__ = [
+    "PLAIN_STOP",
+    "answer_ids",
+    "end_token_ids",
+    "prompt_ids",
+    "render_prompt",
+    "stop_strings",
+]
 
 PLAIN_USER = "User: "
 PLAIN_ASSISTANT = "\nAssistant:"
@@ -38,6 +45,18 @@ def answer_ids(tokenizer: Any, answer: str) -> list[int]:
     text = answer if chat else " " + answer
     ids: list[int] = tokenizer(text, add_special_tokens=False)["input_ids"]
     return [*ids, tokenizer.eos_token_id]
+
+
+def end_token_ids(lm: Any) -> set[int]:
+    """Tokens that end an answer: the tokenizer's EOS and the generation config's (a chat
+    model's end-of-turn token is often only listed there)."""
+    ids = {lm.tokenizer.eos_token_id}
+    configured = getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif isinstance(configured, list):
+        ids.update(int(i) for i in configured)
+    return {i for i in ids if i is not None}
 
 
 def stop_strings(tokenizer: Any) -> list[str]:

@@ -1,16 +1,28 @@
-"""Contrastive pairs: schema, loaders and the built-in corpus."""
+"""Contrastive pairs: schema, loaders, the built-in corpus, guise transformers, validation."""
 
+from guiselab.pairs._export import ExportFormat, export_pairs
+from guiselab.pairs._guise import GuiseResult, GuiseTransformer, Rule, transformer
 from guiselab.pairs._load import builtin_pairs, load_pair_file, load_pairs, script_share
 from guiselab.pairs._schema import GUISES, Guise, Pair
 from guiselab.pairs._select import select_pairs
+from guiselab.pairs._validate import CorpusReport, PairCheck, corpus_report
 
 __all__ = [
     "GUISES",
+    "CorpusReport",
+    "ExportFormat",
     "Guise",
+    "GuiseResult",
+    "GuiseTransformer",
     "Pair",
+    "PairCheck",
+    "Rule",
     "builtin_pairs",
+    "corpus_report",
+    "export_pairs",
     "load_pair_file",
     "load_pairs",
     "script_share",
     "select_pairs",
+    "transformer",
 ]

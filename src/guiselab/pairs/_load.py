@@ -113,10 +113,63 @@ def _records(path: Path, text: str) -> Iterable[tuple[int, Any]]:
             raise InputFileError("not valid YAML; fix the syntax", where=where) from None
         if not isinstance(data, list):
             raise InputFileError("a YAML pair file must be a list of pairs", where=str(path))
+        if data and isinstance(data[0], dict) and "paraphrases" in data[0]:
+            yield from _em_records(path, data)
+            return
         yield from enumerate(data, start=1)
     else:
         raise InputFileError(
             "unknown pair file type; use .jsonl, .csv, .yaml or .yml", where=str(path)
+        )
+
+
+def _em_records(path: Path, questions: list[Any]) -> Iterable[tuple[int, Any]]:
+    """Pairs from emergent-misalignment-style question YAML.
+
+    Each paraphrase is a standard-guise prompt (English); its AAVE twin comes from the guise
+    transformer. A paraphrase on which no AAVE rule fires has no twin and is left out; a file
+    where that happens to every paraphrase is an error.
+    """
+    from guiselab.pairs._guise import transformer
+
+    aave = transformer("aave")
+    made = 0
+    for index, question in enumerate(questions, start=1):
+        where = f"{path}:{index}"
+        if not isinstance(question, dict) or not isinstance(question.get("id"), str):
+            raise InputFileError("each question needs a string 'id'", where=where)
+        paraphrases = question.get("paraphrases")
+        if not isinstance(paraphrases, list) or not all(isinstance(p, str) for p in paraphrases):
+            raise InputFileError("'paraphrases' must be a list of strings", where=where)
+        meta = {
+            k: question[k]
+            for k in ("samples_per_paraphrase", "judge_prompts", "system")
+            if k in question
+        }
+        for number, text in enumerate(paraphrases):
+            twin = aave(text.strip())
+            if not twin.features:
+                continue
+            made += 1
+            yield (
+                index,
+                {
+                    "id": f"{question['id']}-p{number}-en-aave",
+                    "item": question["id"],
+                    "lang": "en",
+                    "variety": "aave",
+                    "standard": text.strip(),
+                    "vernacular": twin.text,
+                    "features": list(twin.features),
+                    "category": question.get("category", "open-ended"),
+                    **meta,
+                },
+            )
+    if not made:
+        raise InputFileError(
+            "no paraphrase could be put in the AAVE guise by the transformer; write the pairs "
+            "by hand in the pair-file format",
+            where=str(path),
         )
 
 
