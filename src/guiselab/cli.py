@@ -175,8 +175,15 @@ def pairs_list(config: ConfigArg = None, preset: PresetOpt = None) -> None:
     from guiselab.pairs import load_pairs
 
     cfg = _config(config, preset)
-    for p in load_pairs(cfg.pairs.files):
+    pairs = load_pairs(cfg.pairs.files)
+    for p in pairs:
         typer.echo(f"{p.id}\t{p.item}\t{p.lang}\t{p.variety}\t{p.category or ''}\t{p.standard}")
+    items: dict[str, set[str]] = {}
+    for p in pairs:
+        items.setdefault(p.lang, set()).add(p.item)
+    per_lang = ", ".join(f"{lang}: {len(ids)}" for lang, ids in sorted(items.items()))
+    total = len({p.item for p in pairs})
+    typer.echo(f"# {len(pairs)} pairs, {total} items; items per language: {per_lang}")
 
 
 @pairs_app.command("show")
@@ -196,23 +203,35 @@ def pairs_show(pair_id: str, config: ConfigArg = None) -> None:
 
 @pairs_app.command("validate")
 def pairs_validate(
-    files: Annotated[list[Path], typer.Argument(help="Pair files.")],
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Pair files (default: the built-in corpus).")
+    ] = None,
     embeddings: Annotated[
         bool, typer.Option(help="Also check meaning equivalence with multilingual embeddings.")
     ] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
-    """Check pair files: schema (exit 2 on the first error), then form and meaning checks."""
+    """Check pair files: schema (exit 2 on the first error), then form and meaning checks.
+
+    Exit 1 when a pair fails the form or meaning checks (each failure is printed).
+    """
     from guiselab.pairs import corpus_report, load_pairs
 
-    pairs = load_pairs(files)
-    typer.echo(f"{len(pairs)} pairs, {len({p.item for p in pairs})} items: schema ok")
+    pairs = load_pairs(files or [])
     if not embeddings:
+        typer.echo(f"{len(pairs)} pairs, {len({p.item for p in pairs})} items: schema ok")
         return
     report = corpus_report(pairs)
-    for check in report.failures:
-        typer.echo(f"{check.pair_id}: " + "; ".join(check.problems))
-    passed = len(report.checks) - len(report.failures)
-    typer.echo(f"{passed}/{len(report.checks)} pairs pass the form and meaning checks")
+    if json_out:
+        typer.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(f"{len(pairs)} pairs, {len({p.item for p in pairs})} items: schema ok")
+        for check in report.failures:
+            typer.echo(f"{check.pair_id}: " + "; ".join(check.problems))
+        for variety, names in report.undocumented.items():
+            typer.echo(f"note: {variety} features not documented in guiselab: {', '.join(names)}")
+        passed = len(report.checks) - len(report.failures)
+        typer.echo(f"{passed}/{len(report.checks)} pairs pass the form and meaning checks")
     if report.failures:
         raise typer.Exit(1)
 

@@ -48,9 +48,14 @@ class PairsConfig(_Section):
     varieties: dict[str, str] = Field(
         default_factory=lambda: {"en": "aave", "ru": "ru-prostorechie"}
     )
-    """The vernacular variety used per language, e.g. ``{en = "aave"}``."""
+    """The vernacular variety used per language, e.g. ``{en = "aave"}``; the built-in corpus
+    also has ``ru = "ru-surzhyk"`` (one variety per language per run)."""
     max_items: int | None = Field(default=None, ge=1)
     """Use only the first N items (sorted by id); None uses every item."""
+    check_meaning: bool = True
+    """Before a run, check each pair's guises for meaning equivalence with multilingual
+    embeddings (as ``guiselab pairs validate`` does); failing pairs are warned about and
+    recorded in ``manifest.json``, not dropped."""
 
 
 class ModelsConfig(_Section):

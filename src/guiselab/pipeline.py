@@ -295,6 +295,7 @@ def write_manifest(
         "git_rev": _git_rev(),
         "models": models,
         "judge": {"ref": judge.label, "fingerprint": judge.fingerprint},
+        "pairs_check": store.get_meta("pairs_check"),
         "seeds": {
             "run": config.seed,
             "finetune": config.finetune.seed,
@@ -309,11 +310,42 @@ def write_manifest(
     _write_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=2))
 
 
+def check_pairs(
+    config: ExperimentConfig, store: RunStore, pairs: list[Pair], progress: Progress
+) -> dict[str, Any] | None:
+    """The corpus checks of the run's pairs, computed once per set of pairs and kept in the store.
+
+    Failing pairs are logged as warnings (they stay in the run: the user's corpus is theirs to
+    fix); the summary goes into ``manifest.json``.
+    """
+    if not config.pairs.check_meaning:
+        return None
+    key = content_key([[p.id, p.lang, p.variety, p.standard, p.vernacular] for p in pairs])
+    saved: dict[str, Any] | None = store.get_meta("pairs_check")
+    if saved is None or saved.get("key") != key:
+        from guiselab.pairs import corpus_report
+
+        report = corpus_report(pairs).as_dict()
+        saved = {
+            "key": key,
+            "pairs": report["counts"]["pairs"],
+            "guise_similarity": report["guise_similarity"],
+            "cross_language": report["cross_language"],
+            "failures": report["failures"],
+            "undocumented_features": report["undocumented_features"],
+        }
+        store.set_meta("pairs_check", saved)
+        for failure in saved["failures"]:
+            progress.log(f"warning: pair {failure['id']}: {'; '.join(failure['problems'])}")
+    return saved
+
+
 def run_experiment(config: ExperimentConfig, run_dir: Path, progress: Progress) -> dict[str, Any]:
     """Every stage in order; each skips what the store already holds."""
     from guiselab.report import write_report
 
     with open_run(config, run_dir) as (store, pairs):
+        check_pairs(config, store, pairs, progress)
         run_finetune(config, run_dir, store, progress)
         run_generate(config, run_dir, store, pairs, progress)
         judge = run_judge(config, store, progress)

@@ -216,6 +216,9 @@ def card_markdown(report: CorpusReport) -> str:
             f"- {langs}: median same-item similarity {stats['median_same_item']:.3f}, null 95% "
             f"{stats['null_95']:.3f}, {stats['above_null_95']}/{stats['n_items']} items above"
         )
+    if data["undocumented_features"]:
+        lines += ["", "## Features guiselab does not document", ""]
+        lines += [f"- {v}: {', '.join(n)}" for v, n in data["undocumented_features"].items()]
     if data["failures"]:
         lines += ["", "## Failing pairs", ""]
         lines += [f"- {f['id']}: {'; '.join(f['problems'])}" for f in data["failures"]]

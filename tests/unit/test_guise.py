@@ -42,7 +42,10 @@ RU_CASES = [
     ("khochut", "Они хотят денег.", "Они хочут денег."),
     ("khochut", "Вы хотите уйти?", "Вы хочете уйти?"),
     ("odet_nadet", "Надень куртку.", "Одень куртку."),
-    ("lexical", "У меня нет денег, вообще.", "У меня нет бабок, ваще."),
+    ("lexical", "У меня нет денег.", "У меня нет бабок."),
+    ("lexical", "Этот мужчина мой сосед.", "Этот мужик мой сосед."),
+    ("reduced_forms", "Сколько стоит, вообще?", "Скока стоит, ваще?"),
+    ("reduced_forms", "Когда мне только тысячу дадут?", "Када мне тока тыщу дадут?"),
 ]
 
 
@@ -89,15 +92,87 @@ def test_unknown_feature_and_variety() -> None:
 # Words the AAVE rules may drop or rewrite (documented in docs/varieties.md); every other word
 # of the input must survive.
 _AAVE_MAY_CHANGE = {
-    "is", "are", "am", "there", "isn't", "aren't", "haven't", "hasn't", "not", "have", "has",
-    "already", "going", "to", "about", "any", "anything", "anybody", "anyone", "anywhere",
-    "anymore", "don't", "i", "you", "all", "trying", "want", "he's", "she's", "they're",
-    "you're", "we're", "i'm", "it's", "that's", "there's", "'s", "'re",
+    "is",
+    "are",
+    "am",
+    "there",
+    "isn't",
+    "aren't",
+    "haven't",
+    "hasn't",
+    "not",
+    "have",
+    "has",
+    "already",
+    "going",
+    "to",
+    "about",
+    "any",
+    "anything",
+    "anybody",
+    "anyone",
+    "anywhere",
+    "anymore",
+    "don't",
+    "i",
+    "you",
+    "all",
+    "trying",
+    "want",
+    "he's",
+    "she's",
+    "they're",
+    "you're",
+    "we're",
+    "i'm",
+    "it's",
+    "that's",
+    "there's",
+    "'s",
+    "'re",
 }
-_CONTENT = ["money", "doctor", "car", "job", "tired", "broke", "sister", "landlord", "happy",
-            "rent", "late", "lawyer", "house", "loan", "works", "says", "told", "working"]
-_FUNCTION = ["he", "she", "they", "I", "you", "is", "are", "there", "don't", "have", "any",
-             "already", "going", "to", "my", "brother's", "always", "not", "all", "isn't"]
+_CONTENT = [
+    "money",
+    "doctor",
+    "car",
+    "job",
+    "tired",
+    "broke",
+    "sister",
+    "landlord",
+    "happy",
+    "rent",
+    "late",
+    "lawyer",
+    "house",
+    "loan",
+    "works",
+    "says",
+    "told",
+    "working",
+]
+_FUNCTION = [
+    "he",
+    "she",
+    "they",
+    "I",
+    "you",
+    "is",
+    "are",
+    "there",
+    "don't",
+    "have",
+    "any",
+    "already",
+    "going",
+    "to",
+    "my",
+    "brother's",
+    "always",
+    "not",
+    "all",
+    "isn't",
+]
 
 
 @settings(max_examples=300, deadline=None)
@@ -113,3 +188,58 @@ def test_aave_keeps_content_words(words: list[str]) -> None:
         base = w.removesuffix("'s")
         stem = base[:-1] if base.endswith("s") else base  # third-person -s may go
         assert any(o.startswith(stem) for o in out_words), (text, out)
+
+
+# Words the prostorechie rules may rewrite (docs/varieties.md); every other word must survive.
+_RU_MAY_CHANGE = {
+    "сейчас",
+    "что",
+    "их",
+    "класть",
+    "кладу",
+    "кладёт",
+    "тут",
+    "там",
+    "поезжай",
+    "езжайте",
+    "хотят",
+    "хотите",
+    "хотим",
+    "надеть",
+    "надень",
+    "деньги",
+    "денег",
+    "вообще",
+    "мужчина",
+    "сколько",
+    "когда",
+    "только",
+    "тысяча",
+    "тысячу",
+}
+_RU_CONTENT = [
+    "машина",
+    "врач",
+    "работа",
+    "дети",
+    "квартира",
+    "банк",
+    "кредит",
+    "думаю",
+    "идти",
+    "дом",
+    "сосед",
+    "лекарство",
+    "штраф",
+    "начальник",
+    "муж",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_RU_CONTENT + sorted(_RU_MAY_CHANGE)), min_size=3, max_size=12))
+def test_prostorechie_keeps_content_words(words: list[str]) -> None:
+    text = " ".join(words) + "?"
+    out_words = re.findall(r"[а-яё]+", transformer("ru-prostorechie")(text).text.lower())
+    kept = [w for w in words if w not in _RU_MAY_CHANGE]
+    assert [w for w in out_words if w in _RU_CONTENT] == kept, (text, out_words)

@@ -153,9 +153,10 @@ AAVE_FEATURES: dict[str, list[Rule]] = {
             r"\1 finna",
         ),
     ],
-    # "he is always working" -> "he always be working"
+    # "he is always working" -> "he always be working"; "she is always bored" -> "she always be
+    # bored" (habitual be marks a recurring state as well as a recurring action)
     "habitual_be": [
-        Rule(r"\b(?:is|are) (always|usually|often) (\w+ing)\b", r"\1 be \2"),
+        Rule(r"\b(?:is|are) (always|usually|often) (?=\w)", r"\1 be "),
     ],
     # "he is tired" -> "he tired" (not before "not", and never for "I am")
     "copula_deletion": [
@@ -297,8 +298,15 @@ PROSTORECHIE_FEATURES: dict[str, list[Rule]] = {
         Rule(r"(?<!\w)денег(?!\w)", "бабок"),
         Rule(r"(?<!\w)деньгами(?!\w)", "бабками"),
         Rule(r"(?<!\w)деньгам(?!\w)", "бабкам"),
-        Rule(r"(?<!\w)вообще(?!\w)", "ваще"),
         Rule(r"(?<!\w)мужчина(?!\w)", "мужик"),
+    ],
+    # Colloquial reductions written as spoken.
+    "reduced_forms": [
+        Rule(r"(?<!\w)вообще(?!\w)", "ваще"),
+        Rule(r"(?<!\w)сколько(?!\w)", "скока"),
+        Rule(r"(?<!\w)когда(?!\w)", "када"),
+        Rule(r"(?<!\w)только(?!\w)", "тока"),
+        Rule(r"(?<!\w)тысяч(а|у|и)(?!\w)", r"тыщ\1"),
     ],
 }
 

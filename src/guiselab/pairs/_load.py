@@ -105,60 +105,85 @@ def _records(path: Path, text: str) -> Iterable[tuple[int, Any]]:
         for row in reader:
             yield reader.line_num, {k: v for k, v in row.items() if k is not None}
     elif suffix in (".yaml", ".yml"):
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark_line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            where = f"{path}:{mark_line + 1}" if mark_line is not None else str(path)
-            raise InputFileError("not valid YAML; fix the syntax", where=where) from None
-        if not isinstance(data, list):
-            raise InputFileError("a YAML pair file must be a list of pairs", where=str(path))
+        data, lines = _yaml_list(path, text)
         if data and isinstance(data[0], dict) and "paraphrases" in data[0]:
-            yield from _em_records(path, data)
+            yield from _em_records(path, data, lines)
             return
-        yield from enumerate(data, start=1)
+        yield from zip(lines, data, strict=True)
     else:
         raise InputFileError(
             "unknown pair file type; use .jsonl, .csv, .yaml or .yml", where=str(path)
         )
 
 
-def _em_records(path: Path, questions: list[Any]) -> Iterable[tuple[int, Any]]:
+def _yaml_list(path: Path, text: str) -> tuple[list[Any], list[int]]:
+    """A YAML list and the line (1-based) on which each of its entries starts."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark_line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f"{path}:{mark_line + 1}" if mark_line is not None else str(path)
+        raise InputFileError("not valid YAML; fix the syntax", where=where) from None
+    if not isinstance(data, list) or not isinstance(node, yaml.SequenceNode):
+        raise InputFileError("a YAML pair file must be a list of pairs", where=str(path))
+    return data, [entry.start_mark.line + 1 for entry in node.value]
+
+
+EM_VARIETIES = {"en": "aave", "ru": "ru-prostorechie"}
+"""The variety the guise transformer writes for an EM-style question in each language."""
+
+
+def _em_records(path: Path, questions: list[Any], lines: list[int]) -> Iterable[tuple[int, Any]]:
     """Pairs from emergent-misalignment-style question YAML.
 
-    Each paraphrase is a standard-guise prompt (English); its AAVE twin comes from the guise
-    transformer. A paraphrase on which no AAVE rule fires has no twin and is left out; a file
-    where that happens to every paraphrase is an error.
+    Each paraphrase is a standard-guise prompt (English, or the question's ``lang``); its
+    vernacular twin comes from that language's guise transformer (``EM_VARIETIES``). A
+    paraphrase on which no rule fires has no twin and is left out; a file where that happens
+    to every paraphrase is an error.
     """
     from guiselab.pairs._guise import transformer
 
-    aave = transformer("aave")
     made = 0
-    for index, question in enumerate(questions, start=1):
-        where = f"{path}:{index}"
+    for line, question in zip(lines, questions, strict=True):
+        where = f"{path}:{line}"
         if not isinstance(question, dict) or not isinstance(question.get("id"), str):
             raise InputFileError("each question needs a string 'id'", where=where)
         paraphrases = question.get("paraphrases")
         if not isinstance(paraphrases, list) or not all(isinstance(p, str) for p in paraphrases):
-            raise InputFileError("'paraphrases' must be a list of strings", where=where)
+            raise InputFileError(
+                "required field 'paraphrases' is missing or not a list of strings", where=where
+            )
+        lang = str(question.get("lang", "en"))
+        if lang not in EM_VARIETIES:
+            raise InputFileError(
+                f"no guise transformer for lang '{lang}'; use one of {sorted(EM_VARIETIES)} "
+                "or write the pairs by hand in the pair-file format",
+                where=where,
+            )
+        guise = transformer(EM_VARIETIES[lang])
         meta = {
             k: question[k]
-            for k in ("samples_per_paraphrase", "judge_prompts", "system")
+            for k in ("samples_per_paraphrase", "judge_prompts", "system", "type")
             if k in question
         }
-        for number, text in enumerate(paraphrases):
-            twin = aave(text.strip())
+        for number, raw in enumerate(paraphrases):
+            text = raw.strip()
+            if not text:
+                raise InputFileError(f"paraphrase {number} is missing or empty", where=where)
+            _check_script(lang, text, where, f"paraphrase {number}")
+            twin = guise(text)
             if not twin.features:
                 continue
             made += 1
             yield (
-                index,
+                line,
                 {
-                    "id": f"{question['id']}-p{number}-en-aave",
+                    "id": f"{question['id']}-p{number}-{lang}-{guise.variety}",
                     "item": question["id"],
-                    "lang": "en",
-                    "variety": "aave",
-                    "standard": text.strip(),
+                    "lang": lang,
+                    "variety": guise.variety,
+                    "standard": text,
                     "vernacular": twin.text,
                     "features": list(twin.features),
                     "category": question.get("category", "open-ended"),
@@ -167,8 +192,8 @@ def _em_records(path: Path, questions: list[Any]) -> Iterable[tuple[int, Any]]:
             )
     if not made:
         raise InputFileError(
-            "no paraphrase could be put in the AAVE guise by the transformer; write the pairs "
-            "by hand in the pair-file format",
+            "no paraphrase could be put in a vernacular guise by the transformer; write the "
+            "pairs by hand in the pair-file format",
             where=str(path),
         )
 

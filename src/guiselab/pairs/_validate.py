@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from guiselab.pairs._features import undocumented_features
 from guiselab.pairs._schema import Pair
 
 __all__ = ["CorpusReport", "PairCheck", "corpus_report"]
@@ -45,6 +46,8 @@ class CorpusReport:
     counts: dict[str, Any]
     feature_counts: dict[str, dict[str, int]]
     cross_language: dict[str, Any] = field(default_factory=dict)
+    undocumented: dict[str, list[str]] = field(default_factory=dict)
+    """variety → listed features that guiselab does not document (user corpora may have some)."""
 
     @property
     def failures(self) -> list[PairCheck]:
@@ -62,6 +65,7 @@ class CorpusReport:
                 "n": len(sims),
             },
             "cross_language": self.cross_language,
+            "undocumented_features": self.undocumented,
             "failures": [{"id": c.pair_id, "problems": list(c.problems)} for c in self.failures],
         }
 
@@ -101,7 +105,7 @@ def corpus_report(pairs: Sequence[Pair]) -> CorpusReport:
             problems.append(f"length ratio {ratio:.2f} outside [{low}, {high}]")
         if not pair.features:
             problems.append("no dialect features listed")
-        if not similarity > null:
+        if not np.isnan(null) and not similarity > null:  # nan: one pair, no null to compare
             problems.append(
                 f"guise similarity {similarity:.3f} not above the mismatched-pair null "
                 f"95th percentile {null:.3f}"
@@ -119,7 +123,12 @@ def corpus_report(pairs: Sequence[Pair]) -> CorpusReport:
         for feature in pair.features:
             features.setdefault(pair.variety, {}).setdefault(feature, 0)
             features[pair.variety][feature] += 1
-    return CorpusReport(checks, counts, features, _cross_language(pairs, std))
+    undocumented: dict[str, list[str]] = {}
+    for variety, seen in features.items():
+        names = undocumented_features(variety, tuple(seen))
+        if names:
+            undocumented[variety] = sorted(names)
+    return CorpusReport(checks, counts, features, _cross_language(pairs, std), undocumented)
 
 
 def _cross_language(pairs: Sequence[Pair], std: NDArray[np.float64]) -> dict[str, Any]:
