@@ -236,6 +236,54 @@ def pairs_validate(
         raise typer.Exit(1)
 
 
+@pairs_app.command("transform")
+def pairs_transform(
+    source: Annotated[
+        Path, typer.Argument(help="A pair file (its standard texts) or a .txt, one prompt a line.")
+    ],
+    variety: Annotated[str, typer.Option(help="aave or ru-prostorechie.")],
+    only: Annotated[
+        list[str] | None, typer.Option(help="Apply only this feature (repeatable).")
+    ] = None,
+    without: Annotated[
+        list[str] | None, typer.Option(help="Switch this feature off (repeatable).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
+) -> None:
+    """Write pairs whose vernacular guise the rule-based transformer makes (JSONL).
+
+    With --only / --without the same prompts give feature-ablation pair sets.
+    """
+    from guiselab.errors import InputFileError
+    from guiselab.pairs import export_pairs, load_pair_file, make_pairs, transformer
+
+    lang = transformer(variety).lang
+    standards: list[tuple[str, str, str | None]] = []
+    if source.suffix.lower() == ".txt":
+        try:
+            lines = source.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputFileError(f"cannot read the prompts ({exc})", where=str(source)) from None
+        standards = [(f"t{n:04d}", t.strip(), None) for n, t in enumerate(lines, 1) if t.strip()]
+    else:
+        seen: set[str] = set()
+        for pair in load_pair_file(source):
+            if pair.lang == lang and pair.item not in seen:
+                seen.add(pair.item)
+                standards.append((pair.item, pair.standard, pair.category))
+    if not standards:
+        raise InputFileError(f"no standard prompts in lang '{lang}'", where=str(source))
+    pairs, unchanged = make_pairs(standards, variety, only=only, without=without or ())
+    text = export_pairs(pairs, "jsonl")
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+    typer.echo(
+        f"{len(pairs)} pairs; {len(unchanged)} prompts left out (no feature fired)", err=True
+    )
+
+
 @pairs_app.command("card")
 def pairs_card(
     config: ConfigArg = None,

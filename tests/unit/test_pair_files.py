@@ -211,3 +211,81 @@ def test_builtin_corpus_validates_with_embeddings(capsys: pytest.CaptureFixture[
     assert sims["above_null_95"] == sims["n"] == report["counts"]["pairs"]
     assert report["failures"] == [] and report["undocumented_features"] == {}
     assert report["cross_language"]["en-ru"]["n_items"] >= 60
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_export_round_trips(fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / f"corpus.{fmt}"
+    code, _, err = _cli(capsys, "pairs", "export", "--format", fmt, "--out", str(path))
+    assert code == 0, err
+    from guiselab.pairs import builtin_pairs
+
+    assert load_pair_file(path) == builtin_pairs()
+
+
+def test_export_inspect_has_one_sample_per_guise(capsys: pytest.CaptureFixture[str]) -> None:
+    from guiselab.pairs import builtin_pairs
+
+    code, out, err = _cli(capsys, "pairs", "export", "--format", "inspect")
+    assert code == 0, err
+    samples = [json.loads(line) for line in out.splitlines()]
+    pairs = {p.id: p for p in builtin_pairs()}
+    assert len(samples) == 2 * len(pairs)
+    assert len({s["id"] for s in samples}) == len(samples)
+    for sample in samples:
+        assert set(sample) == {"input", "target", "id", "metadata"} and sample["target"] == ""
+        meta = sample["metadata"]
+        assert sample["input"] == pairs[meta["pair_id"]].text(meta["guise"])
+        assert sample["id"] == f"{meta['pair_id']}-{meta['guise']}"
+
+
+def test_export_unknown_format_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "pairs", "export", "--format", "xml")
+    assert code == 2 and err.startswith("error: --format: unknown format 'xml'")
+
+
+def test_card_counts_every_language_variety_and_category(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = _cli(capsys, "pairs", "card")
+    assert code == 0, err
+    assert "180 pairs over 60 items." in out
+    for needle in ("| en | 60 |", "| ru | 120 |", "| ru-surzhyk | 60 |", "| aave | 60 |"):
+        assert needle in out
+    assert out.count("| q0") == 180  # one row per pair with its similarity and null
+    assert "180/180 pairs above" in out
+
+
+def test_transform_makes_loadable_ablation_sets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("She is always tired and there isn't any food.\nHello.\n")
+    out = tmp_path / "pairs.jsonl"
+    args = ("pairs", "transform", str(prompts), "--variety", "aave", "--out", str(out))
+    code, _, err = _cli(capsys, *args)
+    assert code == 0 and "1 pairs; 1 prompts left out" in err
+    (full,) = load_pair_file(out)
+    assert full.vernacular == "She always be tired and there ain't no food."
+    code, _, err = _cli(capsys, *args, "--without", "negative_concord")
+    (ablated,) = load_pair_file(out)
+    assert ablated.vernacular == "She always be tired and there ain't any food."
+    assert "negative_concord" not in ablated.features
+    code, _, err = _cli(capsys, *args, "--only", "nosuch")
+    assert code == 2 and "unknown aave feature" in err
+
+
+def test_every_builtin_feature_is_documented() -> None:
+    from guiselab.pairs import builtin_pairs
+    from guiselab.pairs._features import FEATURES
+    from guiselab.pairs._guise import AAVE_FEATURES, PROSTORECHIE_FEATURES
+
+    doc = (Path(__file__).parents[2] / "docs" / "varieties.md").read_text(encoding="utf-8")
+    for variety, names in FEATURES.items():
+        assert f"`{variety}`" in doc
+        for name in names:
+            assert f"`{name}`" in doc, (variety, name)
+    for pair in builtin_pairs():
+        assert pair.features and set(pair.features) <= set(FEATURES[pair.variety]), pair.id
+    assert set(AAVE_FEATURES) <= set(FEATURES["aave"])
+    assert set(PROSTORECHIE_FEATURES) <= set(FEATURES["ru-prostorechie"])

@@ -13,12 +13,19 @@ GOOD = (
 
 def test_builtin_corpus_has_every_item_in_both_languages() -> None:
     pairs = builtin_pairs()
-    by_lang: dict[str, set[str]] = {}
+    by_variety: dict[tuple[str, str], set[str]] = {}
     for p in pairs:
-        by_lang.setdefault(p.lang, set()).add(p.item)
+        by_variety.setdefault((p.lang, p.variety), set()).add(p.item)
         assert p.features, p.id
-    assert len(by_lang["en"]) >= 12
-    assert by_lang["en"] == by_lang["ru"]
+    assert len(by_variety["en", "aave"]) >= 60
+    assert by_variety["en", "aave"] == by_variety["ru", "ru-prostorechie"]
+    assert by_variety["en", "aave"] == by_variety["ru", "ru-surzhyk"]
+    # Both Russian guises of an item share one standard text (a translation of the English).
+    standards: dict[str, set[str]] = {}
+    for p in pairs:
+        if p.lang == "ru":
+            standards.setdefault(p.item, set()).add(p.standard)
+    assert all(len(texts) == 1 for texts in standards.values())
 
 
 def test_formats_load(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Contrastive pairs: schema, loaders, the built-in corpus, guise transformers, validation."""
 
 from guiselab.pairs._export import ExportFormat, export_pairs
-from guiselab.pairs._guise import GuiseResult, GuiseTransformer, Rule, transformer
+from guiselab.pairs._guise import GuiseResult, GuiseTransformer, Rule, make_pairs, transformer
 from guiselab.pairs._load import builtin_pairs, load_pair_file, load_pairs, script_share
 from guiselab.pairs._schema import GUISES, Guise, Pair
 from guiselab.pairs._select import select_pairs
@@ -22,6 +22,7 @@ __all__ = [
     "export_pairs",
     "load_pair_file",
     "load_pairs",
+    "make_pairs",
     "script_share",
     "select_pairs",
     "transformer",

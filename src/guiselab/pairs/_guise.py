@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from guiselab.errors import ConfigError
+from guiselab.pairs._schema import Pair
 
-__all__ = ["GuiseResult", "GuiseTransformer", "Rule", "transformer"]
+__all__ = ["GuiseResult", "GuiseTransformer", "Rule", "make_pairs", "transformer"]
 
 Replacement = str | Callable[[re.Match[str]], str]
 
@@ -325,3 +326,43 @@ def transformer(variety: str) -> GuiseTransformer:
         )
     lang, features = _TRANSFORMERS[variety]
     return GuiseTransformer(variety, lang, features)
+
+
+def make_pairs(
+    standards: Sequence[tuple[str, str, str | None]],
+    variety: str,
+    *,
+    only: Iterable[str] | None = None,
+    without: Iterable[str] = (),
+) -> tuple[list[Pair], list[str]]:
+    """Pairs whose vernacular guise the variety's transformer writes.
+
+    ``standards`` holds (item, standard text, category). Returns the pairs and the items on
+    which no chosen feature fired (they have no vernacular twin and are left out). With
+    ``only`` / ``without`` the same prompts give feature-ablation sets: one feature at a time,
+    or every feature but one.
+    """
+    guise = transformer(variety)
+    chosen = None if only is None else list(only)
+    skipped = list(without)
+    pairs: list[Pair] = []
+    unchanged: list[str] = []
+    for item, text, category in standards:
+        result = guise(text, only=chosen, without=skipped)
+        if not result.features:
+            unchanged.append(item)
+            continue
+        pairs.append(
+            Pair(
+                id=f"{item}-{guise.lang}-{variety}",
+                item=item,
+                lang=guise.lang,
+                variety=variety,
+                standard=text,
+                vernacular=result.text,
+                category=category,
+                features=result.features,
+                metadata={"transformer": {"only": chosen, "without": skipped}},
+            )
+        )
+    return pairs, unchanged
