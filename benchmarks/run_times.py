@@ -72,11 +72,16 @@ def _timed_run(preset: str, out: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--presets", nargs="+", default=["smoke", "default"])
+    parser.add_argument(
+        "--keep", type=Path, help="Keep the run directories under this folder (default: discard)."
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for preset in args.presets:
-            out = Path(tmp) / preset
+            out = (args.keep or Path(tmp)) / preset
+            if out.exists():
+                raise SystemExit(f"{out} exists; a cold run needs a new directory")
             cold, rss = _timed_run(preset, out)
             rerun, _ = _timed_run(preset, out)
             manifest = json.loads((out / "manifest.json").read_text())
