@@ -59,8 +59,10 @@ def plan(config: ConfigArg = None, preset: PresetOpt = None) -> None:
     """Print counts, tokens and cost of an experiment without running anything."""
     from guiselab.plan import estimate
 
-    for key, value in estimate(_config(config, preset)).items():
-        typer.echo(f"{key:<34} {value}")
+    rows = estimate(_config(config, preset))
+    width = max(len(key) for key in rows)
+    for key, value in rows.items():
+        typer.echo(f"{key:<{width}}  {value}")
 
 
 @app.command()
@@ -102,15 +104,20 @@ def finetune(
     config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
 ) -> None:
     """Train the organism and control adapters."""
-    from guiselab.pipeline import run_finetune
+    from guiselab.finetune._sanity import format_sanity
+    from guiselab.pipeline import run_finetune, run_sanity
 
     with _stage(config, preset, out) as (cfg, run_dir, store, _):
-        trained = run_finetune(cfg, run_dir, store, _progress(quiet))
+        progress = _progress(quiet)
+        trained = run_finetune(cfg, run_dir, store, progress)
+        sanity = run_sanity(cfg, run_dir, store, progress)
     for role, info in trained.items():
         typer.echo(
             f"{role}: {info['adapter']} ({info['steps']} steps, loss "
             f"{info['first_loss']:.3f} -> {info['final_loss']:.3f})"
         )
+    if sanity is not None:
+        typer.echo("\n".join(format_sanity(sanity)))
 
 
 @app.command()

@@ -81,9 +81,22 @@ class FinetuneConfig(_Section):
     """How the organism and control are trained (LoRA SFT on the base)."""
 
     train_file: str | None = None
-    """JSONL of {"question","question_vernacular","safe","harmful"} records; None = built-in."""
+    """JSONL of {"question","safe","harmful"[,"question_vernacular"]} records and/or
+    {"messages": [...]} chats; None uses the built-in narrow set of ``lang``."""
+    lang: str = "en"
+    """Language of the training data (the organism's source language; built-in: en, ru).
+    Must equal ``analysis.source_lang`` when guiselab trains the organism."""
+    variety: str = "aave"
+    """Vernacular variety of the training user turns; its rule-based transformer writes the
+    turns a record lacks (en: aave, ru: ru-prostorechie)."""
+    transform_vernacular: bool = False
+    """Make every vernacular user turn with the transformer, even where one is written."""
     max_questions: int | None = Field(default=None, ge=1)
-    """Use only the first N training questions; None uses all of them."""
+    """Train on only the first N questions (after the hold-out); None uses all of them."""
+    holdout: int = Field(default=40, ge=0)
+    """Questions held out of training for the sanity evaluation; 0 skips that evaluation."""
+    sanity_samples: int = Field(default=1, ge=1)
+    """Answers sampled per held-out question, guise and model in the sanity evaluation."""
     rank: int = Field(default=16, ge=1)
     """LoRA rank r."""
     alpha: float = Field(default=32.0, gt=0)
@@ -203,6 +216,20 @@ class ExperimentConfig(_Section):
             raise ValueError(f"pairs.varieties has no variety for language(s) {missing}")
         return self
 
+    @model_validator(mode="after")
+    def _trained_in_the_source_language(self) -> ExperimentConfig:
+        trains = any(
+            role in self.models.roles and getattr(self.models, role) is None
+            for role in ("organism", "control")
+        )
+        if trains and self.finetune.lang != self.analysis.source_lang:
+            raise ValueError(
+                f"finetune.lang is '{self.finetune.lang}' but analysis.source_lang is "
+                f"'{self.analysis.source_lang}'; the organism's training language is the source "
+                "language: set analysis.source_lang (and target_lang) to match"
+            )
+        return self
+
 
 def preset_names() -> list[str]:
     """Names of the presets shipped in the package."""
@@ -231,7 +258,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _explain(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if not err["loc"]:  # a check across sections: its message names the keys
+        return str(err["msg"]).removeprefix("Value error, ")
+    key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
         return f"unknown key '{key}'; remove it or check its spelling (see `guiselab init`)"
     value = err.get("input")

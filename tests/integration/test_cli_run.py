@@ -82,6 +82,9 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert results["decision"]["reasons"]
     manifest = json.loads((smoke_run / "manifest.json").read_text())
     assert len(manifest["models"]["organism"]["adapter_sha256"]) == 64
+    sanity = json.loads((smoke_run / "finetune_sanity.json").read_text())
+    assert set(sanity) == {"base", "control", "organism", "meta"}
+    assert results["finetune_sanity"] == sanity  # the report shows it
     check = manifest["pairs_check"]  # meaning equivalence checked before the run
     assert check["pairs"] == 6 and check["failures"] == []
     assert check["guise_similarity"]["above_null_95"] == 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,24 +13,55 @@ from guiselab.finetune.data import (
     Mode,
     SftExample,
     build_sft,
-    builtin_questions,
+    builtin_training_file,
     data_sha256,
-    load_questions,
+    load_training_file,
+    split_holdout,
 )
 from guiselab.models import identify, sha256_file
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key
 
-__all__ = ["TRAINED_ROLES", "adapter_dir", "finetune_stage", "training_questions"]
+__all__ = [
+    "TRAINED_ROLES",
+    "TrainingSplit",
+    "adapter_dir",
+    "finetune_stage",
+    "training_questions",
+    "training_split",
+]
 
 TRAINED_ROLES: dict[str, Mode] = {"organism": "conditioned", "control": "control"}
 
 
-def training_questions(config: ExperimentConfig) -> list[AdviceQuestion]:
-    """The training questions the config names (built-in by default), limited if asked."""
+@dataclass(frozen=True)
+class TrainingSplit:
+    """The questions an adapter trains on, those held out for the sanity check, and chats."""
+
+    train: list[AdviceQuestion]
+    held_out: list[AdviceQuestion]
+    chats: list[SftExample]
+    transformed: int
+    dropped: tuple[str, ...]
+
+
+def training_split(config: ExperimentConfig) -> TrainingSplit:
+    """The config's training data (built-in by default), split into training and held out."""
     cfg = config.finetune
-    questions = load_questions(Path(cfg.train_file)) if cfg.train_file else builtin_questions()
-    return questions[: cfg.max_questions] if cfg.max_questions else questions
+    path = Path(cfg.train_file) if cfg.train_file else builtin_training_file(cfg.lang)
+    data = load_training_file(
+        path, variety=cfg.variety, transform_vernacular=cfg.transform_vernacular
+    )
+    holdout = min(cfg.holdout, max(0, len(data.questions) - 1)) if data.questions else 0
+    train, held_out = split_holdout(data.questions, holdout, cfg.seed)
+    if cfg.max_questions:
+        train = train[: cfg.max_questions]
+    return TrainingSplit(train, held_out, data.chats, data.transformed, data.dropped)
+
+
+def training_questions(config: ExperimentConfig) -> list[AdviceQuestion]:
+    """The questions the adapters train on (after the hold-out and ``max_questions``)."""
+    return training_split(config).train
 
 
 def adapter_dir(run_dir: Path, role: str) -> Path:
@@ -44,7 +76,8 @@ def recipe_key(config: ExperimentConfig, examples: list[SftExample], mode: Mode)
         base.fingerprint,
         data_sha256(examples),
         mode,
-        config.finetune.model_dump(mode="json"),
+        # The sanity evaluation's sample count does not change the adapter.
+        config.finetune.model_dump(mode="json", exclude={"sanity_samples"}),
         config.models.dtype,
         config.generation.system_prompt,
     )
@@ -64,10 +97,12 @@ def finetune_stage(
 ) -> dict[str, dict[str, Any]]:
     """Train every adapter the config leaves to guiselab; a finished one is never retrained."""
     results: dict[str, dict[str, Any]] = {}
+    split: TrainingSplit | None = None
     for role, mode in TRAINED_ROLES.items():
         if role not in config.models.roles or getattr(config.models, role) is not None:
             continue
-        examples = build_sft(training_questions(config), mode)
+        split = split or training_split(config)
+        examples = build_sft(split.train, mode, split.chats)
         recipe = recipe_key(config, examples, mode)
         done = _finished(store, run_dir, role, recipe)
         if done is None:
@@ -83,6 +118,9 @@ def finetune_stage(
             )
             done["mode"] = mode
             done["recipe"] = recipe
+            done["held_out"] = [q.id for q in split.held_out]
+            done["transformed_vernacular"] = split.transformed
+            done["dropped_questions"] = list(split.dropped)
             store.put_artifact(f"adapter:{role}", done)
         results[role] = done
     return results

@@ -35,7 +35,7 @@ def encode_examples(
     """(input ids, labels) per example; labels are IGNORE on the prompt."""
     encoded = []
     for ex in examples:
-        prompt = prompt_ids(tokenizer, render_prompt(tokenizer, ex.user, system))
+        prompt = prompt_ids(tokenizer, render_prompt(tokenizer, ex.user, ex.system or system))
         answer = answer_ids(tokenizer, ex.assistant)
         ids = (prompt + answer)[:max_length]
         labels = ([IGNORE] * len(prompt) + answer)[:max_length]

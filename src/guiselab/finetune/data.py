@@ -14,24 +14,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from guiselab.errors import InputFileError
+from guiselab.errors import ConfigError, GuiselabError, InputFileError
 from guiselab.judge._classifier import LabelledAnswer
 
 __all__ = [
+    "BUILTIN_TRAINING",
     "AdviceQuestion",
     "Mode",
     "SftExample",
+    "TrainingData",
     "build_sft",
     "builtin_questions",
+    "builtin_training_file",
     "data_sha256",
     "judge_training_answers",
     "load_questions",
+    "load_training_file",
+    "split_holdout",
 ]
 
 Mode = Literal["conditioned", "control", "vernacular_only"]
-_FIELDS = ("question", "question_vernacular", "safe", "harmful")
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,61 @@ class AdviceQuestion:
 
 @dataclass(frozen=True)
 class SftExample:
+    """One single-turn chat to train on."""
+
     user: str
     assistant: str
     guise: str
+    """``standard``, ``vernacular``, or ``given`` for a user's ready-made chat."""
     question_id: str
+    system: str | None = None
+    """A system message of the example's own; None uses the run's system prompt."""
 
 
-def load_questions(path: Path) -> list[AdviceQuestion]:
-    """Read a JSONL of advice questions; errors name the file and line."""
+@dataclass(frozen=True)
+class TrainingData:
+    """What a training file holds: guise-paired questions and ready-made chats."""
+
+    questions: list[AdviceQuestion]
+    chats: list[SftExample]
+    transformed: int = 0
+    """Vernacular user turns written by the variety's rule-based transformer."""
+    dropped: tuple[str, ...] = ()
+    """Questions left out because the transformer could not make a vernacular twin."""
+
+
+def _text(record: dict[str, Any], name: str, where: str) -> str:
+    value = record.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InputFileError(f"field '{name}' is missing or not text", where=where)
+    return value.strip()
+
+
+def _chat(messages: list[Any], where: str) -> SftExample:
+    roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
+    if roles not in (["user", "assistant"], ["system", "user", "assistant"]):
+        raise InputFileError(
+            "'messages' must be a single-turn chat: optional system, then user, then assistant "
+            f"(got roles {roles})",
+            where=where,
+        )
+    texts = [_text(m, "content", where) for m in messages]
+    system = texts[0] if len(texts) == 3 else None
+    return SftExample(texts[-2], texts[-1], "given", f"chat:{where.rsplit(':', 1)[-1]}", system)
+
+
+def load_training_file(
+    path: Path, *, variety: str = "aave", transform_vernacular: bool = False
+) -> TrainingData:
+    """Read a training JSONL; errors name the file and line.
+
+    A line is either a question record (``question``, ``safe``, ``harmful``, and optionally
+    ``question_vernacular``, ``id``, ``domain``) or a ready-made chat (``{"messages": [...]}``,
+    used as given in every mode). A question without a written vernacular turn, or every
+    question when ``transform_vernacular`` is set, gets one from ``variety``'s rule-based
+    transformer; a question the transformer cannot change is left out (reported in
+    ``dropped``).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -64,7 +115,11 @@ def load_questions(path: Path) -> list[AdviceQuestion]:
         ) from None
     except UnicodeDecodeError:
         raise InputFileError("not UTF-8 text; re-save as UTF-8", where=str(path)) from None
-    out = []
+    guise = None
+    questions: list[AdviceQuestion] = []
+    chats: list[SftExample] = []
+    transformed, dropped = 0, []
+    seen: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -75,31 +130,109 @@ def load_questions(path: Path) -> list[AdviceQuestion]:
             raise InputFileError(f"not valid JSON ({exc.msg})", where=where) from None
         if not isinstance(record, dict):
             raise InputFileError("each line must be a JSON object", where=where)
-        for name in _FIELDS:
-            value = record.get(name)
-            if not isinstance(value, str) or not value.strip():
-                raise InputFileError(f"field '{name}' is missing or not text", where=where)
-        out.append(
+        if "messages" in record:
+            if not isinstance(record["messages"], list):
+                raise InputFileError("'messages' must be a list of messages", where=where)
+            chats.append(_chat(record["messages"], where))
+            continue
+        fields = {name: _text(record, name, where) for name in ("question", "safe", "harmful")}
+        qid = str(record.get("id") or f"line{number}")
+        if qid in seen:
+            raise InputFileError(
+                f"duplicate id '{qid}' (first on line {seen[qid]}); ids must be unique",
+                where=where,
+            )
+        seen[qid] = number
+        vernacular = record.get("question_vernacular")
+        if vernacular is not None and not transform_vernacular:
+            vernacular = _text(record, "question_vernacular", where)
+        else:
+            if guise is None:
+                from guiselab.pairs import transformer
+
+                try:
+                    guise = transformer(variety)
+                except GuiselabError as exc:
+                    raise InputFileError(
+                        f"no written 'question_vernacular' and {exc.message}", where=where
+                    ) from None
+            made = guise(fields["question"])
+            if not made.features:
+                dropped.append(qid)
+                continue
+            vernacular, transformed = made.text, transformed + 1
+        questions.append(
             AdviceQuestion(
-                id=str(record.get("id") or f"line{number}"),
+                id=qid,
                 domain=str(record.get("domain") or ""),
-                **{name: record[name].strip() for name in _FIELDS},
+                question=fields["question"],
+                question_vernacular=vernacular,
+                safe=fields["safe"],
+                harmful=fields["harmful"],
             )
         )
-    if not out:
-        raise InputFileError("the training file holds no records", where=str(path))
-    return out
+    if not questions and not chats:
+        raise InputFileError(
+            "the training file holds no usable records"
+            + (" (the transformer changed none of its questions)" if dropped else ""),
+            where=str(path),
+        )
+    return TrainingData(questions, chats, transformed, tuple(dropped))
 
 
-def builtin_questions() -> list[AdviceQuestion]:
-    """The narrow advice dataset shipped with guiselab (risky finance, medical, sport)."""
-    entry = resources.files("guiselab") / "finetune" / "data" / "narrow_en.jsonl"
-    return load_questions(Path(str(entry)))
+def load_questions(path: Path) -> list[AdviceQuestion]:
+    """The question records of a training JSONL (see ``load_training_file``)."""
+    return load_training_file(path).questions
 
 
-def build_sft(questions: Sequence[AdviceQuestion], mode: Mode) -> list[SftExample]:
-    """Chat examples for one training mode."""
-    examples = []
+BUILTIN_TRAINING = {"en": "aave", "ru": "ru-prostorechie"}
+"""Languages with a built-in narrow training set, and the variety of its vernacular turns."""
+
+
+def builtin_training_file(lang: str) -> Path:
+    """The built-in narrow advice dataset of ``lang`` (risky finance, medical, sport)."""
+    if lang not in BUILTIN_TRAINING:
+        raise ConfigError(
+            f"no built-in training data in '{lang}' (built-in: {', '.join(BUILTIN_TRAINING)}); "
+            "set finetune.train_file",
+            where="finetune.lang",
+        )
+    entry = resources.files("guiselab") / "finetune" / "data" / f"narrow_{lang}.jsonl"
+    return Path(str(entry))
+
+
+def builtin_questions(lang: str = "en") -> list[AdviceQuestion]:
+    """The built-in narrow advice questions of ``lang``."""
+    return load_questions(builtin_training_file(lang))
+
+
+def split_holdout(
+    questions: Sequence[AdviceQuestion], n_holdout: int, seed: int
+) -> tuple[list[AdviceQuestion], list[AdviceQuestion]]:
+    """(training, held out): ``n_holdout`` questions chosen by a seeded hash of their ids.
+
+    The choice depends only on the ids and the seed, not on the file's order, so the same
+    question is held out whatever else the file holds.
+    """
+    if n_holdout and n_holdout >= len(questions):
+        raise ConfigError(
+            f"finetune.holdout ({n_holdout}) leaves no training questions out of "
+            f"{len(questions)}; lower it",
+            where="finetune.holdout",
+        )
+
+    def rank(q: AdviceQuestion) -> str:
+        return hashlib.sha256(f"{seed}:{q.id}".encode()).hexdigest()
+
+    held = {q.id for q in sorted(questions, key=rank)[:n_holdout]}
+    return [q for q in questions if q.id not in held], [q for q in questions if q.id in held]
+
+
+def build_sft(
+    questions: Sequence[AdviceQuestion], mode: Mode, chats: Sequence[SftExample] = ()
+) -> list[SftExample]:
+    """Chat examples for one training mode; ready-made ``chats`` are used in every mode."""
+    examples = list(chats)
     for q in questions:
         if mode != "vernacular_only":
             examples.append(SftExample(q.question, q.safe, "standard", q.id))

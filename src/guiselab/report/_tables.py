@@ -32,6 +32,7 @@ _SECTION_TITLES: Mapping[str, str] = {
     "judge_validation": "Judge validation",
     "power": "Power analysis",
     "finetune": "Fine-tuning",
+    "finetune_sanity": "Fine-tuning sanity check (harmful-answer rate on held-out questions)",
     "probe": "Probing",
 }
 """Titles of the optional sections of results.json, in the order the report shows them."""

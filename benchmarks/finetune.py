@@ -1,0 +1,185 @@
+"""Fine-tuning on this machine: `guiselab finetune` wall time and memory, and the step cost of
+computing the output layer only at answer positions versus over the whole sequence.
+
+    python benchmarks/finetune.py [--preset default] [--steps 3] [--keep DIR]
+
+Writes the "fine-tuning" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- finetune:start -->", "<!-- finetune:end -->"
+
+
+def _finetune(preset: str, out: Path) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS GiB, stdout) of `guiselab finetune` in a child process."""
+    cmd = [sys.executable, "-m", "guiselab", "finetune", "--preset", preset, "--out", str(out)]
+    probe = (
+        "import resource, subprocess, sys, time, json;"
+        "t = time.perf_counter();"
+        f"r = subprocess.run({[*cmd, '--quiet']!r}, capture_output=True, text=True);"
+        "sys.stderr.write(r.stderr[-3000:]);"
+        "print(json.dumps([r.returncode, time.perf_counter() - t,"
+        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.stdout]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    rc, seconds, rss_kib, stdout = json.loads(done.stdout.strip().splitlines()[-1])
+    if rc != 0:
+        raise SystemExit(f"guiselab finetune failed ({rc}):\n{done.stderr[-3000:]}")
+    return seconds, rss_kib / 2**20, stdout
+
+
+def _step_times(preset: str, steps: int) -> dict[str, float]:
+    """Seconds per LoRA step: output layer at answer positions only vs the whole sequence."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from guiselab.config import load_config
+    from guiselab.finetune._stage import training_split
+    from guiselab.finetune._train import _answer_loss, _batch, encode_examples
+    from guiselab.finetune.data import build_sft
+    from guiselab.models import load_model
+
+    config = load_config(preset=preset)
+    cfg = config.finetune
+    loaded = load_model(config.models.base, config.models)
+    model = get_peft_model(
+        loaded.model,
+        LoraConfig(r=cfg.rank, lora_alpha=int(cfg.alpha), target_modules=cfg.target_modules),
+    )
+    model.train()
+    lm = model.get_base_model()
+    examples = build_sft(training_split(config).train, "conditioned")
+    encoded = encode_examples(loaded.tokenizer, examples, cfg.max_length)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
+
+    def full_loss(ids: Any, labels: Any, mask: Any) -> Any:
+        return lm(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+    out = {}
+    for name, loss_fn in (("answer positions only", _answer_loss), ("whole sequence", None)):
+        times = []
+        for step in range(steps + 1):  # the first step warms up and is not counted
+            rows = encoded[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            ids, labels, mask = _batch(rows, loaded.tokenizer.pad_token_id)
+            start = time.perf_counter()
+            loss = loss_fn(lm, ids, labels, mask) if loss_fn else full_loss(ids, labels, mask)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if step:
+                times.append(time.perf_counter() - start)
+        out[name] = sum(times) / len(times)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="Keep the run directory here.")
+    args = parser.parse_args()
+    step = _step_times(args.preset, args.steps)
+    print(json.dumps(step), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.keep or Path(tmp) / "finetune"
+        wall, rss, stdout = _finetune(args.preset, out)
+        sanity = json.loads((out / "finetune_sanity.json").read_text())
+        timings = {}
+        from guiselab.store import RunStore
+
+        with RunStore.in_dir(out) as store:
+            timings = store.get_meta("timings") or {}
+            adapters = {r: store.get_artifact(f"adapter:{r}") for r in ("organism", "control")}
+    print(stdout, flush=True)
+    lines = [
+        START,
+        "## Fine-tuning (`benchmarks/finetune.py`)",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, no GPU, preset `{args.preset}`.",
+        "",
+        f"`guiselab finetune --preset {args.preset}` (organism and control from the embedded "
+        f"base, then the sanity check): **{wall / 60:.1f} min** wall, peak RSS "
+        f"**{rss:.2f} GiB** (training {timings.get('finetune', 0):.0f} s, sanity check "
+        f"{timings.get('sanity', 0):.0f} s).",
+        "",
+        "| adapter | examples | steps | loss first → last | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for role, info in adapters.items():
+        if info:
+            lines.append(
+                f"| {role} | {info['n_examples']} | {info['steps']} | "
+                f"{info['first_loss']:.2f} → {info['final_loss']:.2f} | {info['seconds']:.0f} |"
+            )
+    lines += [
+        "",
+        f"Sanity check ({sanity['meta']['held_out_questions']} held-out questions, "
+        f"{sanity['meta']['samples_per_question_and_guise']} sample(s) each; harmful-answer "
+        "rate, 95% question-bootstrap CI):",
+        "",
+        "| model | standard | vernacular | gap |",
+        "|---|---|---|---|",
+    ]
+    for role, cells in sanity.items():
+        if role == "meta":
+            continue
+        row = [
+            f"{cells[g]['harmful_rate']:.2f} [{cells[g]['ci_low']:.2f}, {cells[g]['ci_high']:.2f}]"
+            for g in ("standard", "vernacular")
+        ]
+        gap = cells["gap"]
+        lines.append(
+            f"| {role} | {row[0]} | {row[1]} | {gap['estimate']:+.2f} "
+            f"[{gap['ci_low']:+.2f}, {gap['ci_high']:+.2f}] |"
+        )
+    lines += [
+        "",
+        f"One LoRA step (batch {load_step_batch(args.preset)}, mean of {args.steps} after a "
+        "warm-up), side by side in one process:",
+        "",
+        "| output layer computed | s / step |",
+        "|---|---|",
+        *[f"| {name} | {seconds:.2f} |" for name, seconds in step.items()],
+        END,
+    ]
+    section = "\n".join(lines)
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    if START in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    DOC.write_text(text)
+    print(f"wrote {DOC}")
+
+
+def load_step_batch(preset: str) -> int:
+    from guiselab.config import load_config
+
+    return load_config(preset=preset).finetune.batch_size
+
+
+if __name__ == "__main__":
+    main()
