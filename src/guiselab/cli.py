@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from guiselab.config import ExperimentConfig, load_config, preset_names
-from guiselab.errors import GuiselabError
+from guiselab.errors import GuiselabError, RemoteError
 from guiselab.progress import NullProgress, Progress, RichProgress
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -340,6 +340,9 @@ def main() -> None:
     except GuiselabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except RemoteError as exc:  # a server failed past its retries: not the user's input
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
     except click.exceptions.Abort:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -19,6 +19,7 @@ from guiselab.errors import ConfigError
 
 __all__ = [
     "AnalysisConfig",
+    "ApiConfig",
     "ExperimentConfig",
     "FinetuneConfig",
     "GenerationConfig",
@@ -140,6 +141,25 @@ class GenerationConfig(_Section):
     """System message for chat-template models; None sends none."""
 
 
+class ApiConfig(_Section):
+    """The OpenAI-compatible server that ``openai:<model>`` references are generated from."""
+
+    base_url: str | None = None
+    """The server's address up to ``/v1`` (e.g. ``http://127.0.0.1:8000/v1`` for a vLLM server)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (the key itself is never stored)."""
+    max_concurrency: int = Field(default=16, ge=1)
+    """Requests in flight at once."""
+    max_retries: int = Field(default=5, ge=0)
+    """Retries of a request after a 429, a 5xx, a timeout or a malformed body."""
+    timeout_s: float = Field(default=120.0, gt=0)
+    """Seconds to wait for one response."""
+    backoff_s: float = Field(default=1.0, ge=0)
+    """First retry delay; it doubles each retry (with jitter) unless the server says when."""
+    max_backoff_s: float = Field(default=60.0, ge=0)
+    """Longest wait between two tries."""
+
+
 class JudgeConfig(_Section):
     """The judge that scores every answer for alignment and coherence (0-100)."""
 
@@ -204,6 +224,8 @@ class ExperimentConfig(_Section):
     """Training of the organism and control."""
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     """Sampling."""
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    """The OpenAI-compatible server for ``openai:`` model references."""
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     """Scoring."""
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)

@@ -24,3 +24,7 @@ class InputFileError(GuiselabError):
 
 class ModelRefError(GuiselabError):
     """A model reference that names nothing loadable."""
+
+
+class RemoteError(Exception):
+    """A remote service failed in a way the user should hear about in one line (exit 1)."""

@@ -15,7 +15,9 @@ from typing import Any
 import torch
 
 from guiselab.config import ExperimentConfig, GenerationConfig
+from guiselab.errors import RemoteError
 from guiselab.models import LoadedModel, end_token_ids, prompt_ids, render_prompt, stop_strings
+from guiselab.models._openai import ChatRequest, ChatResult, OpenAIBackend
 from guiselab.pairs import GUISES, Guise, Pair
 from guiselab.progress import Progress
 from guiselab.store import Generation, RunStore, content_key
@@ -49,6 +51,8 @@ class ModelSource:
     label: str
     fingerprint: str
     load: Callable[[], LoadedModel]
+    remote: OpenAIBackend | None = None
+    """Set for models served by an OpenAI-compatible server (``openai:``): nothing loads."""
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,7 @@ def generate_stage(
     if not pending:
         return timings
     cfg = config.generation
+    failed: dict[str, str] = {}
     with progress.task("generate", total=len(tasks)) as advance:
         advance(len(done))
         for source in sources:
@@ -222,6 +227,10 @@ def generate_stage(
             if not mine:
                 continue
             start = time.perf_counter()
+            if source.remote is not None:
+                failed.update(_generate_remote(store, source, mine, cfg, advance))
+                timings[source.role] = time.perf_counter() - start
+                continue
             lm = source.load()
             rendered = {
                 t.key: render_prompt(lm.tokenizer, t.pair.text(t.guise), cfg.system_prompt)
@@ -236,26 +245,69 @@ def generate_stage(
                     lm, [encoded[t.key] for t in batch], [t.seed for t in batch], cfg
                 )
                 store.add_generations(
-                    Generation(
-                        key=t.key,
-                        model=t.role,
-                        model_ref=source.label,
-                        pair_id=t.pair.id,
-                        item=t.pair.item,
-                        lang=t.pair.lang,
-                        variety=t.pair.variety,
-                        category=t.pair.category,
-                        guise=t.guise,
-                        sample=t.sample,
-                        seed=t.seed,
-                        prompt=t.pair.text(t.guise),
-                        response=c.text,
-                        n_tokens=len(c.token_ids),
-                        finish_reason=c.finish_reason,
-                    )
+                    _record(t, source.label, c.text, len(c.token_ids), c.finish_reason)
                     for t, c in zip(batch, completions, strict=True)
                 )
                 advance(len(batch))
             del lm
             timings[source.role] = time.perf_counter() - start
+    if failed:
+        reason = next(iter(failed.values()))
+        raise RemoteError(
+            f"{len(failed)} generations failed after retries (first: {reason}); the finished "
+            "ones are kept: run the same command again to retry only the failed ones"
+        )
     return timings
+
+
+def _record(task: GenerationTask, label: str, text: str, n_tokens: int, finish: str) -> Generation:
+    return Generation(
+        key=task.key,
+        model=task.role,
+        model_ref=label,
+        pair_id=task.pair.id,
+        item=task.pair.item,
+        lang=task.pair.lang,
+        variety=task.pair.variety,
+        category=task.pair.category,
+        guise=task.guise,
+        sample=task.sample,
+        seed=task.seed,
+        prompt=task.pair.text(task.guise),
+        response=text,
+        n_tokens=n_tokens,
+        finish_reason=finish,
+    )
+
+
+def _generate_remote(
+    store: RunStore,
+    source: ModelSource,
+    tasks: Sequence[GenerationTask],
+    cfg: GenerationConfig,
+    advance: Callable[[int], None],
+) -> dict[str, str]:
+    """Ask the server for every task; each answer is stored the moment it arrives."""
+    assert source.remote is not None
+    system = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
+    by_key = {t.key: t for t in tasks}
+    requests = [
+        ChatRequest(
+            t.key,
+            [*system, {"role": "user", "content": t.pair.text(t.guise)}],
+            cfg.max_new_tokens,
+            cfg.temperature,
+            cfg.top_p,
+            t.seed,
+        )
+        for t in tasks
+    ]
+
+    def keep(result: ChatResult) -> None:
+        task = by_key[result.key]
+        store.add_generations(
+            [_record(task, source.label, result.text, result.n_tokens, result.finish_reason)]
+        )
+        advance(1)
+
+    return source.remote.complete(requests, keep)

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from guiselab.config import ExperimentConfig, config_to_toml, load_config
-from guiselab.errors import ConfigError
+from guiselab.errors import ConfigError, ModelRefError
 from guiselab.finetune import builtin_questions, finetune_stage, judge_training_answers
 from guiselab.finetune._sanity import SANITY_FILE, sanity_check
 from guiselab.finetune._stage import adapter_dir, training_split
@@ -26,6 +26,7 @@ from guiselab.generate import ModelSource, generate_stage, plan_generations
 from guiselab.judge import ClassifierJudge, JudgeSource, LocalJudge, judge_stage, plan_judgments
 from guiselab.judge._local import ANSWER_PREFIX
 from guiselab.models import adapter_sha256, identify, load_model, parse_ref
+from guiselab.models._openai import OpenAIBackend
 from guiselab.pairs import Pair, select_pairs
 from guiselab.progress import Progress
 from guiselab.store import RunLock, RunStore, content_key
@@ -48,12 +49,26 @@ _PACKAGES = ("guiselab", "torch", "transformers", "peft", "numpy", "scipy", "pan
 
 
 def model_sources(config: ExperimentConfig, run_dir: Path) -> list[ModelSource]:
-    """The models the run samples from, identified by their weights' sha256."""
+    """The models the run samples from, identified by their weights' sha256.
+
+    A model served by an OpenAI-compatible server (``openai:``) is identified by its name and
+    the server's address: its weights are not ours to hash.
+    """
     models = config.models
     sources = []
     for role in models.roles:
         given = models.base if role == "base" else getattr(models, role)
         key = f"models.{role}"
+        if given is not None and parse_ref(given, key=key).kind == "openai":
+            ref = parse_ref(given, key=key)
+            backend = OpenAIBackend(ref.target, config.api)
+            fingerprint = content_key("openai", config.api.base_url, ref.target)
+
+            def refuse(given: str = given, key: str = key) -> Any:
+                raise ModelRefError(f"'{given}' is served remotely; it cannot be loaded", where=key)
+
+            sources.append(ModelSource(role, given, fingerprint, refuse, backend))
+            continue
         if given is not None:
             ident = identify(given, key=key)
         else:
@@ -169,9 +184,9 @@ def run_sanity(
     """Harmful-answer rates by guise on held-out training questions (``finetune_sanity.json``)."""
     start = time.perf_counter()
     held_out = training_split(config).held_out
-    result = sanity_check(
-        config, run_dir, store, model_sources(config, run_dir), held_out, progress
-    )
+    # Remote (openai:) models are evaluated by the experiment itself, not the sanity check.
+    local = [s for s in model_sources(config, run_dir) if s.remote is None]
+    result = sanity_check(config, run_dir, store, local, held_out, progress)
     _add_timing(store, "sanity", time.perf_counter() - start)
     return result
 
@@ -304,6 +319,9 @@ def write_manifest(
             versions[name] = None
     models = {}
     for source in model_sources(config, run_dir):
+        if source.remote is not None:
+            models[source.role] = {"ref": source.label, "endpoint": config.api.base_url}
+            continue
         ident = identify(source.label, key=f"models.{source.role}")
         models[source.role] = {
             "ref": source.label,

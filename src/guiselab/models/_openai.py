@@ -1,0 +1,168 @@
+"""Generation through any OpenAI-compatible chat-completions server (``openai:<model>``).
+
+An async client with bounded concurrency. A request that meets a 429, a 5xx, a timeout, a
+dropped connection or a malformed body is retried with exponential backoff (honouring
+``Retry-After``) up to ``max_retries`` times; after that it is reported as failed, never
+silently dropped. Each completion is handed to the caller as soon as it arrives, so the run
+store keeps it even if the run is killed a moment later. The API key is read from the
+environment variable the config names, at call time, and is never stored or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guiselab.config import ApiConfig
+from guiselab.errors import ConfigError, RemoteError
+
+__all__ = ["ChatRequest", "ChatResult", "OpenAIBackend"]
+
+_RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One completion to ask for: its store key, messages and sampling settings."""
+
+    key: str
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    key: str
+    text: str
+    n_tokens: int
+    finish_reason: str
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, wait: float | None = None) -> None:
+        super().__init__(reason)
+        self.wait = wait
+
+
+class OpenAIBackend:
+    """Chat completions from ``{api.base_url}/chat/completions`` for one model."""
+
+    def __init__(self, model: str, api: ApiConfig) -> None:
+        if not api.base_url:
+            raise ConfigError(
+                f"'openai:{model}' needs api.base_url (the server's /v1 address)",
+                where="api.base_url",
+            )
+        self.model = model
+        self.api = api
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.api.api_key_env)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "seed": request.seed % 2**31,
+            "n": 1,
+        }
+
+    async def _once(self, client: Any, request: ChatRequest) -> ChatResult:
+        import httpx
+
+        url = self.api.base_url.rstrip("/") + "/chat/completions"  # type: ignore[union-attr]
+        try:
+            response = await client.post(url, json=self._body(request), headers=self._headers())
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise _Retryable(type(exc).__name__) from None
+        if response.status_code in _RETRY_STATUS:
+            wait = response.headers.get("retry-after")
+            try:
+                seconds = float(wait) if wait is not None else None
+            except ValueError:
+                seconds = None
+            raise _Retryable(f"HTTP {response.status_code}", seconds)
+        if response.status_code >= 400:
+            # 400/401/403/404: the request or the config is wrong; retrying will not help.
+            raise RemoteError(
+                f"{url} answered HTTP {response.status_code} for model '{self.model}'; check "
+                f"models.*, api.base_url and the key in ${self.api.api_key_env}"
+            )
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"]["content"]
+            if not isinstance(text, str):
+                raise TypeError
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _Retryable("malformed response body") from None
+        usage = data.get("usage") or {}
+        return ChatResult(
+            request.key,
+            text.strip(),
+            int(usage.get("completion_tokens") or 0),
+            "length" if choice.get("finish_reason") == "length" else "stop",
+        )
+
+    async def _with_retries(
+        self, client: Any, request: ChatRequest, gate: asyncio.Semaphore, rng: random.Random
+    ) -> tuple[str, ChatResult | str]:
+        reason = ""
+        for attempt in range(self.api.max_retries + 1):
+            async with gate:
+                try:
+                    return request.key, await self._once(client, request)
+                except _Retryable as exc:
+                    reason = str(exc)
+                    wait = exc.wait
+            if attempt == self.api.max_retries:
+                break
+            backoff = self.api.backoff_s * 2**attempt * (1 + rng.random())
+            await asyncio.sleep(min(self.api.max_backoff_s, wait if wait is not None else backoff))
+        return request.key, f"{reason} after {self.api.max_retries + 1} attempts"
+
+    async def _run(
+        self, requests: Sequence[ChatRequest], on_result: Callable[[ChatResult], None]
+    ) -> dict[str, str]:
+        import httpx
+
+        gate = asyncio.Semaphore(self.api.max_concurrency)
+        rng = random.Random(0)
+        failed: dict[str, str] = {}
+        timeout = httpx.Timeout(self.api.timeout_s)
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            jobs = [self._with_retries(client, r, gate, rng) for r in requests]
+            for done in asyncio.as_completed(jobs):
+                key, result = await done
+                if isinstance(result, ChatResult):
+                    on_result(result)
+                else:
+                    failed[key] = result
+        return failed
+
+    def complete(
+        self, requests: Sequence[ChatRequest], on_result: Callable[[ChatResult], None]
+    ) -> dict[str, str]:
+        """Ask for every request; ``on_result`` gets each completion as it arrives.
+
+        Returns the requests that failed after the retry budget: store key → reason.
+        """
+        try:
+            import httpx  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "openai: models need the api extra; pip install 'guiselab[api]'",
+                where="models",
+            ) from None
+        return asyncio.run(self._run(requests, on_result))
