@@ -73,3 +73,55 @@ def test_pickle_checkpoint_refused(tmp_path: Path) -> None:
     (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04")
     with pytest.raises(ModelRefError, match="pickle"):
         load_model(f"hf:{tmp_path}", ModelsConfig(device="cpu"))
+
+
+def _first_token_counts(tokens: list[int], top: list[int]) -> list[int]:
+    """Counts of each of ``top`` and of everything else, as chi-square bins."""
+    counts = [tokens.count(t) for t in top]
+    return [*counts, len(tokens) - sum(counts)]
+
+
+def test_sampled_first_token_follows_the_softmax_like_hf_generate(
+    tiny_model_dir: Path, cpu_models: ModelsConfig
+) -> None:
+    """At temperature 1, guiselab's sampler and HF generate draw from the model's softmax."""
+    from scipy.stats import chisquare
+
+    lm = load_model(f"hf:{tiny_model_dir}", cpu_models)
+    with torch.no_grad():  # sharpen the random model so a handful of tokens carry the mass
+        lm.model.lm_head.weight.mul_(15.0)
+    prompt = _prompts(lm)[0]
+    with torch.no_grad():
+        probs = torch.softmax(lm.model(torch.tensor([prompt])).logits[0, -1].double(), -1)
+    n = 3000
+    # Bins: every token expected at least 5 times (at most 12 of them), and the rest together.
+    top = [t for t in probs.argsort(descending=True)[:12].tolist() if probs[t] * n >= 5]
+    expected_p = [float(probs[t]) for t in top]
+    expected_p.append(1.0 - sum(expected_p))
+    assert len(top) >= 5
+    eos = lm.tokenizer.eos_token_id
+
+    def first(completions: list[list[int]]) -> list[int]:
+        return [c[0] if c else eos for c in completions]
+
+    cfg = GenerationConfig(max_new_tokens=1, temperature=1.0, top_p=1.0)
+    ours = first([c.token_ids for c in sample_batch(lm, [prompt] * n, list(range(n)), cfg)])
+    torch.manual_seed(0)
+    hf = lm.model.generate(
+        torch.tensor([prompt] * n),
+        attention_mask=torch.ones((n, len(prompt)), dtype=torch.long),
+        do_sample=True,
+        max_new_tokens=1,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        pad_token_id=lm.tokenizer.pad_token_id,
+    )[:, len(prompt)].tolist()
+    expected = [p * n for p in expected_p]
+    assert min(expected) > 5  # the chi-square approximation holds
+    for drawn in (ours, hf):
+        assert chisquare(_first_token_counts(drawn, top), expected).pvalue > 1e-3
+    # The test has power: draws at temperature 2 are told apart from the temperature-1 softmax.
+    hot = GenerationConfig(max_new_tokens=1, temperature=2.0, top_p=1.0)
+    wrong = first([c.token_ids for c in sample_batch(lm, [prompt] * n, list(range(n)), hot)])
+    assert chisquare(_first_token_counts(wrong, top), expected).pvalue < 1e-6
