@@ -330,6 +330,34 @@ def pairs_export(
         typer.echo(f"wrote {out}", err=True)
 
 
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option(help="A reduced run (under 3 minutes on 2 cores).")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    model: Annotated[str, typer.Option(help="Model reference to measure.")] = "embedded:smollm2",
+) -> None:
+    """Generation tokens/s side by side: per-prompt loop, HF batch 8, guiselab, llama.cpp."""
+    from dataclasses import replace
+
+    from guiselab.bench import QUICK, BenchSettings, run_bench
+
+    settings = replace(QUICK if quick else BenchSettings(), model=model)
+    result = run_bench(settings, (lambda _: None) if json_out else typer.echo)
+    if json_out:
+        typer.echo(json.dumps(result))
+        return
+    for name, rate in result["contenders"].items():
+        typer.echo(f"{name:<10} {'not installed' if rate is None else f'{rate:8.1f} tok/s'}")
+    typer.echo(
+        f"ceiling    {result['ceiling_tok_s']:8.1f} tok/s "
+        f"({result['matmul_gflops']:.0f} GFLOP/s fp32 matmul); guiselab reaches "
+        f"{result['share_of_ceiling']:.0%} of it, {result['ratio_vs_loop']:.1f}x the loop, "
+        f"{result['ratio_vs_batch8']:.1f}x HF batch 8"
+    )
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     import click

@@ -129,16 +129,24 @@ def _choose(logits: torch.Tensor, cfg: GenerationConfig, gens: list[torch.Genera
 
 @torch.inference_mode()
 def sample_batch(
-    lm: LoadedModel, prompts: Sequence[list[int]], seeds: Sequence[int], cfg: GenerationConfig
+    lm: LoadedModel,
+    prompts: Sequence[list[int]],
+    seeds: Sequence[int],
+    cfg: GenerationConfig,
+    *,
+    stop: bool = True,
 ) -> list[Completion]:
     """Sample one answer per prompt: left-padded batch, KV cache, per-row seeds and stopping.
+
+    ``stop=False`` ignores end tokens and stop strings (every row decodes ``max_new_tokens``):
+    for throughput benchmarks that compare engines on equal work.
 
     Rows that finish are dropped from the batch (and from the cache) so the remaining ones
     decode faster.
     """
     tokenizer, model = lm.tokenizer, lm.model
-    stops = stop_strings(tokenizer)
-    eos = end_token_ids(lm)
+    stops = stop_strings(tokenizer) if stop else []
+    eos = end_token_ids(lm) if stop else set()
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)

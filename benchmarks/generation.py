@@ -1,0 +1,89 @@
+"""Generation tokens/s, side by side in one run: per-prompt loop, HF batch 8, guiselab, llama.cpp.
+
+    python benchmarks/generation.py [--models embedded:smollm2 embedded:gemma3-270m] [--quick]
+
+Each model is measured by ``guiselab.bench.run_bench`` (the same code as ``guiselab bench``);
+writes the "generation" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from guiselab.bench import QUICK, BenchSettings, run_bench
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- generation:start -->", "<!-- generation:end -->"
+
+
+def _fmt(rate: float | None) -> str:
+    return "not installed" if rate is None else f"{rate:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", nargs="+", default=["embedded:smollm2", "embedded:gemma3-270m"])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    base = QUICK if args.quick else BenchSettings()
+    results = []
+    for model in args.models:
+        settings = BenchSettings(
+            model=model,
+            prompts=base.prompts,
+            new_tokens=base.new_tokens,
+            batch_size=base.batch_size,
+            loop_prompts=base.loop_prompts,
+        )
+        result = run_bench(settings, lambda m, model=model: print(f"{model}: {m}", flush=True))
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    lines = [
+        START,
+        "## Generation (`benchmarks/generation.py`, `guiselab bench`)",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, no GPU, torch threads {results[0]['threads']}. Same "
+        "prompts (built-in English pairs, both guises), temperature 1, exactly "
+        f"{results[0]['new_tokens']} new tokens per prompt (end tokens cannot stop a row), fp32 "
+        "weights dequantized from the embedded GGUF files; llama.cpp runs the GGUF file itself "
+        "(quantized), one prompt at a time. Generated tokens per second:",
+        "",
+        "| model | per-prompt loop | HF generate, batch 8 | guiselab | llama.cpp | ceiling "
+        "| guiselab share of ceiling | vs loop | vs batch 8 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        c = r["contenders"]
+        lines.append(
+            f"| {r['model']} | {_fmt(c['loop'])} | {_fmt(c['hf_batch8'])} | "
+            f"{_fmt(c['guiselab'])} (batch {r['batch_size']}) | {_fmt(c['llamacpp'])} | "
+            f"{r['ceiling_tok_s']:.0f} | {r['share_of_ceiling']:.0%} | "
+            f"{r['ratio_vs_loop']:.1f}x | {r['ratio_vs_batch8']:.1f}x |"
+        )
+    lines += [
+        "",
+        f"Ceiling: measured fp32 matmul rate ({results[0]['matmul_gflops']:.0f} GFLOP/s) divided "
+        "by 2 × parameters per token (output layer counted); attention and sampling are not in "
+        "it, so no engine reaches it.",
+        END,
+    ]
+    section = "\n".join(lines)
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    if START in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    DOC.write_text(text)
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Generation throughput, side by side in one process: what ``guiselab bench`` measures.
+
+Every contender samples the same prompts (the built-in English pairs, both guises) from the
+same model at temperature 1 and produces exactly ``new_tokens`` tokens per prompt (end tokens
+are not allowed to stop a row early, so each does the same work):
+
+- ``loop``: ``model.generate`` one prompt at a time (the simplest research script);
+- ``hf_batch8``: ``model.generate`` on left-padded batches of 8 (the common setup);
+- ``guiselab``: guiselab's sampler (``generate.sample_batch``) on batches of ``batch_size``;
+- ``llamacpp``: llama.cpp on the same GGUF file, one prompt at a time, when
+  ``llama-cpp-python`` is installed (None otherwise).
+
+The ceiling is the machine's measured fp32 matmul rate divided by the model's FLOPs per
+generated token (2 × parameters, the output layer included): the rate a perfectly efficient
+engine would reach if matrix products were all it did.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["BenchSettings", "matmul_flops", "run_bench"]
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    model: str = "embedded:smollm2"
+    prompts: int = 48
+    new_tokens: int = 32
+    batch_size: int = 48
+    loop_prompts: int = 16
+    """The per-prompt loop is slow: it runs on this many prompts (its rate is per token)."""
+
+
+QUICK = BenchSettings(prompts=24, new_tokens=16, batch_size=24, loop_prompts=6)
+
+
+def matmul_flops(size: int = 1024, seconds: float = 1.0) -> float:
+    """fp32 matrix-multiply FLOP/s of this machine with torch's current thread count."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.matmul(a, b)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.matmul(a, b)
+        count += 1
+    return 2 * size**3 * count / (time.perf_counter() - start)
+
+
+def _rate(work: Callable[[], int]) -> float:
+    start = time.perf_counter()
+    tokens = work()
+    return tokens / (time.perf_counter() - start)
+
+
+def run_bench(
+    settings: BenchSettings, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
+    """Tokens per second of every contender, the ceiling, and the ratios."""
+    from guiselab.config import GenerationConfig, ModelsConfig
+    from guiselab.generate import sample_batch
+    from guiselab.models import load_model, prompt_ids, render_prompt
+    from guiselab.pairs import builtin_pairs
+
+    models = ModelsConfig(device="cpu", dtype="float32")
+    lm = load_model(settings.model, models)
+    tok, model = lm.tokenizer, lm.model
+    texts = [t for p in builtin_pairs() if p.lang == "en" for t in (p.standard, p.vernacular)]
+    texts = (texts * (1 + settings.prompts // max(1, len(texts))))[: settings.prompts]
+    prompts = [prompt_ids(tok, render_prompt(tok, t)) for t in texts]
+    n = settings.new_tokens
+    pad = tok.pad_token_id
+    hf_kwargs = {
+        "do_sample": True,
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "max_new_tokens": n,
+        "min_new_tokens": n,
+        "pad_token_id": pad,
+    }
+
+    def hf(batch: list[list[int]]) -> int:
+        width = max(len(p) for p in batch)
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=mask, **hf_kwargs)
+        return int((out.shape[1] - width) * len(batch))
+
+    def loop() -> int:
+        return sum(hf([p]) for p in prompts[: settings.loop_prompts])
+
+    def batch8() -> int:
+        return sum(hf(prompts[i : i + 8]) for i in range(0, len(prompts), 8))
+
+    cfg = GenerationConfig(max_new_tokens=n, temperature=1.0, batch_size=settings.batch_size)
+
+    def ours() -> int:
+        total = 0
+        for i in range(0, len(prompts), cfg.batch_size):
+            chunk = prompts[i : i + cfg.batch_size]
+            done = sample_batch(lm, chunk, list(range(i, i + len(chunk))), cfg, stop=False)
+            total += sum(len(c.token_ids) for c in done)
+        return total
+
+    torch.manual_seed(0)
+    hf([prompts[0]])  # warm-up: first-call allocations are not the engine's speed
+    contenders: dict[str, float | None] = {}
+    for name, work in (("loop", loop), ("hf_batch8", batch8), ("guiselab", ours)):
+        progress(f"measuring {name}")
+        contenders[name] = _rate(work)
+    progress("measuring llamacpp")
+    contenders["llamacpp"] = _llamacpp_rate(settings, [render_prompt(tok, t) for t in texts])
+    flops = matmul_flops()
+    params = sum(p.numel() for p in model.parameters())
+    if getattr(model.config, "tie_word_embeddings", False):
+        params += model.get_output_embeddings().weight.numel()  # used twice: lookup and output
+    ceiling = flops / (2 * params)
+    ours_rate = contenders["guiselab"] or 0.0
+    return {
+        "model": settings.model,
+        "new_tokens": n,
+        "prompts": len(prompts),
+        "batch_size": settings.batch_size,
+        "threads": torch.get_num_threads(),
+        "contenders": contenders,
+        "matmul_gflops": flops / 1e9,
+        "ceiling_tok_s": ceiling,
+        "share_of_ceiling": ours_rate / ceiling,
+        "ratio_vs_loop": ours_rate / (contenders["loop"] or float("nan")),
+        "ratio_vs_batch8": ours_rate / (contenders["hf_batch8"] or float("nan")),
+    }
+
+
+def _llamacpp_rate(settings: BenchSettings, texts: list[str]) -> float | None:
+    """llama.cpp on the embedded model's GGUF file (the same rendered prompts, one at a time),
+    or None when ``llama-cpp-python`` is not installed."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    from guiselab.models._embedded import EMBEDDED, cache_dir
+
+    name = settings.model.removeprefix("embedded:")
+    if name not in EMBEDDED:
+        return None  # llama.cpp runs GGUF files; other references have none to give it
+    gguf = EMBEDDED[name].locate_gguf(cache_dir() / "gguf")
+    llm = Llama(model_path=str(gguf), n_ctx=1024, verbose=False)
+    eos = llm.token_eos()
+    prompts = texts[: settings.loop_prompts]
+
+    def work() -> int:
+        total = 0
+        for text in prompts:
+            out = llm.create_completion(
+                text,
+                max_tokens=settings.new_tokens,
+                temperature=1.0,
+                top_k=0,
+                top_p=1.0,
+                logit_bias={eos: -1e9},
+            )
+            assert isinstance(out, dict)  # not streaming: one response
+            total += int(out["usage"]["completion_tokens"])
+        return total
+
+    return _rate(work)
