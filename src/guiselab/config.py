@@ -95,7 +95,8 @@ class FinetuneConfig(_Section):
     max_questions: int | None = Field(default=None, ge=1)
     """Train on only the first N questions (after the hold-out); None uses all of them."""
     holdout: int = Field(default=40, ge=0)
-    """Questions held out of training for the sanity evaluation; 0 skips that evaluation."""
+    """Questions held out of training for the sanity evaluation (at most a fifth of the
+    training file's questions); 0 skips that evaluation."""
     sanity_samples: int = Field(default=1, ge=1)
     """Answers sampled per held-out question, guise and model in the sanity evaluation."""
     rank: int = Field(default=16, ge=1)
@@ -139,6 +140,14 @@ class GenerationConfig(_Section):
     """Sequences decoded together (large batches amortise reading a big output layer)."""
     system_prompt: str | None = None
     """System message for chat-template models; None sends none."""
+    executor: Literal["local", "ray"] = "local"
+    """Where in-process models generate: this process, or actors on a Ray cluster."""
+    ray_address: str | None = None
+    """Ray cluster to join (``ray://host:10001`` or ``auto``); None starts a local instance."""
+    ray_actors: int = Field(default=2, ge=1)
+    """Ray actors per model, each holding its own copy of the model."""
+    ray_cpus_per_actor: float = Field(default=1.0, gt=0)
+    """CPUs Ray reserves for each actor (set GPUs per actor with a cluster of GPU nodes)."""
 
 
 class ApiConfig(_Section):

@@ -142,17 +142,21 @@ def sample_batch(
     for throughput benchmarks that compare engines on equal work.
 
     Rows that finish are dropped from the batch (and from the cache) so the remaining ones
-    decode faster.
+    decode faster. Identical prompts (several samples of one prompt) share one prefill: the
+    prompt is run once and its cache copied to each of its rows.
     """
     tokenizer, model = lm.tokenizer, lm.model
     stops = stop_strings(tokenizer) if stop else []
     eos = end_token_ids(lm) if stop else set()
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt) :] = torch.tensor(prompt)
-        mask[row, width - len(prompt) :] = 1
+    unique: dict[tuple[int, ...], int] = {}
+    for prompt in prompts:
+        unique.setdefault(tuple(prompt), len(unique))
+    width = max(len(p) for p in unique)
+    ids = torch.full((len(unique), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(unique), width), dtype=torch.long)
+    for tokens, row in unique.items():
+        ids[row, width - len(tokens) :] = torch.tensor(tokens)
+        mask[row, width - len(tokens) :] = 1
     ids, mask = ids.to(lm.device), mask.to(lm.device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     gens = [torch.Generator().manual_seed(s) for s in seeds]
@@ -164,6 +168,10 @@ def sample_batch(
         logits_to_keep=1,
     )
     cache, logits = out.past_key_values, out.logits[:, -1, :]
+    if len(unique) < len(prompts):  # fan each prompt's prefill out to its sample rows
+        rows = torch.tensor([unique[tuple(p)] for p in prompts], device=lm.device)
+        cache.batch_select_indices(rows)
+        logits, mask, positions = logits[rows], mask[rows], positions[rows]
     next_pos = positions[:, -1] + 1
     active = list(range(len(prompts)))
     produced: list[list[int]] = [[] for _ in prompts]
@@ -239,25 +247,12 @@ def generate_stage(
                 failed.update(_generate_remote(store, source, mine, cfg, advance))
                 timings[source.role] = time.perf_counter() - start
                 continue
-            lm = source.load()
-            rendered = {
-                t.key: render_prompt(lm.tokenizer, t.pair.text(t.guise), cfg.system_prompt)
-                for t in mine
-            }
-            encoded = {k: prompt_ids(lm.tokenizer, text) for k, text in rendered.items()}
-            # Length-bucketed batches: similar lengths waste little compute on padding.
-            mine.sort(key=lambda t: (len(encoded[t.key]), t.key))
-            for first in range(0, len(mine), cfg.batch_size):
-                batch = mine[first : first + cfg.batch_size]
-                completions = sample_batch(
-                    lm, [encoded[t.key] for t in batch], [t.seed for t in batch], cfg
-                )
-                store.add_generations(
-                    _record(t, source.label, c.text, len(c.token_ids), c.finish_reason)
-                    for t, c in zip(batch, completions, strict=True)
-                )
-                advance(len(batch))
-            del lm
+            if cfg.executor == "ray":
+                from guiselab._ray import generate_on_ray
+
+                generate_on_ray(store, source, mine, cfg, advance)
+            else:
+                _generate_local(store, source, mine, cfg, advance)
             timings[source.role] = time.perf_counter() - start
     if failed:
         reason = next(iter(failed.values()))
@@ -268,7 +263,47 @@ def generate_stage(
     return timings
 
 
-def _record(task: GenerationTask, label: str, text: str, n_tokens: int, finish: str) -> Generation:
+def encode_tasks(
+    lm: LoadedModel, tasks: Sequence[GenerationTask], cfg: GenerationConfig
+) -> dict[str, list[int]]:
+    """Each task's prompt token ids (chat template or plain template), by store key."""
+    return {
+        t.key: prompt_ids(
+            lm.tokenizer, render_prompt(lm.tokenizer, t.pair.text(t.guise), cfg.system_prompt)
+        )
+        for t in tasks
+    }
+
+
+def batches(
+    tasks: Sequence[GenerationTask], encoded: dict[str, list[int]], size: int
+) -> list[list[GenerationTask]]:
+    """Length-bucketed batches: similar lengths waste little compute on padding."""
+    ordered = sorted(tasks, key=lambda t: (len(encoded[t.key]), t.key))
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def _generate_local(
+    store: RunStore,
+    source: ModelSource,
+    tasks: Sequence[GenerationTask],
+    cfg: GenerationConfig,
+    advance: Callable[[int], None],
+) -> None:
+    lm = source.load()
+    encoded = encode_tasks(lm, tasks, cfg)
+    for batch in batches(tasks, encoded, cfg.batch_size):
+        completions = sample_batch(
+            lm, [encoded[t.key] for t in batch], [t.seed for t in batch], cfg
+        )
+        store.add_generations(
+            record(t, source.label, c.text, len(c.token_ids), c.finish_reason)
+            for t, c in zip(batch, completions, strict=True)
+        )
+        advance(len(batch))
+
+
+def record(task: GenerationTask, label: str, text: str, n_tokens: int, finish: str) -> Generation:
     return Generation(
         key=task.key,
         model=task.role,
@@ -314,7 +349,7 @@ def _generate_remote(
     def keep(result: ChatResult) -> None:
         task = by_key[result.key]
         store.add_generations(
-            [_record(task, source.label, result.text, result.n_tokens, result.finish_reason)]
+            [record(task, source.label, result.text, result.n_tokens, result.finish_reason)]
         )
         advance(1)
 

@@ -125,3 +125,18 @@ def test_sampled_first_token_follows_the_softmax_like_hf_generate(
     hot = GenerationConfig(max_new_tokens=1, temperature=2.0, top_p=1.0)
     wrong = first([c.token_ids for c in sample_batch(lm, [prompt] * n, list(range(n)), hot)])
     assert chisquare(_first_token_counts(wrong, top), expected).pvalue < 1e-6
+
+
+def test_shared_prefill_gives_the_same_samples(
+    tiny_model_dir: Path, cpu_models: ModelsConfig
+) -> None:
+    """Several samples of one prompt share its prefill without changing any sample."""
+    lm = load_model(f"hf:{tiny_model_dir}", cpu_models)
+    cfg = GenerationConfig(max_new_tokens=8, temperature=1.0)
+    prompts = _prompts(lm)
+    batch = [prompts[0], prompts[1], prompts[0], prompts[2], prompts[0], prompts[1]]
+    seeds = [5, 6, 7, 8, 9, 10]
+    shared = sample_batch(lm, batch, seeds, cfg)
+    alone = [sample_batch(lm, [p], [s], cfg)[0] for p, s in zip(batch, seeds, strict=True)]
+    assert [c.token_ids for c in shared] == [c.token_ids for c in alone]
+    assert len({tuple(c.token_ids) for c in shared}) > 1

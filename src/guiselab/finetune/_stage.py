@@ -52,7 +52,8 @@ def training_split(config: ExperimentConfig) -> TrainingSplit:
     data = load_training_file(
         path, variety=cfg.variety, transform_vernacular=cfg.transform_vernacular
     )
-    holdout = min(cfg.holdout, max(0, len(data.questions) - 1)) if data.questions else 0
+    # A small file keeps most of its questions for training: at most a fifth is held out.
+    holdout = min(cfg.holdout, len(data.questions) // 5)
     train, held_out = split_holdout(data.questions, holdout, cfg.seed)
     if cfg.max_questions:
         train = train[: cfg.max_questions]

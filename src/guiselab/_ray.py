@@ -1,0 +1,91 @@
+"""Generation sharded over a Ray cluster: actors hold a model, the driver keeps the store.
+
+The pending tasks of one model are cut into length-bucketed batches and handed out to
+``generation.ray_actors`` actors, each of which loads the model once. The driver writes each
+batch's answers to the run store as soon as that batch comes back, keyed exactly as in-process
+generation keys them, so a killed run resumes from what reached the store and a batch that
+came back twice is stored once. ``ray.init()`` starts a local Ray instance unless
+``generation.ray_address`` names a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from guiselab.config import GenerationConfig
+from guiselab.errors import ConfigError
+from guiselab.generate import (
+    GenerationTask,
+    ModelSource,
+    batches,
+    encode_tasks,
+    record,
+    sample_batch,
+)
+from guiselab.store import RunStore
+
+__all__ = ["generate_on_ray"]
+
+
+class _Worker:
+    """A Ray actor's state: one loaded model."""
+
+    def __init__(self, source: ModelSource) -> None:
+        self.lm = source.load()
+
+    def encode(self, tasks: list[GenerationTask], cfg: GenerationConfig) -> dict[str, list[int]]:
+        return encode_tasks(self.lm, tasks, cfg)
+
+    def sample(
+        self, prompts: list[list[int]], seeds: list[int], cfg: GenerationConfig
+    ) -> list[tuple[str, int, str]]:
+        done = sample_batch(self.lm, prompts, seeds, cfg)
+        return [(c.text, len(c.token_ids), c.finish_reason) for c in done]
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "generation.executor = 'ray' needs Ray; pip install 'guiselab[ray]'",
+            where="generation.executor",
+        ) from None
+    return ray
+
+
+def generate_on_ray(
+    store: RunStore,
+    source: ModelSource,
+    tasks: Sequence[GenerationTask],
+    cfg: GenerationConfig,
+    advance: Callable[[int], None],
+) -> None:
+    """Sample ``tasks`` on Ray actors; every batch is stored as soon as it returns."""
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(address=cfg.ray_address, include_dashboard=False, log_to_driver=False)
+    actor = ray.remote(num_cpus=cfg.ray_cpus_per_actor)(_Worker)
+    workers = [actor.remote(source) for _ in range(cfg.ray_actors)]
+    try:
+        encoded: dict[str, list[int]] = ray.get(workers[0].encode.remote(list(tasks), cfg))
+        pending: dict[Any, list[GenerationTask]] = {}
+        for index, batch in enumerate(batches(tasks, encoded, cfg.batch_size)):
+            worker = workers[index % len(workers)]
+            ref = worker.sample.remote(
+                [encoded[t.key] for t in batch], [t.seed for t in batch], cfg
+            )
+            pending[ref] = batch
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            batch = pending.pop(ready[0])
+            answers = ray.get(ready[0])
+            store.add_generations(
+                record(t, source.label, text, n_tokens, finish)
+                for t, (text, n_tokens, finish) in zip(batch, answers, strict=True)
+            )
+            advance(len(batch))
+    finally:
+        for worker in workers:
+            ray.kill(worker)
