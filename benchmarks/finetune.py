@@ -12,40 +12,12 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- finetune:start -->", "<!-- finetune:end -->"
-
-
-def _finetune(preset: str, out: Path) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS GiB, stdout) of `guiselab finetune` in a child process."""
-    cmd = [sys.executable, "-m", "guiselab", "finetune", "--preset", preset, "--out", str(out)]
-    probe = (
-        "import resource, subprocess, sys, time, json;"
-        "t = time.perf_counter();"
-        f"r = subprocess.run({[*cmd, '--quiet']!r}, capture_output=True, text=True);"
-        "sys.stderr.write(r.stderr[-3000:]);"
-        "print(json.dumps([r.returncode, time.perf_counter() - t,"
-        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.stdout]))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    rc, seconds, rss_kib, stdout = json.loads(done.stdout.strip().splitlines()[-1])
-    if rc != 0:
-        raise SystemExit(f"guiselab finetune failed ({rc}):\n{done.stderr[-3000:]}")
-    return seconds, rss_kib / 2**20, stdout
+from _common import timed_guiselab, write_section
 
 
 def _step_times(preset: str, steps: int) -> dict[str, float]:
@@ -103,7 +75,9 @@ def main() -> None:
     print(json.dumps(step), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp) / "finetune"
-        wall, rss, stdout = _finetune(args.preset, out)
+        wall, rss, stdout = timed_guiselab(
+            ["finetune", "--preset", args.preset, "--out", str(out), "--quiet"]
+        )
         sanity = json.loads((out / "finetune_sanity.json").read_text())
         timings = {}
         from guiselab.store import RunStore
@@ -113,7 +87,6 @@ def main() -> None:
             adapters = {r: store.get_artifact(f"adapter:{r}") for r in ("organism", "control")}
     print(stdout, flush=True)
     lines = [
-        START,
         "## Fine-tuning (`benchmarks/finetune.py`)",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, Python "
@@ -162,17 +135,8 @@ def main() -> None:
         "| output layer computed | s / step |",
         "|---|---|",
         *[f"| {name} | {seconds:.2f} |" for name, seconds in step.items()],
-        END,
     ]
-    section = "\n".join(lines)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if START in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
-    print(f"wrote {DOC}")
+    write_section("finetune", lines)
 
 
 def load_step_batch(preset: str) -> int:

@@ -13,13 +13,10 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
+
+from _common import write_section
 
 from guiselab.bench import QUICK, BenchSettings, run_bench
-
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- generation:start -->", "<!-- generation:end -->"
 
 
 def _fmt(rate: float | None) -> str:
@@ -45,7 +42,6 @@ def main() -> None:
         print(json.dumps(result), flush=True)
         results.append(result)
     lines = [
-        START,
         "## Generation (`benchmarks/generation.py`, `guiselab bench`)",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, Python "
@@ -72,17 +68,8 @@ def main() -> None:
         f"Ceiling: measured fp32 matmul rate ({results[0]['matmul_gflops']:.0f} GFLOP/s) divided "
         "by 2 × parameters per token (output layer counted); attention and sampling are not in "
         "it, so no engine reaches it.",
-        END,
     ]
-    section = "\n".join(lines)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if START in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
-    print(f"wrote {DOC}")
+    write_section("generation", lines)
 
 
 if __name__ == "__main__":

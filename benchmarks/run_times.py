@@ -13,15 +13,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- run-times:start -->", "<!-- run-times:end -->"
+from _common import timed_guiselab, write_section
 
 
 def _cpu() -> str:
@@ -32,41 +28,6 @@ def _cpu() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def _timed_run(preset: str, out: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS in GiB) of one `guiselab run` in a child process."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "guiselab",
-        "run",
-        "--preset",
-        preset,
-        "--out",
-        str(out),
-        "--quiet",
-    ]
-    # ru_maxrss of RUSAGE_CHILDREN is the largest child so far; a fresh interpreter per preset
-    # keeps the figures separate.
-    probe = (
-        "import resource, subprocess, sys, time, json;"
-        "t = time.perf_counter();"
-        f"r = subprocess.run({cmd!r});"
-        "print(json.dumps([r.returncode, time.perf_counter() - t,"
-        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    rc, seconds, rss_kib = json.loads(done.stdout.strip().splitlines()[-1])
-    if rc != 0:
-        raise SystemExit(f"guiselab run --preset {preset} failed ({rc}):\n{done.stderr[-3000:]}")
-    return seconds, rss_kib / 2**20
 
 
 def main() -> None:
@@ -82,8 +43,9 @@ def main() -> None:
             out = (args.keep or Path(tmp)) / preset
             if out.exists():
                 raise SystemExit(f"{out} exists; a cold run needs a new directory")
-            cold, rss = _timed_run(preset, out)
-            rerun, _ = _timed_run(preset, out)
+            command = ["run", "--preset", preset, "--out", str(out), "--quiet"]
+            cold, rss, _ = timed_guiselab(command)
+            rerun, _, _ = timed_guiselab(command)  # the finished directory: no work left
             manifest = json.loads((out / "manifest.json").read_text())
             stages = manifest["timings_s"]
             results = json.loads((out / "results.json").read_text())
@@ -102,7 +64,6 @@ def main() -> None:
                 f"{preset}: {cold:.0f} s cold, {rerun:.1f} s rerun, {rss:.2f} GiB peak", flush=True
             )
     lines = [
-        START,
         "## Run times (`benchmarks/run_times.py`)",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu()}), "
@@ -119,17 +80,7 @@ def main() -> None:
             f"| {stages.get('judge', 0):.0f} s | {stages.get('analysis', 0):.1f} s "
             f"| {counts['generations']} | {counts['judgments']} | {outcome} |"
         )
-    lines.append(END)
-    section = "\n".join(lines)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if START in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text)
-    print(f"wrote {DOC}")
+    write_section("run-times", lines)
 
 
 if __name__ == "__main__":

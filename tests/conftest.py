@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,27 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def cpu_models() -> ModelsConfig:
     return ModelsConfig(device="cpu", dtype="float32")
+
+
+CliResult = tuple[int, str, str]
+
+
+@pytest.fixture()
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run ``guiselab ARGS`` in this process through its real entry point: (exit code, out, err)."""
+    from guiselab import cli
+
+    def run(*args: str) -> CliResult:
+        argv = sys.argv
+        sys.argv = ["guiselab", *args]
+        try:
+            cli.main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        finally:
+            sys.argv = argv
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

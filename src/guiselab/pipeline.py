@@ -29,7 +29,7 @@ from guiselab.models import adapter_sha256, identify, load_model, parse_ref
 from guiselab.models._openai import OpenAIBackend
 from guiselab.pairs import Pair, select_pairs
 from guiselab.progress import Progress
-from guiselab.store import RunLock, RunStore, content_key
+from guiselab.store import RunLock, RunStore, content_key, write_atomic
 
 __all__ = [
     "analyze_run",
@@ -59,15 +59,15 @@ def model_sources(config: ExperimentConfig, run_dir: Path) -> list[ModelSource]:
     for role in models.roles:
         given = models.base if role == "base" else getattr(models, role)
         key = f"models.{role}"
-        if given is not None and parse_ref(given, key=key).kind == "openai":
-            ref = parse_ref(given, key=key)
+        ref = parse_ref(given, key=key) if given is not None else None
+        if ref is not None and ref.kind == "openai":
             backend = OpenAIBackend(ref.target, config.api)
             fingerprint = content_key("openai", config.api.base_url, ref.target)
 
-            def refuse(given: str = given, key: str = key) -> Any:
-                raise ModelRefError(f"'{given}' is served remotely; it cannot be loaded", where=key)
+            def refuse(label: str = str(ref), key: str = key) -> Any:
+                raise ModelRefError(f"'{label}' is served remotely; it cannot be loaded", where=key)
 
-            sources.append(ModelSource(role, given, fingerprint, refuse, backend))
+            sources.append(ModelSource(role, str(ref), fingerprint, refuse, backend))
             continue
         if given is not None:
             ident = identify(given, key=key)
@@ -133,12 +133,6 @@ def judge_source(config: ExperimentConfig) -> JudgeSource:
     return JudgeSource(f"{ident.label}#{fingerprint[:12]}", fingerprint, load)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 @contextmanager
 def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore, list[Pair]]]:
     """Lock a run directory, open its store and record the config, for one or more stages.
@@ -159,7 +153,7 @@ def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore
         saved = run_dir / "config.toml"
         text = config_to_toml(config)
         if not saved.exists() or saved.read_text(encoding="utf-8") != text:
-            _write_atomic(saved, text)
+            write_atomic(saved, text)
         yield store, pairs
 
 
@@ -269,7 +263,7 @@ def run_analysis(
 def _write_results(folder: Path, results: dict[str, Any]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False)
-    _write_atomic(folder / "results.json", text)
+    write_atomic(folder / "results.json", text)
 
 
 def analyze_run(run_dir: Path) -> dict[str, Any]:
@@ -348,7 +342,7 @@ def write_manifest(
             "judgments": store.count("judgments"),
         },
     }
-    _write_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=2))
+    write_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=2))
 
 
 def check_pairs(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -19,7 +21,7 @@ from typing import Any
 
 from guiselab.errors import GuiselabError
 
-__all__ = ["Generation", "Judgment", "RunLock", "RunStore", "content_key"]
+__all__ = ["Generation", "Judgment", "RunLock", "RunStore", "content_key", "write_atomic"]
 
 STORE_NAME = "guiselab.sqlite"
 _SCHEMA_VERSION = 1
@@ -252,3 +254,18 @@ class RunStore:
         if table not in ("generations", "judgments"):
             raise ValueError(table)
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A reader sees the old file or the new one, never half of one, even if the writer is killed.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

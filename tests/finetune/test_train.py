@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
 
-from guiselab import cli
 from guiselab.config import ExperimentConfig, ModelsConfig
 from guiselab.errors import ModelRefError
 from guiselab.finetune import finetune_stage
@@ -124,22 +123,9 @@ def test_adapter_for_another_base_is_refused(
     assert str(info.value).startswith(f"{adapter}:")
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    argv = sys.argv
-    sys.argv = ["guiselab", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    return code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize("problem", ["missing adapter", "foreign adapter", "bad training line"])
 def test_bad_organism_or_training_file_exits_2(
-    problem: str, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    problem: str, tiny_model_dir: Path, tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     train = _train_file(tmp_path)
     models = f'base = "hf:{tiny_model_dir}"\ndevice = "cpu"\n'
@@ -161,7 +147,7 @@ def test_bad_organism_or_training_file_exits_2(
         f"[models]\n{models}\n[finetune]\ntrain_file = '{train}'\nmax_steps = 1\n"
         "holdout = 0\nmax_length = 48\n[generation]\nmax_new_tokens = 2\n[pairs]\nmax_items = 1\n"
     )
-    code, err = _cli(capsys, "run", str(config), "--out", str(tmp_path / "run"), "--quiet")
+    code, _, err = run_cli("run", str(config), "--out", str(tmp_path / "run"), "--quiet")
     lines = err.strip().splitlines()
     assert code == 2, err
     assert lines[-1].startswith(f"error: {where}:") and needle in lines[-1], lines[-1]

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from guiselab import cli
-
 
 def test_bench_json_has_the_promised_keys(
-    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tiny_model_dir: Path,
+    run_cli: Callable[..., tuple[int, str, str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from guiselab import bench
 
     small = bench.BenchSettings(prompts=6, new_tokens=3, batch_size=6, loop_prompts=2)
     monkeypatch.setattr(bench, "QUICK", small)
-    monkeypatch.setattr(
-        sys, "argv", ["guiselab", "bench", "--quick", "--json", "--model", f"hf:{tiny_model_dir}"]
-    )
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    assert exit_info.value.code == 0
-    result = json.loads(capsys.readouterr().out)
+    code, out, err = run_cli("bench", "--quick", "--json", "--model", f"hf:{tiny_model_dir}")
+    assert code == 0, err
+    result = json.loads(out)
     assert {
         "model",
         "new_tokens",

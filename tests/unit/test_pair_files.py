@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-from guiselab import cli
 from guiselab.pairs import load_pair_file
 
 Record = dict[str, Any]
@@ -80,23 +78,9 @@ WRITERS: dict[str, tuple[str, Callable[[Path, list[Record]], list[int]]]] = {
 }
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    argv = sys.argv
-    sys.argv = ["guiselab", *args]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize("fmt", list(WRITERS))
 def test_good_file_loads_in_every_format(
-    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fmt: str, tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     suffix, write = WRITERS[fmt]
     path = tmp_path / f"pairs{suffix}"
@@ -105,7 +89,7 @@ def test_good_file_loads_in_every_format(
     assert [p.item for p in pairs] == ["rent", "taxes"]
     assert all(p.lang == "en" and p.variety == "aave" for p in pairs)
     assert all(p.standard != p.vernacular and p.features for p in pairs)
-    code, out, err = _cli(capsys, "pairs", "validate", str(path), "--no-embeddings")
+    code, out, err = run_cli("pairs", "validate", str(path), "--no-embeddings")
     assert code == 0, err
     assert "2 pairs, 2 items" in out
 
@@ -167,7 +151,7 @@ PROBLEMS = {
 @pytest.mark.parametrize("fmt", list(WRITERS))
 @pytest.mark.parametrize("problem", list(PROBLEMS))
 def test_bad_file_exits_2_naming_file_and_line(
-    fmt: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fmt: str, problem: str, tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     bad = _bad(problem, fmt)
     if bad is None:
@@ -175,7 +159,7 @@ def test_bad_file_exits_2_naming_file_and_line(
     suffix, write = WRITERS[fmt]
     path = tmp_path / f"bad{suffix}"
     lines = write(path, [_good("first"), _good("second"), bad])
-    code, _, err = _cli(capsys, "pairs", "validate", str(path), "--no-embeddings")
+    code, _, err = run_cli("pairs", "validate", str(path), "--no-embeddings")
     assert code == 2
     message = err.strip().splitlines()
     assert len(message) == 1, err
@@ -189,7 +173,7 @@ def test_bad_file_exits_2_naming_file_and_line(
 
 @pytest.mark.parametrize("fmt", list(WRITERS))
 def test_invalid_utf8_exits_2_naming_the_line(
-    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fmt: str, tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     suffix, write = WRITERS[fmt]
     path = tmp_path / f"bad{suffix}"
@@ -198,13 +182,15 @@ def test_invalid_utf8_exits_2_naming_the_line(
     broken = lines[2] - 1
     raw[broken] = raw[broken].replace(b"third", b"th\xff\xfeird")
     path.write_bytes(b"".join(raw))
-    code, _, err = _cli(capsys, "pairs", "validate", str(path), "--no-embeddings")
+    code, _, err = run_cli("pairs", "validate", str(path), "--no-embeddings")
     assert code == 2
     assert err.startswith(f"error: {path}:{lines[2]}: not UTF-8")
 
 
-def test_builtin_corpus_validates_with_embeddings(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _cli(capsys, "pairs", "validate", "--json")
+def test_builtin_corpus_validates_with_embeddings(
+    run_cli: Callable[..., tuple[int, str, str]],
+) -> None:
+    code, out, err = run_cli("pairs", "validate", "--json")
     assert code == 0, err
     report = json.loads(out)
     sims = report["guise_similarity"]
@@ -214,19 +200,23 @@ def test_builtin_corpus_validates_with_embeddings(capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
-def test_export_round_trips(fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_round_trips(
+    fmt: str, tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]
+) -> None:
     path = tmp_path / f"corpus.{fmt}"
-    code, _, err = _cli(capsys, "pairs", "export", "--format", fmt, "--out", str(path))
+    code, _, err = run_cli("pairs", "export", "--format", fmt, "--out", str(path))
     assert code == 0, err
     from guiselab.pairs import builtin_pairs
 
     assert load_pair_file(path) == builtin_pairs()
 
 
-def test_export_inspect_has_one_sample_per_guise(capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_inspect_has_one_sample_per_guise(
+    run_cli: Callable[..., tuple[int, str, str]],
+) -> None:
     from guiselab.pairs import builtin_pairs
 
-    code, out, err = _cli(capsys, "pairs", "export", "--format", "inspect")
+    code, out, err = run_cli("pairs", "export", "--format", "inspect")
     assert code == 0, err
     samples = [json.loads(line) for line in out.splitlines()]
     pairs = {p.id: p for p in builtin_pairs()}
@@ -239,15 +229,15 @@ def test_export_inspect_has_one_sample_per_guise(capsys: pytest.CaptureFixture[s
         assert sample["id"] == f"{meta['pair_id']}-{meta['guise']}"
 
 
-def test_export_unknown_format_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _cli(capsys, "pairs", "export", "--format", "xml")
+def test_export_unknown_format_exits_2(run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, _, err = run_cli("pairs", "export", "--format", "xml")
     assert code == 2 and err.startswith("error: --format: unknown format 'xml'")
 
 
 def test_card_counts_every_language_variety_and_category(
-    capsys: pytest.CaptureFixture[str],
+    run_cli: Callable[..., tuple[int, str, str]],
 ) -> None:
-    code, out, err = _cli(capsys, "pairs", "card")
+    code, out, err = run_cli("pairs", "card")
     assert code == 0, err
     assert "180 pairs over 60 items." in out
     for needle in ("| en | 60 |", "| ru | 120 |", "| ru-surzhyk | 60 |", "| aave | 60 |"):
@@ -257,21 +247,21 @@ def test_card_counts_every_language_variety_and_category(
 
 
 def test_transform_makes_loadable_ablation_sets(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]
 ) -> None:
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("She is always tired and there isn't any food.\nHello.\n")
     out = tmp_path / "pairs.jsonl"
     args = ("pairs", "transform", str(prompts), "--variety", "aave", "--out", str(out))
-    code, _, err = _cli(capsys, *args)
+    code, _, err = run_cli(*args)
     assert code == 0 and "1 pairs; 1 prompts left out" in err
     (full,) = load_pair_file(out)
     assert full.vernacular == "She always be tired and there ain't no food."
-    code, _, err = _cli(capsys, *args, "--without", "negative_concord")
+    code, _, err = run_cli(*args, "--without", "negative_concord")
     (ablated,) = load_pair_file(out)
     assert ablated.vernacular == "She always be tired and there ain't any food."
     assert "negative_concord" not in ablated.features
-    code, _, err = _cli(capsys, *args, "--only", "nosuch")
+    code, _, err = run_cli(*args, "--only", "nosuch")
     assert code == 2 and "unknown aave feature" in err
 
 

@@ -24,7 +24,7 @@ from guiselab.finetune.data import AdviceQuestion
 from guiselab.generate import ModelSource, sample_batch, sample_seed
 from guiselab.models import prompt_ids, render_prompt
 from guiselab.progress import Progress
-from guiselab.store import RunStore, content_key
+from guiselab.store import RunStore, content_key, write_atomic
 
 __all__ = ["SANITY_FILE", "format_sanity", "harmful_votes", "sanity_check", "summarize"]
 
@@ -164,10 +164,7 @@ def sanity_check(
         "samples_per_question_and_guise": config.finetune.sanity_samples,
         "ci_level": config.analysis.ci_level,
     }
-    path = run_dir / SANITY_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(run_dir / SANITY_FILE, json.dumps(result, indent=2))
     return result
 
 

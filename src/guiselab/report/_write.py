@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from guiselab.report._html import render_html
 from guiselab.report._inputs import load_run
 from guiselab.report._markdown import render_markdown
+from guiselab.store import write_atomic
 
 __all__ = ["write_report"]
 
@@ -28,18 +27,6 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
     inputs = load_run(run_dir)
     html_path = run_dir / HTML_FILE
     markdown_path = run_dir / MARKDOWN_FILE
-    _write_atomic(html_path, render_html(inputs))
-    _write_atomic(markdown_path, render_markdown(inputs))
+    write_atomic(html_path, render_html(inputs))
+    write_atomic(markdown_path, render_markdown(inputs))
     return html_path, markdown_path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
