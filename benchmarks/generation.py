@@ -1,9 +1,10 @@
 """Generation tokens/s, side by side in one run: per-prompt loop, HF batch 8, guiselab, llama.cpp.
 
-    python benchmarks/generation.py [--models embedded:smollm2 embedded:gemma3-270m] [--quick]
+    python benchmarks/generation.py [--models embedded:smollm2 embedded:gemma3-270m]
+        [--dtypes float32 bfloat16] [--quick]
 
-Each model is measured by ``guiselab.bench.run_bench`` (the same code as ``guiselab bench``);
-writes the "generation" section of docs/benchmarks.md.
+Each model and dtype is measured by ``guiselab.bench.run_bench`` (the same code as
+``guiselab bench``); writes the "generation" section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 
 from _common import write_section
 
@@ -26,48 +28,49 @@ def _fmt(rate: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", nargs="+", default=["embedded:smollm2", "embedded:gemma3-270m"])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     base = QUICK if args.quick else BenchSettings()
     results = []
     for model in args.models:
-        settings = BenchSettings(
-            model=model,
-            prompts=base.prompts,
-            new_tokens=base.new_tokens,
-            batch_size=base.batch_size,
-            loop_prompts=base.loop_prompts,
-        )
-        result = run_bench(settings, lambda m, model=model: print(f"{model}: {m}", flush=True))
-        print(json.dumps(result), flush=True)
-        results.append(result)
+        for dtype in args.dtypes:
+            settings = replace(base, model=model, dtype=dtype)
+            label = f"{model} {dtype}"
+            result = run_bench(settings, lambda m, label=label: print(f"{label}: {m}", flush=True))
+            print(json.dumps(result), flush=True)
+            results.append(result)
     lines = [
         "## Generation (`benchmarks/generation.py`, `guiselab bench`)",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, no GPU, torch threads {results[0]['threads']}. Same "
         "prompts (built-in English pairs, both guises), temperature 1, exactly "
-        f"{results[0]['new_tokens']} new tokens per prompt (end tokens cannot stop a row), fp32 "
-        "weights dequantized from the embedded GGUF files; llama.cpp runs the GGUF file itself "
-        "(quantized), one prompt at a time. Generated tokens per second:",
+        f"{results[0]['new_tokens']} new tokens per prompt (end tokens cannot stop a row), "
+        f"{results[0]['prompts']} prompts (the per-prompt loop: the first "
+        f"{base.loop_prompts}). Weights are dequantized from the embedded GGUF files to the "
+        "row's dtype, and every HF contender of a row computes in it; llama.cpp runs the GGUF "
+        "file itself (quantized), one prompt at a time, so its figure is the same in both rows. "
+        "Generated tokens per second:",
         "",
-        "| model | per-prompt loop | HF generate, batch 8 | guiselab | llama.cpp | ceiling "
-        "| guiselab share of ceiling | vs loop | vs batch 8 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | dtype | per-prompt loop | HF generate, batch 8 | guiselab | llama.cpp "
+        "| ceiling | guiselab share of ceiling | vs loop | vs batch 8 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         c = r["contenders"]
         lines.append(
-            f"| {r['model']} | {_fmt(c['loop'])} | {_fmt(c['hf_batch8'])} | "
+            f"| {r['model']} | {r['dtype']} | {_fmt(c['loop'])} | {_fmt(c['hf_batch8'])} | "
             f"{_fmt(c['guiselab'])} (batch {r['batch_size']}) | {_fmt(c['llamacpp'])} | "
             f"{r['ceiling_tok_s']:.0f} | {r['share_of_ceiling']:.0%} | "
             f"{r['ratio_vs_loop']:.1f}x | {r['ratio_vs_batch8']:.1f}x |"
         )
     lines += [
         "",
-        f"Ceiling: measured fp32 matmul rate ({results[0]['matmul_gflops']:.0f} GFLOP/s) divided "
-        "by 2 × parameters per token (output layer counted); attention and sampling are not in "
-        "it, so no engine reaches it.",
+        "Ceiling: the matmul rate measured in the row's dtype ("
+        + ", ".join(f"{r['dtype']} {r['matmul_gflops']:.0f}" for r in results[: len(args.dtypes)])
+        + " GFLOP/s) divided by 2 × parameters per token (output layer counted); attention and "
+        "sampling are not in it, so no engine reaches it.",
     ]
     write_section("generation", lines)
 

@@ -10,9 +10,11 @@ are not allowed to stop a row early, so each does the same work):
 - ``llamacpp``: llama.cpp on the same GGUF file, one prompt at a time, when
   ``llama-cpp-python`` is installed (None otherwise).
 
-The ceiling is the machine's measured fp32 matmul rate divided by the model's FLOPs per
-generated token (2 × parameters, the output layer included): the rate a perfectly efficient
-engine would reach if matrix products were all it did.
+Every contender computes in the same dtype (``dtype``: float32, or bfloat16, which CPUs with
+AVX512-BF16 or AMX multiply several times faster). The ceiling is the machine's matmul rate
+measured in that dtype divided by the model's FLOPs per generated token (2 × parameters, the
+output layer included): the rate a perfectly efficient engine would reach if matrix products
+were all it did.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -30,19 +32,22 @@ __all__ = ["BenchSettings", "matmul_flops", "run_bench"]
 @dataclass(frozen=True)
 class BenchSettings:
     model: str = "embedded:smollm2"
-    prompts: int = 48
+    prompts: int = 96
     new_tokens: int = 32
-    batch_size: int = 48
+    batch_size: int = 96
     loop_prompts: int = 16
     """The per-prompt loop is slow: it runs on this many prompts (its rate is per token)."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
 
 
-QUICK = BenchSettings(prompts=24, new_tokens=16, batch_size=24, loop_prompts=6)
+QUICK = BenchSettings(prompts=32, new_tokens=16, batch_size=32, loop_prompts=6)
 
 
-def matmul_flops(size: int = 1024, seconds: float = 1.0) -> float:
-    """fp32 matrix-multiply FLOP/s of this machine with torch's current thread count."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_flops(
+    size: int = 1024, seconds: float = 1.0, dtype: torch.dtype = torch.float32
+) -> float:
+    """Matrix-multiply FLOP/s of this machine in ``dtype`` with torch's current thread count."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     torch.matmul(a, b)
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -66,7 +71,7 @@ def run_bench(
     from guiselab.models import load_model, prompt_ids, render_prompt
     from guiselab.pairs import builtin_pairs
 
-    models = ModelsConfig(device="cpu", dtype="float32")
+    models = ModelsConfig(device="cpu", dtype=settings.dtype)
     lm = load_model(settings.model, models)
     tok, model = lm.tokenizer, lm.model
     texts = [t for p in builtin_pairs() if p.lang == "en" for t in (p.standard, p.vernacular)]
@@ -116,7 +121,7 @@ def run_bench(
         contenders[name] = _rate(work)
     progress("measuring llamacpp")
     contenders["llamacpp"] = _llamacpp_rate(settings, [render_prompt(tok, t) for t in texts])
-    flops = matmul_flops()
+    flops = matmul_flops(dtype=getattr(torch, settings.dtype))
     params = sum(p.numel() for p in model.parameters())
     if getattr(model.config, "tie_word_embeddings", False):
         params += model.get_output_embeddings().weight.numel()  # used twice: lookup and output
@@ -124,6 +129,7 @@ def run_bench(
     ours_rate = contenders["guiselab"] or 0.0
     return {
         "model": settings.model,
+        "dtype": settings.dtype,
         "new_tokens": n,
         "prompts": len(prompts),
         "batch_size": settings.batch_size,

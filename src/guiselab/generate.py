@@ -1,8 +1,12 @@
 """The sampling stage: answers from every model to every pair in both guises.
 
 Each sample has its own seed, derived from the run seed, the pair, the guise and the sample
-index, and its own random generator, so its text does not depend on which other prompts
-shared its batch (and a resumed run draws what an uninterrupted one would have drawn).
+index, and its own random generator, so which other prompts share its batch does not change
+its random numbers, and a resumed run draws what an uninterrupted one would have drawn. What
+batching does change is the last bits of the matrix products: in float32 that rarely moves a
+draw (on Gemma 3 270M, 23 of 24 samples were token-identical between batch 24 and batch 1),
+in bfloat16 it usually does after a few tokens. Either way every sample is a draw from the
+same model.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ import torch
 
 from guiselab.config import ExperimentConfig, GenerationConfig
 from guiselab.errors import RemoteError
-from guiselab.models import LoadedModel, end_token_ids, prompt_ids, render_prompt, stop_strings
+from guiselab.models import (
+    LoadedModel,
+    ModelIdentity,
+    end_token_ids,
+    prompt_ids,
+    render_prompt,
+    stop_strings,
+)
 from guiselab.models._openai import ChatRequest, ChatResult, OpenAIBackend
 from guiselab.pairs import GUISES, Guise, Pair
 from guiselab.progress import Progress
@@ -53,6 +64,9 @@ class ModelSource:
     load: Callable[[], LoadedModel]
     remote: OpenAIBackend | None = None
     """Set for models served by an OpenAI-compatible server (``openai:``): nothing loads."""
+    identity: ModelIdentity | None = None
+    """Where an in-process model's weights and adapter are (for engines that load them
+    themselves, such as vLLM)."""
 
 
 @dataclass(frozen=True)
@@ -105,11 +119,18 @@ def plan_generations(
     return tasks
 
 
+_BLOCK = 256
+"""Vocabulary block of the two-level inverse-CDF draw in ``_choose``."""
+
+
 def _choose(logits: torch.Tensor, cfg: GenerationConfig, gens: list[torch.Generator]) -> list[int]:
     """Next token per row, each row drawing its uniform from its own generator.
 
-    Inverse-CDF sampling on the batch's cumulative distribution: one vectorised pass instead
-    of a ``multinomial`` call per row over a vocabulary that may hold 262k tokens.
+    Inverse-CDF sampling in two levels, vectorised over the batch: the uniform picks a block of
+    ``_BLOCK`` tokens from the cumulative block masses, then a token from the cumulative masses
+    inside that block. It is the same draw as one cumulative sum over the whole vocabulary
+    (which may hold 262k tokens) at a fraction of the float64 work, and needs one uniform per
+    row, not a ``multinomial`` call per row.
     """
     if cfg.temperature == 0:
         return [int(t) for t in logits.argmax(-1)]
@@ -118,13 +139,25 @@ def _choose(logits: torch.Tensor, cfg: GenerationConfig, gens: list[torch.Genera
         ordered, order = probs.sort(dim=-1, descending=True)
         ordered[ordered.cumsum(-1) - ordered > cfg.top_p] = 0
         probs = torch.zeros_like(probs).scatter(-1, order, ordered)
+    rows, vocab = probs.shape
+    blocks = torch.nn.functional.pad(probs, (0, -vocab % _BLOCK)).view(rows, -1, _BLOCK)
     # float64 so the draw can never round up past the last token with probability mass.
-    cdf = probs.double().cumsum(-1)
+    block_cdf = blocks.sum(-1, dtype=torch.float64).cumsum(-1)
     draws = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in gens])
-    targets = (draws * cdf[:, -1])[:, None]
-    picked = torch.searchsorted(cdf, targets, right=True)[:, 0]
-    last_nonzero = probs.shape[-1] - 1 - (probs.flip(-1) > 0).double().argmax(-1)
-    return [int(t) for t in torch.minimum(picked, last_nonzero)]
+    targets = draws * block_cdf[:, -1]
+    block = _last_with_mass(block_cdf, torch.searchsorted(block_cdf, targets[:, None], right=True))
+    below = torch.where(block > 0, block_cdf.gather(1, (block - 1).clamp(min=0)[:, None])[:, 0], 0)
+    inner_cdf = blocks[torch.arange(rows), block].double().cumsum(-1)
+    offset = torch.searchsorted(inner_cdf, (targets - below)[:, None], right=True)
+    return [int(t) for t in block * _BLOCK + _last_with_mass(inner_cdf, offset)]
+
+
+def _last_with_mass(cdf: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+    """``picked`` (rows × 1) clamped to each row's last index where ``cdf`` still rises:
+    rounding may carry a draw past the end, never onto an entry without mass."""
+    rises = torch.diff(cdf, dim=-1, prepend=cdf.new_zeros((len(cdf), 1))) > 0
+    last = cdf.shape[-1] - 1 - rises.flip(-1).double().argmax(-1)
+    return torch.minimum(picked[:, 0], last)
 
 
 @torch.inference_mode()
@@ -167,7 +200,7 @@ def sample_batch(
         use_cache=True,
         logits_to_keep=1,
     )
-    cache, logits = out.past_key_values, out.logits[:, -1, :]
+    cache, logits = out.cache, out.logits[:, -1, :]
     if len(unique) < len(prompts):  # fan each prompt's prefill out to its sample rows
         rows = torch.tensor([unique[tuple(p)] for p in prompts], device=lm.device)
         cache.batch_select_indices(rows)
@@ -205,10 +238,10 @@ def sample_batch(
             input_ids=step_ids,
             attention_mask=mask,
             position_ids=next_pos[:, None],
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         )
-        cache, logits = out.past_key_values, out.logits[:, -1, :]
+        cache, logits = out.cache, out.logits[:, -1, :]
         next_pos = next_pos + 1
     return [
         Completion(
@@ -236,6 +269,7 @@ def generate_stage(
         return timings
     cfg = config.generation
     failed: dict[str, str] = {}
+    vllm = None
     with progress.task("generate", total=len(tasks)) as advance:
         advance(len(done))
         for source in sources:
@@ -247,13 +281,19 @@ def generate_stage(
                 failed.update(_generate_remote(store, source, mine, cfg, advance))
                 timings[source.role] = time.perf_counter() - start
                 continue
-            if cfg.executor == "ray":
+            if cfg.engine == "vllm":
+                from guiselab.models._vllm import generate_vllm
+
+                vllm = generate_vllm(store, source, mine, config, advance, vllm)
+            elif cfg.executor == "ray":
                 from guiselab._ray import generate_on_ray
 
                 generate_on_ray(store, source, mine, cfg, advance)
             else:
                 _generate_local(store, source, mine, cfg, advance)
             timings[source.role] = time.perf_counter() - start
+    if vllm is not None:
+        vllm.close()
     if failed:
         reason = next(iter(failed.values()))
         raise RemoteError(
@@ -264,12 +304,12 @@ def generate_stage(
 
 
 def encode_tasks(
-    lm: LoadedModel, tasks: Sequence[GenerationTask], cfg: GenerationConfig
+    tokenizer: Any, tasks: Sequence[GenerationTask], cfg: GenerationConfig
 ) -> dict[str, list[int]]:
     """Each task's prompt token ids (chat template or plain template), by store key."""
     return {
         t.key: prompt_ids(
-            lm.tokenizer, render_prompt(lm.tokenizer, t.pair.text(t.guise), cfg.system_prompt)
+            tokenizer, render_prompt(tokenizer, t.pair.text(t.guise), cfg.system_prompt)
         )
         for t in tasks
     }
@@ -291,7 +331,7 @@ def _generate_local(
     advance: Callable[[int], None],
 ) -> None:
     lm = source.load()
-    encoded = encode_tasks(lm, tasks, cfg)
+    encoded = encode_tasks(lm.tokenizer, tasks, cfg)
     for batch in batches(tasks, encoded, cfg.batch_size):
         completions = sample_batch(
             lm, [encoded[t.key] for t in batch], [t.seed for t in batch], cfg

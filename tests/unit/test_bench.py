@@ -36,3 +36,21 @@ def test_bench_json_has_the_promised_keys(
     assert rates["llamacpp"] is None  # a directory model has no GGUF file for llama.cpp
     assert result["ceiling_tok_s"] > 0
     assert result["ratio_vs_loop"] == pytest.approx(rates["guiselab"] / rates["loop"])
+    assert result["dtype"] == "float32"
+
+
+def test_bench_runs_every_contender_in_bfloat16(
+    tiny_model_dir: Path,
+    run_cli: Callable[..., tuple[int, str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from guiselab import bench
+
+    small = bench.BenchSettings(prompts=4, new_tokens=2, batch_size=4, loop_prompts=1)
+    monkeypatch.setattr(bench, "QUICK", small)
+    args = ("bench", "--quick", "--json", "--model", f"hf:{tiny_model_dir}")
+    code, out, err = run_cli(*args, "--dtype", "bfloat16")
+    assert code == 0, err
+    assert json.loads(out)["dtype"] == "bfloat16"
+    code, out, err = run_cli(*args, "--dtype", "float16")
+    assert code == 2 and "--dtype" in err and "bfloat16" in err

@@ -140,3 +140,35 @@ def test_shared_prefill_gives_the_same_samples(
     alone = [sample_batch(lm, [p], [s], cfg)[0] for p, s in zip(batch, seeds, strict=True)]
     assert [c.token_ids for c in shared] == [c.token_ids for c in alone]
     assert len({tuple(c.token_ids) for c in shared}) > 1
+
+
+def test_two_level_draw_is_the_whole_vocabulary_inverse_cdf() -> None:
+    """The block-then-token draw picks what one cumulative sum over the vocabulary picks with
+    the same uniforms, on a vocabulary of several blocks with masked-out tokens and blocks."""
+    from guiselab.generate import _BLOCK, _choose
+
+    torch.manual_seed(3)
+    rows, vocab = 200, 3 * _BLOCK + 77
+    logits = torch.randn(rows, vocab) * 3
+    logits[:, _BLOCK : 2 * _BLOCK] = float("-inf")  # a whole block without mass
+    logits[:, torch.rand(vocab) < 0.3] = float("-inf")  # scattered tokens without mass
+    logits[0, :] = float("-inf")
+    logits[0, vocab - 1] = 0.0  # all mass on the last token of the ragged last block
+    logits[1, :] = float("-inf")
+    logits[1, 0] = 0.0  # all mass on the first token
+    cfg = GenerationConfig(temperature=1.0, top_p=1.0)
+    seeds = list(range(rows))
+    picked = _choose(logits, cfg, [torch.Generator().manual_seed(s) for s in seeds])
+    probs = torch.softmax(logits.double(), -1)
+    cdf = probs.cumsum(-1)
+    u = torch.cat(
+        [
+            torch.rand(1, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+            for s in seeds
+        ]
+    )
+    reference = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)[:, 0]
+    assert picked[0] == vocab - 1 and picked[1] == 0
+    assert all(probs[r, t] > 0 for r, t in enumerate(picked))
+    agree = sum(int(a == b) for a, b in zip(picked, reference.tolist(), strict=True))
+    assert agree >= rows - 2  # float32 block sums may move a draw sitting on a boundary

@@ -120,7 +120,7 @@ class LocalJudge:
             use_cache=True,
             logits_to_keep=1,
         )
-        cache = out.past_key_values
+        cache = out.cache
         # logp[(row, prefix)] = next-token log-probabilities after prompt + prefix.
         logp: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
         root = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
@@ -171,7 +171,7 @@ class LocalJudge:
             input_ids=step_ids,
             attention_mask=step_mask,
             position_ids=step_pos,
-            past_key_values=branch,
+            cache=branch,
             use_cache=True,
             logits_to_keep=1,
         )
