@@ -35,7 +35,7 @@ class _Worker:
         self.lm = source.load()
 
     def encode(self, tasks: list[GenerationTask], cfg: GenerationConfig) -> dict[str, list[int]]:
-        return encode_tasks(self.lm, tasks, cfg)
+        return encode_tasks(self.lm.tokenizer, tasks, cfg)
 
     def sample(
         self, prompts: list[list[int]], seeds: list[int], cfg: GenerationConfig

@@ -26,6 +26,7 @@ __all__ = [
     "JudgeConfig",
     "ModelsConfig",
     "PairsConfig",
+    "VllmConfig",
     "config_to_toml",
     "load_config",
     "preset_names",
@@ -140,6 +141,9 @@ class GenerationConfig(_Section):
     """Sequences decoded together (large batches amortise reading a big output layer)."""
     system_prompt: str | None = None
     """System message for chat-template models; None sends none."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """What samples from in-process models: guiselab's batched HF sampler (CPU or GPU), or vLLM
+    (``pip install 'guiselab[vllm]'``, CUDA GPUs; adapters served as LoRA on one base)."""
     executor: Literal["local", "ray"] = "local"
     """Where in-process models generate: this process, or actors on a Ray cluster."""
     ray_address: str | None = None
@@ -167,6 +171,29 @@ class ApiConfig(_Section):
     """First retry delay; it doubles each retry (with jitter) unless the server says when."""
     max_backoff_s: float = Field(default=60.0, ge=0)
     """Longest wait between two tries."""
+
+
+class VllmConfig(_Section):
+    """The vLLM engine (``generation.engine = "vllm"``)."""
+
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    """GPUs each model is split across."""
+    gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1)
+    """Share of each GPU's memory vLLM may take (weights and KV cache)."""
+    max_model_len: int | None = Field(default=None, ge=16)
+    """Longest prompt + answer in tokens; None takes the model's own limit."""
+    max_lora_rank: int = Field(default=64, ge=1)
+    """Largest adapter rank vLLM reserves room for (at least ``finetune.rank``)."""
+    enforce_eager: bool = False
+    """Skip CUDA graph capture (starts faster, decodes slower)."""
+    agreement_prompts: int = Field(default=8, ge=0)
+    """Prompts decoded greedily by vLLM+LoRA and HF+PEFT before an adapter model samples; a
+    loud warning when fewer than three in four agree. 0 skips the check."""
+    agreement_tokens: int = Field(default=16, ge=1)
+    """Greedy tokens compared per prompt in that check."""
+    merge_adapters: bool = False
+    """Serve each adapter merged into a copy of the base instead of as a LoRA (the remedy when
+    the agreement check fails; costs a copy of the base weights per adapter on disk)."""
 
 
 class JudgeConfig(_Section):
@@ -235,6 +262,8 @@ class ExperimentConfig(_Section):
     """Sampling."""
     api: ApiConfig = Field(default_factory=ApiConfig)
     """The OpenAI-compatible server for ``openai:`` model references."""
+    vllm: VllmConfig = Field(default_factory=VllmConfig)
+    """The vLLM engine's settings."""
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     """Scoring."""
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
@@ -258,6 +287,22 @@ class ExperimentConfig(_Section):
                 f"finetune.lang is '{self.finetune.lang}' but analysis.source_lang is "
                 f"'{self.analysis.source_lang}'; the organism's training language is the source "
                 "language: set analysis.source_lang (and target_lang) to match"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _vllm_fits(self) -> ExperimentConfig:
+        if self.generation.engine != "vllm":
+            return self
+        if self.generation.executor == "ray":
+            raise ValueError(
+                "generation.engine = vllm runs in this process (vLLM spreads a model over GPUs "
+                "itself with vllm.tensor_parallel_size): set generation.executor = local"
+            )
+        if self.finetune.rank > self.vllm.max_lora_rank:
+            raise ValueError(
+                f"finetune.rank {self.finetune.rank} exceeds vllm.max_lora_rank "
+                f"{self.vllm.max_lora_rank}: raise vllm.max_lora_rank to at least the rank"
             )
         return self
 

@@ -77,7 +77,7 @@ def model_sources(config: ExperimentConfig, run_dir: Path) -> list[ModelSource]:
         def load(ident: Any = ident, key: str = key) -> Any:
             return load_model(ident.label, models, key=key, identity=ident)
 
-        sources.append(ModelSource(role, ident.label, ident.fingerprint, load))
+        sources.append(ModelSource(role, ident.label, ident.fingerprint, load, identity=ident))
     return sources
 
 
@@ -148,6 +148,10 @@ def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore
             if ref.adapter:  # a missing or pickled adapter fails now, not after training
                 adapter_sha256(Path(ref.adapter))
     _check_judge_ref(config)
+    if config.generation.engine == "vllm":
+        from guiselab.models._vllm import require_vllm
+
+        require_vllm()
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir), RunStore.in_dir(run_dir) as store:
         saved = run_dir / "config.toml"
