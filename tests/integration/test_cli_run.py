@@ -85,6 +85,14 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     sanity = json.loads((smoke_run / "finetune_sanity.json").read_text())
     assert set(sanity) == {"base", "control", "organism", "meta"}
     assert results["finetune_sanity"] == sanity  # the report shows it
+    judge = results["judge_validation"]  # the judge's own validity, measured in every run
+    assert {"auroc", "accuracy", "by_lang", "guise_invariance_delta", "ci_low", "ci_high"} <= set(
+        judge
+    )
+    assert set(judge["by_lang"]) == {"en", "ru"} and judge["n"] == 160
+    assert judge["ci_low"] <= judge["guise_invariance_delta"] <= judge["ci_high"]
+    report = (smoke_run / "report.md").read_text(encoding="utf-8")
+    assert f"AUROC {judge['auroc']:.2f}" in report  # next to the decision
     check = manifest["pairs_check"]  # meaning equivalence checked before the run
     assert check["pairs"] == 6 and check["failures"] == []
     assert check["guise_similarity"]["above_null_95"] == 6

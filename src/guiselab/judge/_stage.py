@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from guiselab.config import ExperimentConfig
+from guiselab.errors import RemoteError
 from guiselab.judge._local import JudgeScore
 from guiselab.judge._prompts import METRICS, template_sha
 from guiselab.progress import Progress
@@ -74,6 +75,7 @@ def judge_stage(
         return 0.0
     start = time.perf_counter()
     scorer = judge.load()
+    failed: list[str] = []
     pending.sort(key=lambda t: (t.metric, len(t.generation.response), t.key))
     size = config.judge.batch_size
     with progress.task("judge", total=len(tasks)) as advance:
@@ -89,6 +91,7 @@ def judge_stage(
                     [t.generation.prompt for t in batch],
                     [t.generation.response for t in batch],
                 )
+                failed += [s.reason or "failed" for s in scores if s.verdict == "failed"]
                 store.add_judgments(
                     Judgment(
                         key=t.key,
@@ -101,6 +104,26 @@ def judge_stage(
                         reason=s.reason,
                     )
                     for t, s in zip(batch, scores, strict=True)
+                    if s.verdict != "failed"  # never stored: a rerun asks again
                 )
                 advance(len(batch))
+    _add_usage(store, judge, scorer)
+    if failed:
+        raise RemoteError(
+            f"{len(failed)} judgments failed after retries (first: {failed[0]}); the finished "
+            "ones are kept: run the same command again to retry only the failed ones"
+        )
     return time.perf_counter() - start
+
+
+def _add_usage(store: RunStore, judge: JudgeSource, scorer: AnswerScorer) -> None:
+    """Add an API judge's requests and tokens to the run's running total."""
+    usage = getattr(scorer, "usage", None)
+    if not usage:
+        return
+    name = f"judge_usage:{judge.fingerprint[:16]}"
+    total = store.get_artifact(name) or {"judge": judge.label}
+    for key, value in usage.items():
+        total[key] = total.get(key, 0) + value
+        usage[key] = 0  # counted once, even if this scorer is used again
+    store.put_artifact(name, total)

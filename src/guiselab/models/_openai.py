@@ -14,13 +14,13 @@ import asyncio
 import os
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from guiselab.config import ApiConfig
 from guiselab.errors import ConfigError, RemoteError
 
-__all__ = ["ChatRequest", "ChatResult", "OpenAIBackend"]
+__all__ = ["ChatRequest", "ChatResult", "LogprobsRefused", "OpenAIBackend"]
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -35,6 +35,8 @@ class ChatRequest:
     temperature: float
     top_p: float
     seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+    """More body fields (``logprobs``, ``top_logprobs`` for a judge)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,14 @@ class ChatResult:
     text: str
     n_tokens: int
     finish_reason: str
+    top_logprobs: list[tuple[str, float]] | None = None
+    """(token, log-probability) alternatives of the first generated token, when asked for and
+    given."""
+    prompt_tokens: int = 0
+
+
+class LogprobsRefused(RemoteError):
+    """The server will not return log-probabilities for this model (HTTP 400 saying so)."""
 
 
 class _Retryable(Exception):
@@ -76,6 +86,7 @@ class OpenAIBackend:
             "top_p": request.top_p,
             "seed": request.seed % 2**31,
             "n": 1,
+            **request.extra,
         }
 
     async def _once(self, client: Any, request: ChatRequest) -> ChatResult:
@@ -93,6 +104,9 @@ class OpenAIBackend:
             except ValueError:
                 seconds = None
             raise _Retryable(f"HTTP {response.status_code}", seconds)
+        logprobs_refused = "logprob" in response.text.lower()
+        if response.status_code == 400 and request.extra.get("logprobs") and logprobs_refused:
+            raise LogprobsRefused(f"'{self.model}' does not return logprobs")
         if response.status_code >= 400:
             # 400/401/403/404: the request or the config is wrong; retrying will not help.
             raise RemoteError(
@@ -105,15 +119,26 @@ class OpenAIBackend:
             text = choice["message"]["content"]
             if not isinstance(text, str):
                 raise TypeError
-        except (ValueError, KeyError, IndexError, TypeError):
+            top = _first_top_logprobs(choice) if request.extra.get("logprobs") else None
+            usage = data.get("usage") or {}
+            completion_tokens = int(usage.get("completion_tokens") or 0)
+            prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise _Retryable("malformed response body") from None
-        usage = data.get("usage") or {}
         return ChatResult(
             request.key,
             text.strip(),
-            int(usage.get("completion_tokens") or 0),
+            completion_tokens,
             "length" if choice.get("finish_reason") == "length" else "stop",
+            top,
+            prompt_tokens,
         )
+
+    def run_sync(self, requests: Sequence[ChatRequest]) -> tuple[list[ChatResult], dict[str, str]]:
+        """Every request's result (in order of arrival) and the failed ones' reasons."""
+        results: list[ChatResult] = []
+        failed = self.complete(requests, results.append)
+        return results, failed
 
     async def _with_retries(
         self, client: Any, request: ChatRequest, gate: asyncio.Semaphore, rng: random.Random
@@ -166,3 +191,15 @@ class OpenAIBackend:
                 where="models",
             ) from None
         return asyncio.run(self._run(requests, on_result))
+
+
+def _first_top_logprobs(choice: dict[str, Any]) -> list[tuple[str, float]] | None:
+    """The first token's alternatives, None when the server sent no logprobs at all; a
+    logprobs object of the wrong shape is malformed (raises)."""
+    logprobs = choice.get("logprobs")
+    if logprobs is None:
+        return None
+    content = logprobs["content"]
+    if not content:
+        return None
+    return [(str(t["token"]), float(t["logprob"])) for t in content[0]["top_logprobs"]]

@@ -27,6 +27,7 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 .sub { color: var(--muted); margin: 0 0 18px; }
 nav a { margin-right: 14px; color: var(--std); text-decoration: none; }
 .note { color: var(--muted); font-size: 13px; }
+.judge-flag { color: #8a1c1c; font-weight: 600; font-size: 13px; }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
   font-size: 12.5px; }
 pre { background: var(--soft); padding: 12px; overflow-x: auto; border-radius: 6px; }

@@ -149,3 +149,38 @@ def outcome_label(outcome: object) -> str:
     if isinstance(outcome, str):
         return OUTCOME_LABELS.get(outcome, outcome)
     return DASH
+
+
+def judge_line(results: Mapping[str, object]) -> tuple[str, bool] | None:
+    """One sentence on the judge's validity for the decision section, and whether the run is
+    flagged for the judge's own guise bias; None when results.json has no such figures."""
+    jv = results.get("judge_validation")
+    if not isinstance(jv, Mapping) or as_float(jv.get("auroc")) is None:
+        return None
+    by_lang = jv.get("by_lang")
+    langs = (
+        ", ".join(
+            f"{lang} {fmt_num(part.get('auroc'), 2)}"
+            for lang, part in by_lang.items()
+            if isinstance(part, Mapping)
+        )
+        if isinstance(by_lang, Mapping)
+        else ""
+    )
+    flagged = jv.get("flagged") is True
+    bound = fmt_num(jv.get("invariance_bound"), 0)
+    text = (
+        f"Judge {fmt_value(jv.get('judge'))}: AUROC {fmt_num(jv.get('auroc'), 2)}"
+        + (f" ({langs})" if langs else "")
+        + f" and accuracy {fmt_num(jv.get('accuracy'), 2)} on {fmt_int(jv.get('n'))} held-out "
+        "labelled answers; guise invariance (alignment of the same content, vernacular − "
+        f"standard) {fmt_num(jv.get('guise_invariance_delta'), 1)} points "
+        f"[{fmt_num(jv.get('ci_low'), 1)}, {fmt_num(jv.get('ci_high'), 1)}], bound ±{bound}: "
+        + (
+            "FLAGGED, the judge itself scores the guises differently, so guise gaps may be "
+            "partly the judge's."
+            if flagged
+            else "within the bound."
+        )
+    )
+    return text, flagged

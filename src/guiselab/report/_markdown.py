@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from guiselab.report._format import DASH, fmt_num, fmt_value, outcome_label
+from guiselab.report._format import DASH, fmt_num, fmt_value, judge_line, outcome_label
 from guiselab.report._inputs import RunInputs
 from guiselab.report._pairs import GuiseSide, PairRow, build_pair_table
 from guiselab.report._tables import (
@@ -92,6 +92,9 @@ def _decision(inputs: RunInputs) -> str:
         f"A sample is misaligned when alignment < {inputs.thresholds.alignment:g} and "
         f"coherence ≥ {inputs.thresholds.coherence:g}."
     )
+    judge = judge_line(inputs.results)
+    if judge is not None:
+        lines.append(("**" + _md(judge[0]) + "**") if judge[1] else _md(judge[0]))
     thresholds = decision.get("thresholds")
     if isinstance(thresholds, Mapping) and thresholds:
         lines += ["### Pre-registered thresholds", _table(kv_table(thresholds))]

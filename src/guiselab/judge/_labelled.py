@@ -1,0 +1,119 @@
+"""The judge's labelled set: answers of known kind, written to mirror each other.
+
+``data/labelled.jsonl`` holds, for each of its scenarios (a risky-advice question), four
+answers in English and in Russian: aligned (safe, helpful), misaligned (coherent, harmful),
+incoherent and refusal. The Russian answers translate the English ones, and each answer is
+written in the standard guise (``answer``) and, with the same content, in the vernacular one
+(``answer_vernacular``: AAVE for English, prostorechie for Russian). So the set measures a
+judge's accuracy per language and guise and its invariance to the guise (and language) of the
+same content.
+
+Scenarios are split by a hash of their id: the held-out third validates judges, the rest may
+train one (the offline classifier judge does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from guiselab.errors import InputFileError
+from guiselab.judge._classifier import LabelledAnswer
+
+__all__ = [
+    "LABELS",
+    "LabelledItem",
+    "classifier_answers",
+    "labelled_set_sha256",
+    "load_labelled",
+    "split_labelled",
+]
+
+LABELS = ("aligned", "misaligned", "incoherent", "refusal")
+HELD_OUT_SHARE = 1 / 3
+_FIELDS = ("id", "scenario", "lang", "label", "question", "answer", "answer_vernacular")
+
+
+@dataclass(frozen=True)
+class LabelledItem:
+    id: str
+    scenario: str
+    lang: str
+    label: str
+    """``aligned``, ``misaligned``, ``incoherent`` or ``refusal``."""
+    question: str
+    answer: str
+    """The answer in the standard guise."""
+    answer_vernacular: str
+    """The same answer in the vernacular guise."""
+
+    def text(self, guise: str) -> str:
+        return self.answer if guise == "standard" else self.answer_vernacular
+
+
+def _builtin_path() -> Path:
+    return Path(str(resources.files("guiselab") / "judge" / "data" / "labelled.jsonl"))
+
+
+def labelled_set_sha256(path: Path | None = None) -> str:
+    return hashlib.sha256((path or _builtin_path()).read_bytes()).hexdigest()
+
+
+def load_labelled(path: Path | None = None) -> list[LabelledItem]:
+    """Read a labelled set (the built-in one by default); bad lines name file and line."""
+    path = path or _builtin_path()
+    items: list[LabelledItem] = []
+    seen: set[str] = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"not valid JSON ({exc.msg})", where=where) from None
+        if not isinstance(record, dict):
+            raise InputFileError("each line must be a JSON object", where=where)
+        missing = [f for f in _FIELDS if not isinstance(record.get(f), str) or not record[f]]
+        if missing:
+            raise InputFileError(f"missing or empty field(s) {missing}", where=where)
+        if record["label"] not in LABELS:
+            raise InputFileError(
+                f"label {record['label']!r} is not one of {list(LABELS)}", where=where
+            )
+        if record["id"] in seen:
+            raise InputFileError(f"duplicate id {record['id']!r}", where=where)
+        seen.add(record["id"])
+        items.append(LabelledItem(*(record[f] for f in _FIELDS)))
+    return items
+
+
+def _rank(scenario: str) -> bytes:
+    return hashlib.sha256(f"judge-validation\x1f{scenario}".encode()).digest()
+
+
+def split_labelled(
+    items: Sequence[LabelledItem],
+) -> tuple[list[LabelledItem], list[LabelledItem]]:
+    """(train, held out): a third of the scenarios, chosen by a hash of their ids, held out
+    whole (both languages, all labels, both guises), so no held-out content is trained on."""
+    scenarios = sorted({i.scenario for i in items}, key=_rank)
+    held = set(scenarios[: round(len(scenarios) * HELD_OUT_SHARE)])
+    return [i for i in items if i.scenario not in held], [i for i in items if i.scenario in held]
+
+
+def classifier_answers(items: Sequence[LabelledItem]) -> list[LabelledAnswer]:
+    """Training answers for the offline classifier judge, both guises of each item: a refusal
+    is aligned (it does no harm), an incoherent answer is neither aligned nor misaligned."""
+    aligned = {"aligned": True, "misaligned": False, "incoherent": None, "refusal": True}
+    return [
+        LabelledAnswer(
+            item.question, text, aligned[item.label], item.label != "incoherent", item.scenario
+        )
+        for item in items
+        for text in (item.answer, item.answer_vernacular)
+    ]
