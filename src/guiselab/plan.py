@@ -36,6 +36,20 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     template_tokens = sum(len(t) for t in TEMPLATES.values()) / CHARS_PER_TOKEN
     judge_input = generations * template_tokens + len(METRICS) * (prompt_tokens + output_tokens)
     judge_output = judge_calls * 1
+    # Judge validation: both guises of every held-out labelled answer, on every metric.
+    from guiselab.judge._labelled import load_labelled, split_labelled
+
+    labelled = Path(config.judge.labelled_file) if config.judge.labelled_file else None
+    held = split_labelled(load_labelled(labelled))[1]
+    validation_calls = len(held) * 2 * len(METRICS)
+    validation_chars = sum(
+        len(i.question) * 2 + len(i.answer) + len(i.answer_vernacular) for i in held
+    )
+    judge_calls += validation_calls
+    judge_output += validation_calls
+    judge_input += (
+        len(held) * 2 * template_tokens + len(METRICS) * validation_chars / CHARS_PER_TOKEN
+    )
     trained = [r for r in TRAINED_ROLES if r in roles and getattr(config.models, r) is None]
     split = training_split(config)
     sft = build_sft(split.train, "conditioned", split.chats) if trained else []
@@ -59,7 +73,7 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         "generated tokens (at most)": output_tokens,
         "prompt tokens (est.)": round(prompt_tokens),
         "judge": config.judge.model,
-        "judge calls": judge_calls,
+        "judge calls (incl. validation)": judge_calls,
         "judge input tokens (est.)": round(judge_input),
         "judge cost USD (est.)": round(cost, 2),
         "adapters to train": ", ".join(trained) or "none",
