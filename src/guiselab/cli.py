@@ -55,11 +55,22 @@ def run(
 
 
 @app.command()
-def plan(config: ConfigArg = None, preset: PresetOpt = None) -> None:
-    """Print counts, tokens and cost of an experiment without running anything."""
-    from guiselab.plan import estimate
+def plan(
+    config: ConfigArg = None,
+    preset: PresetOpt = None,
+    pilot: Annotated[
+        Path | None,
+        typer.Option(help="A finished run (or samples file) whose variances size the design."),
+    ] = None,
+) -> None:
+    """Print counts, tokens and cost of an experiment without running anything; with --pilot,
+    the power of its design and the items 80% power needs."""
+    from guiselab.plan import estimate, pilot_advice
 
-    rows = estimate(_config(config, preset))
+    cfg = _config(config, preset)
+    rows = estimate(cfg)
+    if pilot is not None:
+        rows.update(pilot_advice(cfg, pilot))
     width = max(len(key) for key in rows)
     for key, value in rows.items():
         typer.echo(f"{key:<{width}}  {value}")

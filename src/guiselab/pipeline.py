@@ -296,6 +296,32 @@ def samples_frame(
     return frame
 
 
+def _prompt_perplexity(
+    config: ExperimentConfig, run_dir: Path, store: RunStore, pairs: list[Pair]
+) -> dict[str, Any] | None:
+    """The base model's perplexity of every prompt per guise (cached in the store), or None
+    when the base is not a local model."""
+    from guiselab.analysis._perplexity import perplexity_table, prompt_nll
+
+    base = next(
+        (s for s in model_sources(config, run_dir) if s.role == "base" and s.remote is None),
+        None,
+    )
+    if base is None:
+        return None
+    texts = [(p.item, p.lang, g, p.text(g)) for p in pairs for g in ("standard", "vernacular")]
+    name = "prompt_perplexity:" + content_key(base.fingerprint, texts)[:24]
+    cached = store.get_artifact(name)
+    if cached is None:
+        nll = prompt_nll(base.load(), [t for *_, t in texts])
+        cached = perplexity_table(
+            [(item, lang, g, v) for (item, lang, g, _), v in zip(texts, nll, strict=True)]
+        )
+        cached["model"] = base.label
+        store.put_artifact(name, cached)
+    return cached
+
+
 def run_analysis(
     config: ExperimentConfig,
     run_dir: Path,
@@ -310,6 +336,9 @@ def run_analysis(
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, run_dir / "samples.parquet")
     results = analyze(frame, config.analysis)
+    perplexity = _prompt_perplexity(config, run_dir, store, pairs)
+    if perplexity is not None:
+        results["confounds"]["prompt_perplexity"] = perplexity
     results["judge_validation"] = {
         **judge_validation(config, judge, store),
         "n_unscored_run": int(

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,15 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert judge["ci_low"] <= judge["guise_invariance_delta"] <= judge["ci_high"]
     report = (smoke_run / "report.md").read_text(encoding="utf-8")
     assert f"AUROC {judge['auroc']:.2f}" in report  # next to the decision
+    assert {p["lang"] for p in results["power"]} <= {"en", "ru"}
+    assert all(p["model"] == "organism" and p["detect"] for p in results["power"])
+    confounds = results["confounds"]
+    assert {(c["lang"], c["guise"]) for c in confounds["prompt_perplexity"]["cells"]} == {
+        (lang, guise) for lang in ("en", "ru") for guise in ("standard", "vernacular")
+    }
+    assert all(c["perplexity"] > 1 for c in confounds["prompt_perplexity"]["cells"])
+    assert len(confounds["by_cell"]) == 12 and isinstance(results["model"], list)
+    assert "Confound checks" in report and "Power analysis" in report
     check = manifest["pairs_check"]  # meaning equivalence checked before the run
     assert check["pairs"] == 6 and check["failures"] == []
     assert check["guise_similarity"]["above_null_95"] == 6
@@ -179,6 +189,16 @@ def test_bad_input_exits_2_with_one_line(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_plan_sizes_the_design_from_a_pilot(
+    smoke_run: Path, run_cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    code, out, err = run_cli("plan", "--preset", "default", "--pilot", str(smoke_run))
+    assert code == 0, err
+    assert "power to detect a 0.10 gap" in out and "items" in out
+    code, _, err = run_cli("plan", "--preset", "default", "--pilot", str(smoke_run / "nothing"))
+    assert code == 2 and "samples file not found" in err
 
 
 def test_plan_runs_nothing(tmp_path: Path) -> None:

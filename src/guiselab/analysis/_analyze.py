@@ -7,9 +7,13 @@ from typing import Any
 import pandas as pd
 
 from guiselab.analysis._cells import cell_rows, item_table
+from guiselab.analysis._confounds import confound_table
 from guiselab.analysis._contrasts import gap_rows, transfer_rows
+from guiselab.analysis._model import gee_rows
+from guiselab.analysis._power import gap_variance, power_table
+from guiselab.analysis._rows import GapRow
 from guiselab.analysis._samples import prepare_samples
-from guiselab.analysis.decision import decide
+from guiselab.analysis.decision import CONTROL, ORGANISM, decide
 from guiselab.config import AnalysisConfig
 
 __all__ = ["SCHEMA_VERSION", "analyze"]
@@ -30,7 +34,8 @@ def analyze(samples: pd.DataFrame, config: AnalysisConfig) -> dict[str, Any]:
     Raises:
         InputFileError: a required column is missing or holds an invalid value.
     """
-    items = item_table(prepare_samples(samples, config))
+    prepared = prepare_samples(samples, config)
+    items = item_table(prepared)
     cells = cell_rows(items, config)
     gaps = gap_rows(items, config)
     transfer = transfer_rows(items, config)
@@ -40,4 +45,32 @@ def analyze(samples: pd.DataFrame, config: AnalysisConfig) -> dict[str, Any]:
         "gaps": gaps,
         "transfer": transfer,
         "decision": decide(cells, gaps, transfer, config),
+        "power": _power(items, gaps, config),
+        "model": gee_rows(
+            prepared,
+            source_lang=config.source_lang,
+            target_lang=config.target_lang,
+            organism=ORGANISM,
+            control=CONTROL,
+        ),
+        "confounds": confound_table(samples, prepared, config),
     }
+
+
+def _power(items: pd.DataFrame, gaps: list[GapRow], config: AnalysisConfig) -> list[dict[str, Any]]:
+    """Power of the organism's gaps (target language first), from this run's variances."""
+    out = []
+    for lang in (config.target_lang, config.source_lang):
+        variance = gap_variance(items, ORGANISM, lang)
+        if variance is not None:
+            out.append(
+                power_table(
+                    variance,
+                    model=ORGANISM,
+                    lang=lang,
+                    alpha=config.alpha,
+                    n_tests=len(gaps),
+                    margin=config.equivalence_margin,
+                )
+            )
+    return out

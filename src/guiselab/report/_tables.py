@@ -31,6 +31,9 @@ _CORE_KEYS = frozenset({"schema", "cells", "gaps", "transfer", "decision"})
 _SECTION_TITLES: Mapping[str, str] = {
     "judge_validation": "Judge validation",
     "power": "Power analysis",
+    "model": "Logistic GEE (items as clusters)",
+    "confounds": "Confound checks",
+    "judge_usage": "Judge usage",
     "finetune": "Fine-tuning",
     "finetune_sanity": "Fine-tuning sanity check (harmful-answer rate on held-out questions)",
     "probe": "Probing",

@@ -1,0 +1,76 @@
+"""The base model's perplexity of each prompt: is one guise simply stranger text to it?
+
+A guise gap could come from the vernacular prompts being less familiar to the model rather
+than from their variety as such. The untouched base model's mean per-token negative
+log-likelihood of each prompt (its text alone, as the model reads it after BOS) is reported
+per language and guise, with the paired difference vernacular - standard over items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["perplexity_table", "prompt_nll"]
+
+
+@torch.inference_mode()
+def prompt_nll(lm: Any, texts: Sequence[str], batch_size: int = 16) -> list[float]:
+    """Mean negative log-likelihood per token (nats) of each text under ``lm``."""
+    tok, model = lm.tokenizer, lm.model
+    out: list[float] = []
+    for start in range(0, len(texts), batch_size):
+        encoded = [tok(t)["input_ids"] for t in texts[start : start + batch_size]]
+        width = max(len(e) for e in encoded)
+        ids = torch.full((len(encoded), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e)] = torch.tensor(e)
+            mask[row, : len(e)] = 1
+        logits = model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device)).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1).cpu()
+        target = ids[:, 1:]
+        picked = logp.gather(-1, target[..., None])[..., 0]
+        counted = mask[:, 1:].float()
+        nll = -(picked * counted).sum(-1) / counted.sum(-1).clamp(min=1)
+        out.extend(float(v) for v in nll)
+    return out
+
+
+def perplexity_table(rows: Sequence[tuple[str, str, str, float]]) -> dict[str, Any]:
+    """From (item, lang, guise, nll): mean NLL and perplexity per (lang, guise), and the
+    paired vernacular - standard NLL difference per language."""
+    by_cell: dict[tuple[str, str], list[float]] = {}
+    by_item: dict[tuple[str, str], dict[str, float]] = {}
+    for item, lang, guise, nll in rows:
+        by_cell.setdefault((lang, guise), []).append(nll)
+        by_item.setdefault((lang, item), {})[guise] = nll
+    cells = [
+        {
+            "lang": lang,
+            "guise": guise,
+            "mean_nll": float(np.mean(v)),
+            "perplexity": float(np.exp(np.mean(v))),
+        }
+        for (lang, guise), v in sorted(by_cell.items())
+    ]
+    diffs = []
+    for lang in sorted({lang for lang, _ in by_item}):
+        paired = [
+            d["vernacular"] - d["standard"]
+            for (item_lang, _), d in by_item.items()
+            if item_lang == lang and len(d) == 2
+        ]
+        if paired:
+            diffs.append(
+                {
+                    "lang": lang,
+                    "mean_nll_difference": float(np.mean(paired)),
+                    "share_of_items_higher_in_vernacular": float(np.mean(np.array(paired) > 0)),
+                    "n_items": len(paired),
+                }
+            )
+    return {"cells": cells, "vernacular_minus_standard": diffs}
