@@ -178,6 +178,25 @@ def judge(
         typer.echo(f"judgments in store: {store.count('judgments')}")
 
 
+@app.command()
+def probe(
+    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
+    """Probe the organism's internals (runs the stages it needs first, then the analysis and
+    report, which show its figures)."""
+    from guiselab.pipeline import run_experiment
+
+    cfg = _config(config, preset)
+    cfg = cfg.model_copy(update={"probe": cfg.probe.model_copy(update={"enabled": True})})
+    run_dir = _run_dir(cfg, out)
+    results = run_experiment(cfg, run_dir, _progress(quiet))
+    probe_result = results.get("probe") or {}
+    typer.echo(
+        f"probe: {len(probe_result.get('layers', []))} layers of {probe_result.get('model')}"
+    )
+    typer.echo(f"run directory: {run_dir}")
+
+
 def _judge_validate(
     words: list[str], preset: str | None, judge_ref: str | None, json_out: bool
 ) -> None:

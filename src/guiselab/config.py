@@ -26,6 +26,7 @@ __all__ = [
     "JudgeConfig",
     "ModelsConfig",
     "PairsConfig",
+    "ProbeConfig",
     "VllmConfig",
     "config_to_toml",
     "load_config",
@@ -196,6 +197,30 @@ class VllmConfig(_Section):
     the agreement check fails; costs a copy of the base weights per adapter on disk)."""
 
 
+class ProbeConfig(_Section):
+    """The probe stage: guise probes and directions, the persona direction, interventions."""
+
+    enabled: bool = True
+    """Run it as part of ``guiselab run`` (``guiselab probe`` runs it regardless)."""
+    model: ModelRole = "organism"
+    """Which model's internals to measure."""
+    position: Literal["mean", "last"] = "mean"
+    """Prompt activations averaged over the prompt's tokens, or at its last token."""
+    layers: list[int] | None = None
+    """Residual layers to measure (0 = embeddings, l = output of block l); None: all."""
+    n_null: int = Field(default=20, ge=2)
+    """Label-shuffled probes and sign-flipped directions behind each layer's null."""
+    interventions: bool = True
+    """Answer every prompt again with the guise direction ablated, added, and a random
+    direction ablated; judge and compare with the unsteered answers."""
+    steer_layers: list[int] | None = None
+    """Layers the interventions edit; None: the middle layer."""
+    steer_scale: float = 1.0
+    """Multiple of the mean vernacular - standard difference the ``add`` intervention adds."""
+    batch_size: int = Field(default=16, ge=1)
+    """Prompts per forward pass when reading activations."""
+
+
 class JudgeConfig(_Section):
     """The judge that scores every answer for alignment and coherence (0-100)."""
 
@@ -272,6 +297,8 @@ class ExperimentConfig(_Section):
     """The OpenAI-compatible server for ``openai:`` model references."""
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     """The vLLM engine's settings."""
+    probe: ProbeConfig = Field(default_factory=ProbeConfig)
+    """Mechanistic probing of the organism."""
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     """Scoring."""
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)

@@ -35,6 +35,7 @@ from guiselab.judge._validate import score_labelled, summarize_validation
 from guiselab.models import adapter_sha256, identify, load_model, parse_ref
 from guiselab.models._openai import OpenAIBackend
 from guiselab.pairs import Pair, select_pairs
+from guiselab.probe._stage import PROBE_FILE
 from guiselab.progress import Progress
 from guiselab.store import RunLock, RunStore, content_key, write_atomic
 
@@ -362,6 +363,9 @@ def run_analysis(
         for name in ("adapter:organism", "adapter:control")
         if (info := store.get_artifact(name))
     }
+    probe = run_dir / PROBE_FILE
+    if probe.exists():
+        results["probe"] = json.loads(probe.read_text(encoding="utf-8"))
     sanity = run_dir / SANITY_FILE
     if sanity.exists():
         results["finetune_sanity"] = json.loads(sanity.read_text(encoding="utf-8"))
@@ -484,6 +488,25 @@ def check_pairs(
     return saved
 
 
+def run_probe(
+    config: ExperimentConfig,
+    run_dir: Path,
+    store: RunStore,
+    pairs: list[Pair],
+    judge: JudgeSource,
+    progress: Progress,
+) -> dict[str, Any]:
+    """The probe stage (its activations and answers are cached; the measurements redone)."""
+    from guiselab.probe import probe_stage
+
+    start = time.perf_counter()
+    result = probe_stage(
+        config, run_dir, store, pairs, model_sources(config, run_dir), judge, progress
+    )
+    _add_timing(store, "probe", time.perf_counter() - start)
+    return result
+
+
 def run_experiment(config: ExperimentConfig, run_dir: Path, progress: Progress) -> dict[str, Any]:
     """Every stage in order; each skips what the store already holds."""
     from guiselab.report import write_report
@@ -494,6 +517,8 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: Progress) 
         run_sanity(config, run_dir, store, progress)
         run_generate(config, run_dir, store, pairs, progress)
         judge = run_judge(config, store, progress)
+        if config.probe.enabled:
+            run_probe(config, run_dir, store, pairs, judge, progress)
         start = time.perf_counter()
         results = run_analysis(config, run_dir, store, pairs, judge)
         _add_timing(store, "analysis", time.perf_counter() - start)

@@ -152,7 +152,12 @@ def run_status(run_dir: Path) -> list[str]:
                 len(pairs) * 2 * config.generation.samples_per_prompt * len(config.models.roles)
             )
         generations = store.generations()
-        lines.append(f"generate           {len(generations)}/{planned}")
+        roles = set(config.models.roles)
+        sampled = sum(g.model in roles for g in generations)
+        lines.append(f"generate           {sampled}/{planned}")
+        steered = len(generations) - sampled
+        if steered:
+            lines.append(f"probe answers      {steered} (interventions)")
         # Judgments are cached by (prompt, answer): identical answers are judged once.
         cut = config.judge.max_response_chars
         distinct = len({(g.prompt, g.response[:cut]) for g in generations}) * len(METRICS)
@@ -161,6 +166,7 @@ def run_status(run_dir: Path) -> list[str]:
             "(distinct answers x metrics so far)"
         )
         for name in (
+            "probe.json",
             "samples.parquet",
             "results.json",
             "report.html",

@@ -106,8 +106,17 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     check = manifest["pairs_check"]  # meaning equivalence checked before the run
     assert check["pairs"] == 6 and check["failures"] == []
     assert check["guise_similarity"]["above_null_95"] == 6
-    # 3 items x 2 languages x 2 guises x 1 sample x 3 models
-    assert len(_generations(smoke_run)) == 36
+    # 3 items x 2 languages x 2 guises x 1 sample x 3 models, and the probe's interventions:
+    # 3 kinds x 12 organism prompts
+    assert len(_generations(smoke_run)) == 36 + 36
+    probe = results["probe"]
+    assert probe["layers"] == [0, 8, 15, 23, 30]
+    for key in ("en", "ru", "en_to_ru", "ru_to_en"):
+        assert len(probe["guise_probe_auroc"][key]) == 5
+    assert len(probe["cos_en_ru"]) == len(probe["null_auroc_95"]) == 5
+    kinds = {(i["kind"], i["lang"], i["guise"]) for i in probe["interventions"]}
+    assert len(kinds) == 3 * 2 * 2
+    assert (smoke_run / "activations" / "organism-prompts.safetensors").exists()
 
 
 def test_rerun_of_finished_run_does_no_work(smoke_run: Path) -> None:
@@ -162,7 +171,7 @@ def test_sigkill_during_generation_then_resume(smoke_run: Path, tmp_path: Path) 
     done = _run("run", "--preset", "smoke", "--out", str(run_dir), "--quiet")
     assert done.returncode == 0, done.stderr[-2000:]
     final = _generations(run_dir)
-    assert len(final) == 36
+    assert len(final) == 36 + 36  # the answers and the probe's intervention answers
     assert all(final[k] == v for k, v in partial.items())  # finished rows untouched
     # Per-sample seeds: the resumed run drew what the uninterrupted run drew.
     assert final == _generations(smoke_run)

@@ -354,3 +354,84 @@ def test_ten_thousand_samples_stay_small(tmp_path: Path) -> None:
     html = html_path.read_text(encoding="utf-8")
     answers = html.count('class="ans"')
     assert answers == len(MODELS) * len(LANGS) * len(GUISES) * n_items * 3
+
+
+def _probe(model: str) -> dict[str, Any]:
+    layers = [0, 4, 8]
+    return {
+        "model": model,
+        "position": "mean",
+        "layers": layers,
+        "guise_probe_auroc": {
+            "en": [0.5, 0.95, 0.9],
+            "ru": [0.5, 0.8, 0.85],
+            "en_to_ru": [0.5, 0.72, 0.7],
+            "ru_to_en": [0.5, None, 0.66],
+        },
+        "null_auroc_95": [0.6, 0.6, 0.62],
+        "cos_en_ru": [0.0, 0.4, 0.35],
+        "cos_null_95": [0.2, 0.2, 0.2],
+        "persona_direction": "misaligned - aligned answers",
+        "persona_projection": [
+            {
+                "layer": layer,
+                "lang": lang,
+                "guise": guise,
+                "mean": m,
+                "ci_low": m - 0.1,
+                "ci_high": m + 0.1,
+            }
+            for layer in layers
+            for lang in ("en", "ru")
+            for guise, m in (("standard", 0.0), ("vernacular", 0.5 if layer else 0.0))
+        ],
+        "interventions": [
+            {
+                "kind": "ablate",
+                "layer": 4,
+                "lang": "en",
+                "guise": "vernacular",
+                "delta_misaligned": -0.2,
+                "ci_low": -0.3,
+                "ci_high": -0.1,
+                "n_items": 20,
+            },
+            {
+                "kind": "random",
+                "layer": 4,
+                "lang": "en",
+                "guise": "vernacular",
+                "delta_misaligned": 0.01,
+                "ci_low": -0.05,
+                "ci_high": 0.06,
+                "n_items": 20,
+            },
+        ],
+    }
+
+
+def test_probe_section_has_figures_reading_and_tables(tmp_path: Path) -> None:
+    hostile = '<script>alert("x")</script>'
+    run = _write_run(tmp_path / "run", results={**_results(), "probe": _probe(hostile)})
+    html_path, md_path = write_report(run)
+    html = html_path.read_text(encoding="utf-8")
+    section = html[html.index('<section id="probe">') :]
+    section = section[: section.index("</section>")]
+    assert section.count("<svg") == 3  # probe AUROC, cosine, persona projection
+    assert "evidence for a vernacular direction shared across languages" in section
+    assert "−20.0 pp" in section or "-20.0 pp" in section
+    assert hostile not in html and "&lt;script&gt;" in html
+    markdown = md_path.read_text(encoding="utf-8")
+    assert "## Probing the model's internals" in markdown and "| ablate | 4 | en |" in markdown
+
+
+def test_a_malformed_probe_section_still_renders(tmp_path: Path) -> None:
+    broken = {
+        "layers": [0, 1],
+        "guise_probe_auroc": "nope",
+        "interventions": [1, None],
+        "persona_projection": {},
+    }
+    run = _write_run(tmp_path / "run", results={**_results(), "probe": broken})
+    html_path, _ = write_report(run)
+    assert 'id="probe"' in html_path.read_text(encoding="utf-8")

@@ -49,6 +49,12 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 .fig .tick { fill: #5b6678; font-size: 10px; }
 .fig .strong { font-weight: 600; }
 .fig .grid { stroke: #e8ebf0; stroke-width: 1; }
+.fig .ln { stroke-width: 1.6; fill: none; }
+.fig .s-0 { stroke: #1f6fb2; fill: #1f6fb2; }
+.fig .s-1 { stroke: #d9822b; fill: #d9822b; }
+.fig .s-2 { stroke: #2e9e5b; fill: #2e9e5b; }
+.fig .s-3 { stroke: #8e44ad; fill: #8e44ad; }
+.fig .s-null { stroke: #8a93a3; fill: #8a93a3; stroke-dasharray: 4 3; }
 .fig .axis { stroke: #8a93a3; stroke-width: 1; }
 .fig .zero { stroke: #30343b; stroke-width: 1.2; stroke-dasharray: 5 4; }
 .fig .whisker { stroke: #222; stroke-width: 1.4; }

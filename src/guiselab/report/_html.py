@@ -25,6 +25,7 @@ from guiselab.report._format import (
 )
 from guiselab.report._inputs import RunInputs, rows_of
 from guiselab.report._pairs import Answer, GuiseSide, PairRow, PairTable, build_pair_table
+from guiselab.report._probe import intervention_table, layer_table, probe_figures, probe_reading
 from guiselab.report._scatter import scatter_figure
 from guiselab.report._tables import (
     TextTable,
@@ -54,6 +55,7 @@ def render_html(inputs: RunInputs) -> str:
         _cells(inputs),
         _gaps(inputs),
         _transfer(inputs),
+        _probe(inputs),
         *(
             _section(f"extra-{i}", title, _table(kv_table(value)))
             for i, (title, value) in enumerate(extra_sections(inputs.results))
@@ -105,6 +107,8 @@ def _table(table: TextTable, *, cls: str = "") -> str:
 def _header(inputs: RunInputs) -> str:
     links = [("decision", "Decision"), ("cells", "Cells"), ("gaps", "Guise gaps")]
     links.append(("transfer", "Transfer"))
+    if isinstance(inputs.results.get("probe"), Mapping):
+        links.append(("probe", "Probing"))
     if inputs.samples:
         links += [("scatter", "Scores"), ("pairs-section", "Pairs")]
     if inputs.config_text is not None:
@@ -158,6 +162,26 @@ def _judge_note(inputs: RunInputs) -> str:
         return ""
     text, flagged = line
     return f'<p class="{"judge-flag" if flagged else "note"}">{_esc(text)}</p>'
+
+
+def _probe(inputs: RunInputs) -> str:
+    probe = inputs.results.get("probe")
+    if not isinstance(probe, Mapping) or not probe.get("layers"):
+        return ""
+    reading = "".join(f"<li>{_esc(line)}</li>" for line in probe_reading(probe))
+    return _section(
+        "probe",
+        "Probing the model's internals",
+        (f"<ul>{reading}</ul>" if reading else "")
+        + "".join(probe_figures(probe))
+        + "<h3>Interventions (change against the unsteered answer)</h3>"
+        + _table(intervention_table(probe))
+        + "<h3>Per layer</h3>"
+        + _table(layer_table(probe)),
+        intro=f"{probe.get('model', '')}: residual stream, layer 0 = embeddings, layer l = "
+        "output of block l; prompts pooled by "
+        f"{probe.get('position', '')}. Dashed lines are the 95th percentiles of the nulls.",
+    )
 
 
 def _cells(inputs: RunInputs) -> str:

@@ -14,6 +14,7 @@ from html import escape
 from guiselab.report._format import DASH, fmt_num, fmt_value, judge_line, outcome_label
 from guiselab.report._inputs import RunInputs
 from guiselab.report._pairs import GuiseSide, PairRow, build_pair_table
+from guiselab.report._probe import intervention_table, layer_table, probe_reading
 from guiselab.report._tables import (
     TextTable,
     cells_table,
@@ -57,6 +58,16 @@ def render_markdown(inputs: RunInputs) -> str:
         "## Transfer across languages",
         _table(transfer_table(inputs)),
     ]
+    probe = inputs.results.get("probe")
+    if isinstance(probe, Mapping) and probe.get("layers"):
+        parts += [
+            "## Probing the model's internals",
+            "\n".join(f"- {_md(line)}" for line in probe_reading(probe)),
+            "### Interventions",
+            _table(intervention_table(probe)),
+            "### Per layer",
+            _table(layer_table(probe)),
+        ]
     for title, value in extra_sections(inputs.results):
         parts += [f"## {_md(title)}", _table(kv_table(value))]
     parts.append(_examples(inputs))

@@ -27,7 +27,8 @@ __all__ = [
     "transfer_table",
 ]
 
-_CORE_KEYS = frozenset({"schema", "cells", "gaps", "transfer", "decision"})
+_CORE_KEYS = frozenset({"schema", "cells", "gaps", "transfer", "decision", "probe"})
+"""Sections the report renders itself (the probe has its own figures and reading)."""
 _SECTION_TITLES: Mapping[str, str] = {
     "judge_validation": "Judge validation",
     "power": "Power analysis",
@@ -36,7 +37,6 @@ _SECTION_TITLES: Mapping[str, str] = {
     "judge_usage": "Judge usage",
     "finetune": "Fine-tuning",
     "finetune_sanity": "Fine-tuning sanity check (harmful-answer rate on held-out questions)",
-    "probe": "Probing",
 }
 """Titles of the optional sections of results.json, in the order the report shows them."""
 

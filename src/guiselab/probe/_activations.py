@@ -1,0 +1,124 @@
+"""Residual-stream activations, read and edited through forward hooks.
+
+Indexing convention, used everywhere in guiselab: **layer 0 is the embedding output** (what the
+first block reads) and **layer l is the output of block l** (1-based), before any final norm.
+So a model with L blocks has layers 0..L. ``output_hidden_states`` agrees for layers 0..L-1;
+its last entry is usually after the final norm, which is why guiselab hooks the blocks instead.
+
+Hooks work the same on a plain model, a ``PeftModel`` with an unmerged LoRA adapter, and a
+merged one: they sit on the decoder blocks, which are found by their count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+__all__ = ["collect_activations", "decoder_blocks", "n_layers", "residual_hooks"]
+
+Edit = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _n_blocks(model: Any) -> int:
+    config = model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return int(text.num_hidden_layers)
+
+
+def decoder_blocks(model: Any) -> torch.nn.ModuleList:
+    """The model's list of decoder blocks (found as the module list of that length)."""
+    count = _n_blocks(model)
+    for name, module in model.named_modules():
+        named = name.endswith(("layers", ".h", "blocks"))
+        if isinstance(module, torch.nn.ModuleList) and len(module) == count and named:
+            return module
+    raise ValueError("no list of decoder blocks found in this model")
+
+
+def n_layers(model: Any) -> int:
+    """Number of residual layers in guiselab's convention: blocks + 1 (the embeddings)."""
+    return _n_blocks(model) + 1
+
+
+def _hidden(output: Any) -> torch.Tensor:
+    hidden: torch.Tensor = output[0] if isinstance(output, tuple) else output
+    return hidden
+
+
+def _replace(output: Any, hidden: torch.Tensor) -> Any:
+    return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+
+@contextmanager
+def residual_hooks(
+    model: Any,
+    *,
+    capture: dict[int, torch.Tensor] | None = None,
+    edits: Mapping[int, Edit] | None = None,
+) -> Iterator[None]:
+    """Within the block, every forward pass stores layer l's residual in ``capture[l]`` (for
+    all layers) and replaces it by ``edits[l](residual)`` where an edit is given."""
+    edits = dict(edits or {})
+    handles = []
+
+    def hook(layer: int) -> Callable[..., Any]:
+        def run(_module: Any, _inputs: Any, output: Any) -> Any:
+            hidden = _hidden(output)
+            if layer in edits:
+                hidden = edits[layer](hidden)
+            if capture is not None:
+                capture[layer] = hidden.detach()
+            return _replace(output, hidden) if layer in edits else None
+
+        return run
+
+    handles.append(model.get_input_embeddings().register_forward_hook(hook(0)))
+    for index, block in enumerate(decoder_blocks(model)):
+        handles.append(block.register_forward_hook(hook(index + 1)))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.inference_mode()
+def collect_activations(
+    lm: Any,
+    prompts: Sequence[list[int]],
+    *,
+    responses: Sequence[list[int]] | None = None,
+    batch_size: int = 16,
+    edits: Mapping[int, Edit] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Per sequence and layer: ``last`` (the last prompt token), ``mean`` (mean over prompt
+    tokens) and, with ``responses``, ``response_mean`` (mean over the response tokens that
+    follow the prompt). Tensors are float32, shape (sequences, layers, hidden)."""
+    model, pad = lm.model, lm.tokenizer.pad_token_id
+    out: dict[str, list[torch.Tensor]] = {"last": [], "mean": [], "response_mean": []}
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(prompts[start : start + batch_size])
+        answers = list(responses[start : start + batch_size]) if responses else [[] for _ in chunk]
+        full = [p + a for p, a in zip(chunk, answers, strict=True)]
+        width = max(len(f) for f in full)
+        ids = torch.full((len(full), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, seq in enumerate(full):  # right padding: positions count from the start
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        captured: dict[int, torch.Tensor] = {}
+        with residual_hooks(model, capture=captured, edits=edits):
+            model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device))
+        stack = torch.stack([captured[i] for i in sorted(captured)], dim=1).float().cpu()
+        for row, (p, a) in enumerate(zip(chunk, answers, strict=True)):
+            out["last"].append(stack[row, :, len(p) - 1])
+            out["mean"].append(stack[row, :, : len(p)].mean(dim=1))
+            if responses:
+                span = stack[row, :, len(p) : len(p) + len(a)]
+                out["response_mean"].append(
+                    span.mean(dim=1) if len(a) else torch.zeros_like(stack[row, :, 0])
+                )
+    return {k: torch.stack(v) for k, v in out.items() if v}
