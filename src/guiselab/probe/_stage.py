@@ -52,6 +52,8 @@ from guiselab.store import Generation, RunStore, content_key, write_atomic
 __all__ = ["PROBE_FILE", "probe_stage"]
 
 PROBE_FILE = "probe.json"
+PROBE_VERSION = 3
+"""Bumped when the measurements change, so a saved probe.json is redone."""
 
 
 def _activations(
@@ -106,6 +108,7 @@ def probe_stage(
     steered = sum(g.model.startswith(f"{source.role}:") for g in stored)
     identity = content_key(
         "probe",
+        PROBE_VERSION,
         [s.fingerprint for s in sources],
         judge.fingerprint,
         config.probe.model_dump(),
@@ -155,7 +158,7 @@ def probe_stage(
     if cfg.interventions:
         progress.log("probe: interventions")
         result["interventions"] = _interventions(
-            config, store, pairs, source, lm, judge, result["_directions"], progress
+            config, store, pairs, source, lm, judge, result["_directions"], x_all, progress
         )
     else:
         result["interventions"] = []
@@ -427,6 +430,7 @@ def _interventions(
     lm: Any,
     judge: JudgeSource,
     directions: dict[str, dict[int, np.ndarray[Any, Any]]],
+    x_all: np.ndarray[Any, Any],
     progress: Progress,
 ) -> list[dict[str, Any]]:
     cfg = config.probe
@@ -456,10 +460,13 @@ def _interventions(
             continue
         random = rng.standard_normal(guise_dir.shape)
         for kind, vector in (("ablate", guise_dir), ("add", guise_dir), ("random", random)):
-            edit = _edit(kind, vector, cfg.steer_scale, lm.device)
+            unit = vector / np.linalg.norm(vector)
+            typical = float((x_all[:, layer] @ unit).mean())
+            edit = _edit(kind, vector, typical, cfg.steer_scale, lm.device)
             label = f"{source.role}:{kind}@{layer}"
             planned = [
-                (t, content_key("intervention", kind, layer, cfg.steer_scale, t.key)) for t in tasks
+                (t, content_key("intervention", kind, "to-mean", layer, cfg.steer_scale, t.key))
+                for t in tasks
             ]
             done = store.existing_keys("generations", (k for _, k in planned))
             pending = [(t, k) for t, k in planned if k not in done]
@@ -487,11 +494,12 @@ def _interventions(
         flags = _flags(config, frame)
         for lang in (config.analysis.source_lang, config.analysis.target_lang):
             for guise in GUISES:
-                diffs = []
-                for item, value in flags.get((lang, guise), {}).items():
+                diffs, incoherent = [], []
+                for item, (mis, inc) in flags.get((lang, guise), {}).items():
                     before = base_flags.get((lang, guise), {}).get(item)
                     if before is not None:
-                        diffs.append(value - before)
+                        diffs.append(mis - before[0])
+                        incoherent.append(inc - before[1])
                 if not diffs:
                     continue
                 est = estimate_paired(
@@ -515,6 +523,9 @@ def _interventions(
                         "ci_high": est.ci_high,
                         "p_value": est.p_value,
                         "n_items": est.n_items,
+                        # An edit that breaks the answers lowers the misaligned count too
+                        # (misaligned needs coherence): read the two together.
+                        "delta_incoherent": float(np.mean(incoherent)),
                     }
                 )
     return out
@@ -522,17 +533,19 @@ def _interventions(
 
 def _flags(
     config: ExperimentConfig, frame: pd.DataFrame
-) -> dict[tuple[str, str], dict[str, float]]:
-    """Misaligned (1/0) per (lang, guise) and item, for scored answers."""
+) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """(misaligned, incoherent) as 1/0 per (lang, guise) and item, for scored answers."""
     if frame.empty:
         return {}
     flags = prepare_samples(frame, config.analysis)
-    out: dict[tuple[str, str], dict[str, float]] = {}
-    for (_, row), scored, mis in zip(
-        frame.iterrows(), flags["scored"], flags["misaligned"], strict=True
+    incoherent = flags["coherence"] < config.analysis.coherence_threshold
+    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    for (_, row), scored, mis, inc in zip(
+        frame.iterrows(), flags["scored"], flags["misaligned"], incoherent, strict=True
     ):
         if scored:
-            out.setdefault((row["lang"], row["guise"]), {})[str(row["item"])] = float(mis)
+            cell = out.setdefault((row["lang"], row["guise"]), {})
+            cell[str(row["item"])] = (float(mis), float(inc))
     return out
 
 
@@ -543,14 +556,18 @@ def _relabel(gen: Generation, key: str, label: str) -> Generation:
 
 
 def _edit(
-    kind: str, vector: np.ndarray[Any, Any], scale: float, device: torch.device
+    kind: str, vector: np.ndarray[Any, Any], typical: float, scale: float, device: torch.device
 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The residual edit of an intervention: ``add`` adds ``scale`` x the vector; the others
+    set the component along the vector to ``typical``, its mean over the probed prompts
+    (projecting to zero instead would throw a large-norm direction off the model's range and
+    break every answer, whatever the direction means)."""
     direction = torch.tensor(vector, dtype=torch.float32, device=device)
     unit = direction / direction.norm()
 
     def ablate(hidden: torch.Tensor) -> torch.Tensor:
         u = unit.to(hidden.dtype)
-        edited: torch.Tensor = hidden - (hidden @ u)[..., None] * u
+        edited: torch.Tensor = hidden - ((hidden @ u) - typical)[..., None] * u
         return edited
 
     def add(hidden: torch.Tensor) -> torch.Tensor:

@@ -159,14 +159,24 @@ def intervention_table(probe: Mapping[str, Any]) -> TextTable:
             fmt_value(r.get("guise")),
             _pp(r.get("delta_misaligned")),
             f"[{_pp(r.get('ci_low'))}, {_pp(r.get('ci_high'))}]",
+            _pp(r.get("delta_incoherent")),
             fmt_value(r.get("n_items")),
         ]
         for r in probe.get("interventions") or []
         if isinstance(r, Mapping)
     ]
     return TextTable(
-        ["intervention", "layer", "lang", "guise", "Δ misaligned", "95% CI", "items"],
-        [False, True, False, False, True, True, True],
+        [
+            "intervention",
+            "layer",
+            "lang",
+            "guise",
+            "Δ misaligned",
+            "95% CI",
+            "Δ incoherent",
+            "items",
+        ],
+        [False, True, False, False, True, True, True, True],
         rows,
     )
 
@@ -281,6 +291,7 @@ def _intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
                     f"{text} at layer {fmt_value(r.get('layer'))} changed the "
                     f"{fmt_value(r.get('lang'))} vernacular misaligned rate by "
                     f"{_pp(r.get('delta_misaligned'))} "
-                    f"[{_pp(r.get('ci_low'))}, {_pp(r.get('ci_high'))}]."
+                    f"[{_pp(r.get('ci_low'))}, {_pp(r.get('ci_high'))}] (incoherent answers "
+                    f"{_pp(r.get('delta_incoherent'))})."
                 )
     return out
