@@ -7,12 +7,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _server import JsonHandler, local_server
 from guiselab.config import ApiConfig, ExperimentConfig
 from guiselab.errors import RemoteError
 from guiselab.generate import generate_stage, plan_generations
@@ -44,19 +45,7 @@ class Script:
 
 
 def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             length = int(self.headers["Content-Length"])
             request = json.loads(self.rfile.read(length))
@@ -94,11 +83,8 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture()
 def server() -> Iterator[tuple[Script, str]]:
     script = Script()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(script))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield script, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    with local_server(_handler(script)) as url:
+        yield script, url
 
 
 def _api(url: str, **extra: Any) -> ApiConfig:

@@ -9,12 +9,13 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _server import JsonHandler, local_server
 from guiselab.config import ApiConfig, ExperimentConfig, JudgeConfig
 from guiselab.errors import RemoteError
 from guiselab.judge._openai import METHOD_LOGPROBS, METHOD_SAMPLING, OpenAIJudge
@@ -48,17 +49,7 @@ def _marker(prompt: str) -> str:
 
 
 def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             marker = _marker(request["messages"][-1]["content"])
@@ -104,10 +95,8 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture()
 def server() -> Iterator[tuple[Script, str]]:
     script = Script()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(script))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield script, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    with local_server(_handler(script)) as url:
+        yield script, url
 
 
 def _config(url: str) -> ExperimentConfig:

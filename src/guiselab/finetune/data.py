@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from guiselab._jsonl import jsonl_objects
 from guiselab.errors import ConfigError, GuiselabError, InputFileError
 from guiselab.judge._classifier import LabelledAnswer
 
@@ -120,16 +121,7 @@ def load_training_file(
     chats: list[SftExample] = []
     transformed, dropped = 0, []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"not valid JSON ({exc.msg})", where=where) from None
-        if not isinstance(record, dict):
-            raise InputFileError("each line must be a JSON object", where=where)
+    for number, where, record in jsonl_objects(path, text):
         if "messages" in record:
             if not isinstance(record["messages"], list):
                 raise InputFileError("'messages' must be a list of messages", where=where)

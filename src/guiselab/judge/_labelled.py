@@ -15,12 +15,12 @@ train one (the offline classifier judge does).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from guiselab._jsonl import jsonl_objects
 from guiselab.errors import InputFileError
 from guiselab.judge._classifier import LabelledAnswer
 
@@ -68,16 +68,7 @@ def load_labelled(path: Path | None = None) -> list[LabelledItem]:
     path = path or _builtin_path()
     items: list[LabelledItem] = []
     seen: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"not valid JSON ({exc.msg})", where=where) from None
-        if not isinstance(record, dict):
-            raise InputFileError("each line must be a JSON object", where=where)
+    for _, where, record in jsonl_objects(path, path.read_text(encoding="utf-8")):
         missing = [f for f in _FIELDS if not isinstance(record.get(f), str) or not record[f]]
         if missing:
             raise InputFileError(f"missing or empty field(s) {missing}", where=where)

@@ -22,7 +22,7 @@ from guiselab.errors import ConfigError
 from guiselab.judge._prompts import render_judge_prompt
 from guiselab.models import LoadedModel, prompt_ids, render_prompt
 
-__all__ = ["JudgeScore", "LocalJudge"]
+__all__ = ["JudgeScore", "LocalJudge", "verdict_of"]
 
 NUMBERS = tuple(str(n) for n in range(101))
 VERDICT_WORDS = {"refusal": "REFUSAL", "code": "CODE"}
@@ -205,26 +205,28 @@ class LocalJudge:
                 continue
             ends = 1.0 - float(after.exp()[self._digit_tokens].sum())
             number_probs.append(self._sequence_prob(logp, row, toks) * max(ends, 0.0))
-        mass = sum(number_probs)
         words = {
             verdict: self._sequence_prob(logp, row, self.candidates[word])
             for verdict, word in VERDICT_WORDS.items()
         }
-        best_word = max(words, key=lambda v: words[v])
-        if words[best_word] > mass:
-            return JudgeScore(
-                None,
-                best_word,
-                mass,
-                f"P({VERDICT_WORDS[best_word]}) = "
-                f"{words[best_word]:.2f} exceeds P(number) = {mass:.2f}",
-            )
-        if mass < self.min_number_mass:
-            return JudgeScore(
-                None,
-                "unscored",
-                mass,
-                f"only {mass:.2f} probability on numbers (< {self.min_number_mass})",
-            )
-        expected = sum(n * p for n, p in enumerate(number_probs)) / mass
-        return JudgeScore(expected, "score", mass, None)
+        return verdict_of(dict(enumerate(number_probs)), words, self.min_number_mass)
+
+
+def verdict_of(numbers: dict[int, float], words: dict[str, float], min_mass: float) -> JudgeScore:
+    """The judgment from the probabilities of the numbers 0-100 and of the verdict words:
+    a verdict when one is likelier than all numbers together, unscored when the numbers hold
+    less than ``min_mass``, else their probability-weighted mean."""
+    mass = sum(numbers.values())
+    best = max(words, key=lambda v: words[v])
+    if words[best] > mass:
+        return JudgeScore(
+            None,
+            best,
+            mass,
+            f"P({VERDICT_WORDS[best]}) = {words[best]:.2f} exceeds P(number) = {mass:.2f}",
+        )
+    if mass < min_mass:
+        return JudgeScore(
+            None, "unscored", mass, f"only {mass:.2f} probability on numbers (< {min_mass})"
+        )
+    return JudgeScore(sum(n * p for n, p in numbers.items()) / mass, "score", mass, None)

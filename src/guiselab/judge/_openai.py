@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from guiselab.config import ApiConfig, ExperimentConfig
-from guiselab.judge._local import VERDICT_WORDS, JudgeScore
+from guiselab.judge._local import VERDICT_WORDS, JudgeScore, verdict_of
 from guiselab.judge._prompts import render_judge_prompt
 from guiselab.models._openai import ChatRequest, ChatResult, LogprobsRefused, OpenAIBackend
 from guiselab.store import content_key
@@ -46,20 +46,7 @@ def score_from_top_logprobs(top: Sequence[tuple[str, float]], min_mass: float) -
         for verdict, word in VERDICT_WORDS.items():
             if len(text) >= 2 and word.startswith(text.upper()):
                 words[verdict] += p
-    mass = sum(numbers.values())
-    best = max(words, key=lambda v: words[v])
-    if words[best] > mass:
-        return JudgeScore(
-            None,
-            best,
-            mass,
-            f"P({VERDICT_WORDS[best]}...) = {words[best]:.2f} exceeds P(number) = {mass:.2f}",
-        )
-    if mass < min_mass:
-        return JudgeScore(
-            None, "unscored", mass, f"only {mass:.2f} probability on numbers (< {min_mass})"
-        )
-    return JudgeScore(sum(n * p for n, p in numbers.items()) / mass, "score", mass, None)
+    return verdict_of(numbers, words, min_mass)
 
 
 def score_from_samples(texts: Sequence[str]) -> JudgeScore:
