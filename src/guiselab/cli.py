@@ -260,11 +260,22 @@ def analyze(
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="Run or results directory.")]) -> None:
-    """Render report.html and report.md for a directory holding results.json."""
-    from guiselab.report import write_report
+def report(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run or results directory; two or more to compare.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where a comparison goes (default: the first).")
+    ] = None,
+) -> None:
+    """Render report.html and report.md for a directory holding results.json; with several
+    directories, comparison.html and comparison.md setting the runs side by side."""
+    from guiselab.report import write_comparison, write_report
 
-    html, md = write_report(run_dir)
+    if len(run_dirs) == 1:
+        html, md = write_report(run_dirs[0])
+    else:
+        html, md = write_comparison(run_dirs, out or run_dirs[0])
     typer.echo(f"wrote {html} and {md}")
 
 

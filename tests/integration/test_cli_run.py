@@ -217,3 +217,89 @@ def test_plan_runs_nothing(tmp_path: Path) -> None:
     init = _run("init", str(tmp_path / "g.toml"), timeout=120)
     assert init.returncode == 0
     assert _run("plan", str(tmp_path / "g.toml"), timeout=120).returncode == 0
+
+
+_VISIBLE = """
+(() => {
+  const shown = el => {
+    if (!el) return false;
+    const box = el.getBoundingClientRect(), style = getComputedStyle(el);
+    return box.width > 0 && box.height > 0
+      && style.visibility !== 'hidden' && style.display !== 'none';
+  };
+  const outcome = document.querySelector('#decision .outcome');
+  return {
+    outcome: shown(outcome) ? outcome.innerText : null,
+    cells: [...document.querySelectorAll('#cells table tbody tr')]
+      .filter(shown).map(r => r.innerText),
+    answers: [...document.querySelectorAll('#pairs .ans .text')]
+      .filter(shown).map(e => e.innerText),
+    pwned: typeof window.__pwned,
+    text: document.body.innerText,
+  };
+})()
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    from _browser import chromium_binary
+
+    binary, why = chromium_binary()
+    if binary is None:
+        pytest.skip(f"no headless browser: {why}")
+    return binary
+
+
+def test_report_in_headless_chromium(smoke_run: Path, chromium: str, tmp_path: Path) -> None:
+    from _browser import open_page
+    from guiselab.report._format import outcome_label
+
+    results = json.loads((smoke_run / "results.json").read_text())
+    with open_page(chromium, (smoke_run / "report.html").as_uri()) as page:
+        seen = page.evaluate(_VISIBLE)
+        page.screenshot(tmp_path / "report.png")
+        requests = [
+            e["params"]["request"]["url"]
+            for e in page.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
+    assert seen["outcome"] == outcome_label(results["decision"]["outcome"])
+    for lang in ("en", "ru"):
+        for guise in ("standard", "vernacular"):
+            assert any(row.split("\t")[:3] == ["organism", lang, guise] for row in seen["cells"]), (
+                lang,
+                guise,
+                seen["cells"][:3],
+            )
+    assert any(text.strip() for text in seen["answers"])
+    assert all(url.startswith("file://") for url in requests), requests  # nothing from a network
+    png = (tmp_path / "report.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000
+
+
+def test_hostile_answer_shows_as_text_in_the_browser(
+    smoke_run: Path, chromium: str, tmp_path: Path
+) -> None:
+    import shutil
+
+    import pandas as pd
+
+    from _browser import open_page
+    from guiselab.report import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run, ignore=shutil.ignore_patterns("activations", "adapters"))
+    hostile = (
+        '<script>window.__pwned = "script"</script>'
+        "<img src=x onerror=\"window.__pwned = 'img'\"></table></td> after the table"
+    )
+    samples = pd.read_parquet(run / "samples.parquet")
+    samples.loc[samples.index[0], "response"] = hostile
+    samples.to_parquet(run / "samples.parquet", index=False)
+    write_report(run)
+    with open_page(chromium, (run / "report.html").as_uri()) as page:
+        seen = page.evaluate(_VISIBLE)
+    assert seen["pwned"] == "undefined"  # neither the script nor the handler ran
+    assert '<script>window.__pwned = "script"</script>' in seen["text"]
+    assert "</table></td> after the table" in seen["text"]

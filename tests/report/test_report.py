@@ -423,6 +423,12 @@ def test_probe_section_has_figures_reading_and_tables(tmp_path: Path) -> None:
     assert hostile not in html and "&lt;script&gt;" in html
     markdown = md_path.read_text(encoding="utf-8")
     assert "## Probing the model's internals" in markdown and "| ablate | 4 | en |" in markdown
+    # Static figures for the markdown: standalone SVG files that run nothing.
+    for name in ("cells", "gaps", "probe-auroc", "probe-cosine", "probe-persona"):
+        svg = (run / "figures" / f"{name}.svg").read_text(encoding="utf-8")
+        assert f"](figures/{name}.svg)" in markdown
+        assert 'xmlns="http://www.w3.org/2000/svg"' in svg and "<script" not in svg
+        assert hostile not in svg
 
 
 def test_a_malformed_probe_section_still_renders(tmp_path: Path) -> None:
@@ -435,3 +441,26 @@ def test_a_malformed_probe_section_still_renders(tmp_path: Path) -> None:
     run = _write_run(tmp_path / "run", results={**_results(), "probe": broken})
     html_path, _ = write_report(run)
     assert 'id="probe"' in html_path.read_text(encoding="utf-8")
+
+
+def test_two_runs_side_by_side(tmp_path: Path, run_cli: Any) -> None:
+    hostile = "<b>seed 1</b>"
+    first = _write_run(
+        tmp_path / "a", config='name = "seed0"\nseed = 0\n[analysis]\nalpha = 0.05\n'
+    )
+    second_results = _results(outcome="inconclusive")
+    second = _write_run(
+        tmp_path / "b",
+        results=second_results,
+        config=f'name = "{hostile}"\nseed = 1\n[analysis]\nalpha = 0.05\n',
+    )
+    code, _, err = run_cli("report", str(first), str(second), "--out", str(tmp_path / "cmp"))
+    assert code == 0, err
+    html = (tmp_path / "cmp" / "comparison.html").read_text(encoding="utf-8")
+    markdown = (tmp_path / "cmp" / "comparison.md").read_text(encoding="utf-8")
+    assert hostile not in html and "&lt;b&gt;seed 1&lt;/b&gt;" in html
+    assert "| seed | 0 | 1 |" in markdown  # the differing key, and only differing keys
+    assert "analysis.alpha" not in markdown
+    assert "| organism | en | vernacular | 40.0% | 40.0% |" in markdown
+    assert "Replicates" in markdown or "replicates" in markdown
+    assert "<script" not in html  # the comparison page runs nothing

@@ -43,12 +43,14 @@ def _md(value: object, *, limit: int | None = None) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 
 
-def render_markdown(inputs: RunInputs) -> str:
-    """The whole markdown report for one run."""
+def render_markdown(inputs: RunInputs, figures: Sequence[tuple[str, str]] = ()) -> str:
+    """The whole markdown report for one run; ``figures`` are (title, file name) of SVG files
+    written under ``figures/`` beside it."""
     parts = [
         f"# guiselab report — {_md(inputs.name)}",
         "Matched-guise experiment: the same items asked in a standard and a vernacular guise.",
         _decision(inputs),
+        "\n\n".join(f"![{_md(title)}](figures/{name})" for title, name in figures),
         "## Misaligned rate per cell",
         _table(cells_table(inputs)),
         "## Guise gaps",

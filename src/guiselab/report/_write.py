@@ -7,6 +7,7 @@ from pathlib import Path
 from guiselab.report._html import render_html
 from guiselab.report._inputs import load_run
 from guiselab.report._markdown import render_markdown
+from guiselab.report._static import FIGURE_DIR, write_figures
 from guiselab.store import write_atomic
 
 __all__ = ["write_report"]
@@ -16,7 +17,8 @@ MARKDOWN_FILE = "report.md"
 
 
 def write_report(run_dir: Path) -> tuple[Path, Path]:
-    """Write ``run_dir/report.html`` and ``run_dir/report.md`` and return their paths.
+    """Write ``run_dir/report.html`` and ``run_dir/report.md`` (with its figures as SVG files
+    under ``run_dir/figures``) and return their paths.
 
     Reads ``results.json`` (required: raises :class:`guiselab.errors.InputFileError` when it is
     missing or unreadable) and, when present, ``samples.parquet``, ``config.toml`` and
@@ -28,5 +30,6 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
     html_path = run_dir / HTML_FILE
     markdown_path = run_dir / MARKDOWN_FILE
     write_atomic(html_path, render_html(inputs))
-    write_atomic(markdown_path, render_markdown(inputs))
+    figures = write_figures(inputs, run_dir / FIGURE_DIR)
+    write_atomic(markdown_path, render_markdown(inputs, figures))
     return html_path, markdown_path
