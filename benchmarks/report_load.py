@@ -83,6 +83,7 @@ def main() -> None:
         html, md = write_report(base / "out")
         rendered = time.perf_counter() - start
         size = html.stat().st_size / 2**20
+        md_size = md.stat().st_size / 2**10
         load = filtering = None
         if binary is not None:
             start = time.perf_counter()
@@ -101,7 +102,7 @@ def main() -> None:
         "|---|---|",
         f"| `guiselab analyze --samples` | {analyzed:.1f} s |",
         f"| `guiselab report` | {rendered:.1f} s |",
-        f"| report.html size | {size:.1f} MiB (report.md {md.stat().st_size / 2**10:.0f} KiB) |",
+        f"| report.html size | {size:.1f} MiB (report.md {md_size:.0f} KiB) |",
     ]
     if load is None:
         lines.append(f"| open in headless Chromium | not measured: {why} |")

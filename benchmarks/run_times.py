@@ -69,15 +69,16 @@ def main() -> None:
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu()}), "
         f"Python {platform.python_version()}, no GPU; embedded weights already in the cache.",
         "",
-        "| preset | cold run | rerun (finished dir) | peak RSS | finetune | generate | judge "
-        "| analysis | generations | judgments | decision |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| preset | cold run | rerun (finished dir) | peak RSS | finetune | sanity | generate "
+        "| judge | probe | analysis | generations | judgments | decision |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for preset, cold, rerun, rss, stages, counts, outcome in rows:
         lines.append(
             f"| {preset} | {cold / 60:.1f} min | {rerun:.1f} s | {rss:.2f} GiB "
-            f"| {stages.get('finetune', 0):.0f} s | {stages.get('generate', 0):.0f} s "
-            f"| {stages.get('judge', 0):.0f} s | {stages.get('analysis', 0):.1f} s "
+            f"| {stages.get('finetune', 0):.0f} s | {stages.get('sanity', 0):.0f} s "
+            f"| {stages.get('generate', 0):.0f} s | {stages.get('judge', 0):.0f} s "
+            f"| {stages.get('probe', 0):.0f} s | {stages.get('analysis', 0):.1f} s "
             f"| {counts['generations']} | {counts['judgments']} | {outcome} |"
         )
     write_section("run-times", lines)
