@@ -17,7 +17,9 @@ from typing import Any
 from guiselab import __version__
 from guiselab.report._assets import STYLESHEET, content_security_policy
 from guiselab.report._format import fmt_num, fmt_pp, fmt_rate, outcome_label
+from guiselab.report._html import _table as _html_table
 from guiselab.report._inputs import RunInputs, load_run, rows_of
+from guiselab.report._markdown import _table as _md_table
 from guiselab.report._tables import TextTable
 from guiselab.store import write_atomic
 
@@ -126,35 +128,6 @@ def _judge(run: RunInputs, path: Sequence[str]) -> str:
     for key in path:
         node = node.get(key) if isinstance(node, Mapping) else None
     return str(node) if isinstance(node, str) else fmt_num(node, 2)
-
-
-def _html_table(table: TextTable) -> str:
-    if not table.rows:
-        return '<p class="note">Nothing to show.</p>'
-    head = "".join(f"<th>{escape(h)}</th>" for h in table.headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{escape(c)}</td>' if num else f"<td>{escape(c)}</td>"
-            for c, num in zip(row, table.numeric, strict=True)
-        )
-        + "</tr>"
-        for row in table.rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _md_table(table: TextTable) -> str:
-    if not table.rows:
-        return "_Nothing to show._"
-
-    def cell(text: str) -> str:
-        return escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in table.headers) + " |"]
-    lines.append("|" + "|".join("---:" if n else "---" for n in table.numeric) + "|")
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows]
-    return "\n".join(lines)
 
 
 def write_comparison(run_dirs: Sequence[Path], out: Path) -> tuple[Path, Path]:
