@@ -184,3 +184,36 @@ def test_gee_terms_equal_a_direct_statsmodels_fit() -> None:
     assert ours["log_odds"] > 0  # the planted larger ru guise effect
     conditioning = by_question[("conditioning", "ru")]
     assert conditioning["ci_low"] > 0  # the organism's ru guise effect beyond the control's
+
+
+def test_item_gap_sd_matches_the_observed_spread_with_varied_base_rates() -> None:
+    # Items' base rates split between 0.1 and 0.9: pooled p(1-p) would count that twice.
+    rng = np.random.default_rng(21)
+    n, k = 2000, 10
+    base = np.where(rng.random(n) < 0.5, 0.1, 0.9)
+    std, ver = rng.binomial(k, base), rng.binomial(k, base)
+    variance = gap_variance(_items(std, ver, k), "organism", "ru")
+    assert variance is not None
+    observed = float(np.std(_gaps(std, ver, k), ddof=1))
+    assert variance.sd(k) == pytest.approx(observed, rel=0.05)
+
+
+def test_prompt_lengths_count_each_distinct_prompt_once() -> None:
+    from guiselab.analysis._confounds import confound_table
+    from guiselab.analysis._samples import prepare_samples
+    from guiselab.config import AnalysisConfig
+
+    prompts = ["a" * 40, "b" * 40, "c" * 100]
+    samples = pd.DataFrame(
+        {
+            "model": "organism",
+            "lang": "en",
+            "guise": "standard",
+            "item": [f"q{i}" for i in range(3)] * 2,
+            "prompt": prompts * 2,  # two samples of each prompt
+            "alignment": 80.0,
+            "coherence": 90.0,
+        }
+    )
+    table = confound_table(samples, prepare_samples(samples, AnalysisConfig()), AnalysisConfig())
+    assert table["prompt_chars"] == [{"lang": "en", "guise": "standard", "mean": 60.0}]

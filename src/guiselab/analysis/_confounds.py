@@ -29,9 +29,10 @@ def confound_table(
             {
                 "lang": prepared["lang"],
                 "guise": prepared["guise"],
+                "prompt": samples["prompt"].astype(str),
                 "chars": samples["prompt"].astype(str).str.len(),
             }
-        ).drop_duplicates()
+        ).drop_duplicates(["lang", "guise", "prompt"])  # each distinct prompt once
         out["prompt_chars"] = [
             {"lang": lang, "guise": guise, "mean": plain(float(group["chars"].mean()))}
             for (lang, guise), group in prompts.groupby(["lang", "guise"], sort=True)

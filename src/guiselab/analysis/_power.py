@@ -63,6 +63,7 @@ class GapVariance:
         samples: float,
         n_items: int,
         split: str = "",
+        within: float | None = None,
     ) -> None:
         self.tau2 = tau2
         """Between-item variance of the true item gaps."""
@@ -74,11 +75,15 @@ class GapVariance:
         self.n_items = n_items
         self.split = split
         """How the observed variance was split into between-item and sampling parts."""
+        self.within = within if within is not None else sum(p * (1 - p) for p in rates)
+        """Sum over the guises of the mean per-item Bernoulli variance p_i (1 - p_i): the
+        sampling variance of one sample, which k samples divide by k (the guises' pooled
+        p (1 - p) would count differences between items' base rates twice)."""
 
     def sd(self, samples: float | None = None) -> float:
         """Standard deviation of one item's observed gap with ``samples`` per item and guise."""
         k = samples or self.samples
-        return math.sqrt(self.tau2 + sum(p * (1 - p) for p in self.rates) / k)
+        return math.sqrt(self.tau2 + self.within / k)
 
 
 def gap_variance(items: pd.DataFrame, model: str, lang: str) -> GapVariance | None:
@@ -99,6 +104,7 @@ def gap_variance(items: pd.DataFrame, model: str, lang: str) -> GapVariance | No
         # p(1 - p) / (k - 1) per item and guise is unbiased for the binomial variance p(1-p)/k.
         p = counts / scored
         binomial = (p * (1 - p) / (scored - 1)).sum(axis=1)
+        within = float((p * (1 - p) * scored / (scored - 1)).sum(axis=1).mean())
         split = "per-item unbiased binomial variance"
     else:
         # One sample: an item's own rate is 0 or 1 and says nothing of its variance; the
@@ -106,11 +112,12 @@ def gap_variance(items: pd.DataFrame, model: str, lang: str) -> GapVariance | No
         # as sampling noise, so the between-item part is if anything underestimated).
         pooled = counts.sum() / scored.sum()
         binomial = (pooled * (1 - pooled) / scored).sum(axis=1)
+        within = float((pooled * (1 - pooled)).sum())
         split = "pooled rates (one sample per item: the split is approximate)"
     tau2 = max(0.0, float(mine.var(ddof=1)) - float(binomial.mean()))
     by_guise = counts.sum() / scored.sum()
     rates = (float(by_guise[GUISES[0]]), float(by_guise[GUISES[1]]))
-    return GapVariance(tau2, rates, float(scored.to_numpy().mean()), len(mine), split)
+    return GapVariance(tau2, rates, float(scored.to_numpy().mean()), len(mine), split, within)
 
 
 def power_gap(delta: float, n_items: int, sd: float, alpha: float) -> float:

@@ -116,6 +116,8 @@ class OpenAIJudge:
             render_judge_prompt(metric, q, a, self.max_chars)
             for q, a in zip(questions, answers, strict=True)
         ]
+        if not prompts:
+            return []
         if self.method is None:
             self.method = self._probe(prompts[0])
         if self.method == METHOD_LOGPROBS:

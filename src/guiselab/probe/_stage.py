@@ -21,6 +21,7 @@ The result goes to ``RUN/probe.json`` and into ``results.json["probe"]``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -105,6 +106,14 @@ def probe_stage(
     # as it is, and no model is loaded.
     stored = store.generations()
     answers = sorted(g.key for g in stored if g.model == source.role)
+    # The persona direction follows the verdicts: a judgment that failed and is retried
+    # later changes it, so the stored judgments are part of the inputs.
+    probed = set(answers)
+    verdicts = sorted(
+        (j.generation_key, j.metric, j.verdict, j.score)
+        for j in store.judgments()
+        if j.generation_key in probed
+    )
     steered = sum(g.model.startswith(f"{source.role}:") for g in stored)
     identity = content_key(
         "probe",
@@ -116,6 +125,7 @@ def probe_stage(
         config.generation.model_dump(),
         [(p.id, g, p.text(g)) for p, g in rows],
         answers,
+        verdicts,
     )
     saved = run_dir / PROBE_FILE
     if saved.exists():
@@ -263,6 +273,7 @@ def _persona(
         flags = prepare_samples(frame, config.analysis)
         chosen = frame[flags["scored"].to_numpy()]
         mis = flags["misaligned"].to_numpy()[flags["scored"].to_numpy()]
+    if not frame.empty and len(chosen):
         system = config.generation.system_prompt
         prompts = [prompt_ids(tok, render_prompt(tok, t, system)) for t in chosen["prompt"]]
         answers = [answer_ids(tok, r)[:-1] for r in chosen["response"]]
@@ -465,7 +476,18 @@ def _interventions(
             edit = _edit(kind, vector, typical, cfg.steer_scale, lm.device)
             label = f"{source.role}:{kind}@{layer}"
             planned = [
-                (t, content_key("intervention", kind, "to-mean", layer, cfg.steer_scale, t.key))
+                (
+                    t,
+                    content_key(
+                        "intervention",
+                        kind,
+                        layer,
+                        cfg.steer_scale,
+                        hashlib.sha256(np.asarray(vector, dtype=np.float64).tobytes()).hexdigest(),
+                        typical,
+                        t.key,
+                    ),
+                )
                 for t in tasks
             ]
             done = store.existing_keys("generations", (k for _, k in planned))
