@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -90,7 +91,8 @@ def open_page(binary: str, url: str) -> Iterator[Page]:
 
     from websockets.sync.client import connect
 
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still touch the profile as it goes: clean up leniently.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [
                 binary,
@@ -105,6 +107,7 @@ def open_page(binary: str, url: str) -> Iterator[Page]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so all of it can be stopped
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -123,8 +126,9 @@ def open_page(binary: str, url: str) -> Iterator[Page]:
                 page.wait_for("Page.loadEventFired")
                 yield page
         finally:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
