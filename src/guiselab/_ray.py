@@ -18,8 +18,8 @@ from guiselab.errors import ConfigError
 from guiselab.generate import (
     GenerationTask,
     ModelSource,
-    batches,
     encode_tasks,
+    pending_batches,
     record,
     sample_batch,
 )
@@ -59,10 +59,12 @@ def generate_on_ray(
     store: RunStore,
     source: ModelSource,
     tasks: Sequence[GenerationTask],
+    done: set[str],
     cfg: GenerationConfig,
     advance: Callable[[int], None],
 ) -> None:
-    """Sample ``tasks`` on Ray actors; every batch is stored as soon as it returns."""
+    """Sample the pending ones of ``tasks`` (all of this model's) on Ray actors, in the
+    batches a local run cuts; every batch is stored as soon as it returns."""
     ray = _ray()
     if not ray.is_initialized():
         ray.init(address=cfg.ray_address, include_dashboard=False, log_to_driver=False)
@@ -71,7 +73,7 @@ def generate_on_ray(
     try:
         encoded: dict[str, list[int]] = ray.get(workers[0].encode.remote(list(tasks), cfg))
         pending: dict[Any, list[GenerationTask]] = {}
-        for index, batch in enumerate(batches(tasks, encoded, cfg.batch_size)):
+        for index, batch in enumerate(pending_batches(tasks, encoded, cfg.batch_size, done)):
             worker = workers[index % len(workers)]
             ref = worker.sample.remote(
                 [encoded[t.key] for t in batch], [t.seed for t in batch], cfg
@@ -85,7 +87,7 @@ def generate_on_ray(
                 record(t, source.label, text, n_tokens, finish)
                 for t, (text, n_tokens, finish) in zip(batch, answers, strict=True)
             )
-            advance(len(batch))
+            advance(sum(t.key not in done for t in batch))
     finally:
         for worker in workers:
             ray.kill(worker)

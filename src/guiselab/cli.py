@@ -13,7 +13,13 @@ from typing import Annotated, Any
 import typer
 
 from guiselab.config import ExperimentConfig, load_config, preset_names
-from guiselab.errors import ConfigError, GuiselabError, RemoteError
+from guiselab.errors import (
+    ConfigError,
+    GuiselabError,
+    RemoteError,
+    StorageError,
+    storage_failure,
+)
 from guiselab.progress import NullProgress, Progress, RichProgress
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -482,8 +488,14 @@ def main() -> None:
     except GuiselabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except RemoteError as exc:  # a server failed past its retries: not the user's input
+    except (RemoteError, StorageError) as exc:  # a server or the disk failed: not the input
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:  # a write outside a run directory (--out of a report) failed
+        failure = storage_failure(exc, "the output directory")
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
         sys.exit(1)
     except click.exceptions.Abort:
         print("interrupted", file=sys.stderr)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from guiselab.config import ExperimentConfig, GenerationConfig
-from guiselab.errors import RemoteError
+from guiselab.errors import FailedRequests
 from guiselab.models import (
     LoadedModel,
     ModelIdentity,
@@ -266,6 +266,7 @@ def generate_stage(
     pending = [t for t in tasks if t.key not in done]
     timings: dict[str, float] = {}
     if not pending:
+        store.set_failures("generate", {})
         return timings
     cfg = config.generation
     failed: dict[str, str] = {}
@@ -276,6 +277,7 @@ def generate_stage(
             mine = [t for t in pending if t.role == source.role]
             if not mine:
                 continue
+            ours = [t for t in tasks if t.role == source.role]
             start = time.perf_counter()
             if source.remote is not None:
                 failed.update(_generate_remote(store, source, mine, cfg, advance))
@@ -288,18 +290,15 @@ def generate_stage(
             elif cfg.executor == "ray":
                 from guiselab._ray import generate_on_ray
 
-                generate_on_ray(store, source, mine, cfg, advance)
+                generate_on_ray(store, source, ours, done, cfg, advance)
             else:
-                _generate_local(store, source, mine, cfg, advance)
+                _generate_local(store, source, ours, done, cfg, advance)
             timings[source.role] = time.perf_counter() - start
     if vllm is not None:
         vllm.close()
+    store.set_failures("generate", failed)
     if failed:
-        reason = next(iter(failed.values()))
-        raise RemoteError(
-            f"{len(failed)} generations failed after retries (first: {reason}); the finished "
-            "ones are kept: run the same command again to retry only the failed ones"
-        )
+        raise FailedRequests("generations", failed)
     return timings
 
 
@@ -323,24 +322,39 @@ def batches(
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
+def pending_batches(
+    tasks: Sequence[GenerationTask], encoded: dict[str, list[int]], size: int, done: set[str]
+) -> list[list[GenerationTask]]:
+    """The batches of *all* of a model's ``tasks`` that still hold a pending one.
+
+    The batches are cut from the whole plan, not from what is left, so a resumed run samples
+    every answer in the batch an uninterrupted run put it in: a sample's text depends on its
+    batch through matmul rounding, and this keeps a killed-and-resumed run's texts identical.
+    A batch is stored in one transaction, so after a kill each is whole or absent.
+    """
+    return [b for b in batches(tasks, encoded, size) if any(t.key not in done for t in b)]
+
+
 def _generate_local(
     store: RunStore,
     source: ModelSource,
     tasks: Sequence[GenerationTask],
+    done: set[str],
     cfg: GenerationConfig,
     advance: Callable[[int], None],
 ) -> None:
+    """Sample the pending ones of ``tasks`` (all of this model's) batch by batch."""
     lm = source.load()
     encoded = encode_tasks(lm.tokenizer, tasks, cfg)
-    for batch in batches(tasks, encoded, cfg.batch_size):
+    for batch in pending_batches(tasks, encoded, cfg.batch_size, done):
         completions = sample_batch(
             lm, [encoded[t.key] for t in batch], [t.seed for t in batch], cfg
         )
-        store.add_generations(
+        store.add_generations(  # rows already stored are ignored: same key, same text
             record(t, source.label, c.text, len(c.token_ids), c.finish_reason)
             for t, c in zip(batch, completions, strict=True)
         )
-        advance(len(batch))
+        advance(sum(t.key not in done for t in batch))
 
 
 def record(task: GenerationTask, label: str, text: str, n_tokens: int, finish: str) -> Generation:

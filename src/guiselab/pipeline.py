@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from guiselab.config import ExperimentConfig, config_to_toml, load_config
-from guiselab.errors import ConfigError, ModelRefError
+from guiselab.errors import ConfigError, FailedRequests, ModelRefError, storage_failure
 from guiselab.finetune import finetune_stage
 from guiselab.finetune._sanity import SANITY_FILE, sanity_check
 from guiselab.finetune._stage import adapter_dir, training_split
@@ -31,6 +32,7 @@ from guiselab.judge._labelled import (
 )
 from guiselab.judge._local import ANSWER_PREFIX
 from guiselab.judge._prompts import METRICS, template_sha
+from guiselab.judge._stage import add_usage
 from guiselab.judge._validate import score_labelled, summarize_validation
 from guiselab.models import adapter_sha256, identify, load_model, parse_ref
 from guiselab.models._openai import OpenAIBackend
@@ -161,6 +163,7 @@ def judge_validation(
     }
     if store is not None:
         store.put_artifact(name, result)
+        add_usage(store, judge, scorer)
     return result
 
 
@@ -226,11 +229,36 @@ def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore
         require_vllm()
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir), RunStore.in_dir(run_dir) as store:
+        _remove_leftovers(run_dir)
         saved = run_dir / "config.toml"
         text = config_to_toml(config)
         if not saved.exists() or saved.read_text(encoding="utf-8") != text:
             write_atomic(saved, text)
-        yield store, pairs
+        try:
+            yield store, pairs
+        except Exception as exc:  # a library's write (weights, tables) met a full disk
+            failure = storage_failure(exc, run_dir)
+            if failure is None or failure is exc:
+                raise
+            raise failure from exc
+
+
+_LEFTOVERS = ("*.tmp", "figures/*.tmp", "activations/*.tmp", "adapters/*.partial")
+
+
+def _remove_leftovers(run_dir: Path) -> None:
+    """Delete the temporary files and folders a killed process left behind.
+
+    Every file guiselab writes goes to a temporary beside its target and is renamed over it;
+    a kill between the two leaves the temporary, never a half-written target. Called with the
+    run's lock held, so no other process is writing them.
+    """
+    for pattern in _LEFTOVERS:
+        for path in run_dir.glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _add_timing(store: RunStore, stage: str, seconds: float) -> None:
@@ -515,8 +543,20 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: Progress) 
         check_pairs(config, store, pairs, progress)
         run_finetune(config, run_dir, store, progress)
         run_sanity(config, run_dir, store, progress)
-        run_generate(config, run_dir, store, pairs, progress)
-        judge = run_judge(config, store, progress)
+        failures: list[FailedRequests] = []
+        try:
+            run_generate(config, run_dir, store, pairs, progress)
+        except FailedRequests as exc:  # judge what did arrive before stopping
+            failures.append(exc)
+        try:
+            judge = run_judge(config, store, progress)
+        except FailedRequests as exc:
+            failures.append(exc)
+        if failures:  # the analysis waits for every sample
+            raise FailedRequests(
+                " and ".join(e.what for e in failures),
+                {k: v for e in failures for k, v in e.failed.items()},
+            )
         if config.probe.enabled:
             run_probe(config, run_dir, store, pairs, judge, progress)
         start = time.perf_counter()

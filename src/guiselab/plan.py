@@ -121,6 +121,10 @@ def commented_config(config: ExperimentConfig, preset: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LISTED = 10
+"""Failed requests ``guiselab status`` names one by one."""
+
+
 def run_status(run_dir: Path) -> list[str]:
     """Per-stage progress of a run directory, as lines."""
     from guiselab.finetune._stage import TRAINED_ROLES
@@ -131,7 +135,7 @@ def run_status(run_dir: Path) -> list[str]:
     if not (run_dir / STORE_NAME).exists():
         raise InputFileError("no guiselab run here (no guiselab.sqlite)", where=str(run_dir))
     config = load_config(run_dir / "config.toml")
-    with RunStore.in_dir(run_dir) as store:
+    with RunStore.in_dir(run_dir, read_only=True) as store:
         lines = [f"run: {run_dir} ({config.name})"]
         for role in TRAINED_ROLES:
             info = store.get_artifact(f"adapter:{role}")
@@ -145,8 +149,11 @@ def run_status(run_dir: Path) -> list[str]:
                 f"({'see finetune_sanity.json' if checked else 'not run yet'})"
             )
         pairs = select_pairs(config.pairs)
+        described: dict[str, str] = {}
         try:
-            planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))
+            tasks = plan_generations(config, pairs, model_sources(config, run_dir))
+            planned = len(tasks)
+            described = {t.key: f"{t.role} {t.pair.id} {t.guise} sample {t.sample}" for t in tasks}
         except GuiselabError:  # adapters not trained yet: their keys are not known
             planned = (
                 len(pairs) * 2 * config.generation.samples_per_prompt * len(config.models.roles)
@@ -165,6 +172,15 @@ def run_status(run_dir: Path) -> list[str]:
             f"judge              {store.count('judgments')}/{distinct} "
             "(distinct answers x metrics so far)"
         )
+        failures = store.failures()
+        for stage in sorted({stage for stage, _, _ in failures}):
+            mine = [(key, reason) for s, key, reason in failures if s == stage]
+            lines.append(f"failed {stage:<11} {len(mine)} after retries (the next run asks again)")
+            lines += [
+                f"  {described.get(key, key[:16])}: {reason}" for key, reason in mine[:_LISTED]
+            ]
+            if len(mine) > _LISTED:
+                lines.append(f"  ... and {len(mine) - _LISTED} more")
         for name in (
             "probe.json",
             "samples.parquet",

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from guiselab.errors import GuiselabError
+from guiselab.errors import GuiselabError, StorageError
 
 __all__ = ["Generation", "Judgment", "RunLock", "RunStore", "content_key", "write_atomic"]
 
@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS judgments (
 );
 CREATE INDEX IF NOT EXISTS judgments_by_generation ON judgments (generation_key);
 CREATE TABLE IF NOT EXISTS artifacts (name TEXT PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (
+    stage TEXT NOT NULL,
+    key TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (stage, key)
+);
 """
 
 
@@ -109,7 +115,10 @@ class RunLock:
         self._handle: Any = None
 
     def __enter__(self) -> RunLock:
-        self._handle = self._path.open("a")
+        try:
+            self._handle = self._path.open("a")
+        except OSError as exc:
+            raise StorageError(self._path.parent, exc) from exc
         try:
             fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -129,14 +138,20 @@ class RunLock:
 class RunStore:
     """The run directory's SQLite store."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        if read_only:
+            self._db = _connect_read_only(path)
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise StorageError(path, exc) from exc
         version = self.get_meta("schema")
         if version is None:
             self.set_meta("schema", _SCHEMA_VERSION)
@@ -148,9 +163,10 @@ class RunStore:
             )
 
     @classmethod
-    def in_dir(cls, run_dir: Path) -> RunStore:
-        """The store of a run directory (created if absent)."""
-        return cls(run_dir / STORE_NAME)
+    def in_dir(cls, run_dir: Path, *, read_only: bool = False) -> RunStore:
+        """The store of a run directory (created if absent, unless ``read_only``: then no row
+        can be written, and it opens on a read-only file system too)."""
+        return cls(run_dir / STORE_NAME, read_only=read_only)
 
     def close(self) -> None:
         self._db.close()
@@ -163,13 +179,22 @@ class RunStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write transaction: all of it is stored or none (a full disk included)."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if _is_storage_failure(exc):
+                raise StorageError(self.path, exc) from exc
             raise
-        self._db.execute("COMMIT")
 
     # -- meta and artifacts -------------------------------------------------------------------
 
@@ -250,6 +275,23 @@ class RunStore:
         rows = self._db.execute("SELECT * FROM judgments ORDER BY key").fetchall()
         return [Judgment(**dict(r)) for r in rows]
 
+    # -- requests that failed past their retries -----------------------------------------------
+
+    def set_failures(self, stage: str, failed: dict[str, str]) -> None:
+        """Replace ``stage``'s failed requests (store key -> reason) with those of its last
+        pass: a stage asks for every pending row each time, so what did not fail now is done."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM failures WHERE stage = ?", (stage,))
+            db.executemany(
+                "INSERT INTO failures (stage, key, reason) VALUES (?, ?, ?)",
+                [(stage, key, reason) for key, reason in sorted(failed.items())],
+            )
+
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(stage, key, reason) of every request that failed past its retries, not yet redone."""
+        rows = self._db.execute("SELECT stage, key, reason FROM failures ORDER BY stage, key")
+        return [(r["stage"], r["key"], r["reason"]) for r in rows]
+
     def count(self, table: str) -> int:
         if table not in ("generations", "judgments"):
             raise ValueError(table)
@@ -261,11 +303,46 @@ def write_atomic(path: Path, text: str) -> None:
 
     A reader sees the old file or the new one, never half of one, even if the writer is killed.
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise StorageError(path, exc) from exc
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; the target is not
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise StorageError(path, exc) from exc
         raise
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes a row: read-only mode, or, where even that cannot make
+    the WAL index it needs (a read-only file system), SQLite's immutable mode."""
+    for flags in ("mode=ro", "immutable=1"):
+        try:
+            db = sqlite3.connect(f"{path.absolute().as_uri()}?{flags}", uri=True)
+            db.execute("SELECT COUNT(*) FROM meta").fetchone()
+        except sqlite3.OperationalError as exc:
+            error = exc
+            continue
+        db.row_factory = sqlite3.Row
+        return db
+    raise StorageError(path, error)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_STORAGE_FAILURES = ("full", "readonly", "read-only", "disk i/o", "unable to open")
+
+
+def _is_storage_failure(exc: sqlite3.OperationalError) -> bool:
+    """SQLite's way of saying the disk is full or the file cannot be written."""
+    return any(word in str(exc).lower() for word in _STORAGE_FAILURES)

@@ -1,9 +1,11 @@
+import errno
+import os
 from pathlib import Path
 
 import pytest
 
-from guiselab.errors import GuiselabError
-from guiselab.store import Generation, RunLock, RunStore, content_key
+from guiselab.errors import GuiselabError, StorageError
+from guiselab.store import Generation, RunLock, RunStore, content_key, write_atomic
 
 
 def _gen(key: str, response: str = "hi") -> Generation:
@@ -57,3 +59,61 @@ def test_second_lock_refused(tmp_path: Path) -> None:
         pass
     with RunLock(tmp_path):  # released after the first holder left
         pass
+
+
+def test_a_full_disk_keeps_every_finished_row_and_the_store_resumes(tmp_path: Path) -> None:
+    with RunStore.in_dir(tmp_path) as store:
+        store.add_generations([_gen(f"k{i}") for i in range(5)])
+        store.add_generations([_gen("k5")])  # a page or two of WAL: a real SQLITE_FULL below
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages}")
+        big = [_gen(f"big{i}", "x" * 20_000) for i in range(20)]
+        with pytest.raises(StorageError, match=r"cannot write .*full.*run the same command"):
+            store.add_generations(big)
+        with pytest.raises(StorageError):
+            store.set_failures("generate", {f"k{i}": "x" * 5000 for i in range(200)})
+        assert store.count("generations") == 6  # the failed batch left nothing behind
+        assert store.failures() == []
+    with RunStore.in_dir(tmp_path) as again:  # space freed: the same batch goes in whole
+        assert again._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert again.add_generations(big) == 20 and again.count("generations") == 26
+
+
+def test_an_atomic_write_that_fails_leaves_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "results.json"
+    write_atomic(target, "old")
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(StorageError, match=r"results\.json: cannot write \(No space left"):
+        write_atomic(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left
+
+
+def test_a_read_only_store_reads_without_changing_it(tmp_path: Path) -> None:
+    with RunStore.in_dir(tmp_path) as store:
+        store.add_generations([_gen("k1")])
+        store.set_failures("judge", {"j1": "HTTP 500 after 6 attempts"})
+    before = (tmp_path / "guiselab.sqlite").read_bytes()
+    with RunStore.in_dir(tmp_path, read_only=True) as reader:
+        assert reader.count("generations") == 1
+        assert reader.failures() == [("judge", "j1", "HTTP 500 after 6 attempts")]
+        with pytest.raises(StorageError, match="readonly database"):
+            reader.add_generations([_gen("k2")])
+    assert (tmp_path / "guiselab.sqlite").read_bytes() == before
+
+
+def test_failures_are_replaced_per_stage(tmp_path: Path) -> None:
+    with RunStore.in_dir(tmp_path) as store:
+        store.set_failures("generate", {"a": "HTTP 500", "b": "ReadTimeout"})
+        store.set_failures("judge", {"c": "malformed response body"})
+        store.set_failures("generate", {"b": "ReadTimeout"})  # a succeeded on the next pass
+        assert store.failures() == [
+            ("generate", "b", "ReadTimeout"),
+            ("judge", "c", "malformed response body"),
+        ]

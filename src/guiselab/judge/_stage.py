@@ -8,13 +8,25 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from guiselab.config import ExperimentConfig
-from guiselab.errors import RemoteError
+from guiselab.errors import FailedRequests
 from guiselab.judge._local import JudgeScore
 from guiselab.judge._prompts import METRICS, template_sha
 from guiselab.progress import Progress
 from guiselab.store import Generation, Judgment, RunStore, content_key
 
-__all__ = ["AnswerScorer", "JudgeSource", "judge_stage", "plan_judgments"]
+__all__ = [
+    "SCORE_DIGITS",
+    "AnswerScorer",
+    "JudgeSource",
+    "add_usage",
+    "judge_stage",
+    "plan_judgments",
+]
+
+SCORE_DIGITS = 6
+"""Scores are stored rounded to 1e-6 points. A score depends on the batch it was computed in
+through float rounding (~1e-13 points); which answers share a batch differs between an
+uninterrupted run and a killed-and-resumed one, and the rounding keeps their stores equal."""
 
 
 class AnswerScorer(Protocol):
@@ -72,10 +84,11 @@ def judge_stage(
     done = store.existing_keys("judgments", (t.key for t in tasks))
     pending = [t for t in tasks if t.key not in done]
     if not pending:
+        store.set_failures("judge", {})
         return 0.0
     start = time.perf_counter()
     scorer = judge.load()
-    failed: list[str] = []
+    failed: dict[str, str] = {}
     pending.sort(key=lambda t: (t.metric, len(t.generation.response), t.key))
     size = config.judge.batch_size
     with progress.task("judge", total=len(tasks)) as advance:
@@ -91,33 +104,36 @@ def judge_stage(
                     [t.generation.prompt for t in batch],
                     [t.generation.response for t in batch],
                 )
-                failed += [s.reason or "failed" for s in scores if s.verdict == "failed"]
+                failed.update(
+                    (t.key, s.reason or "failed")
+                    for t, s in zip(batch, scores, strict=True)
+                    if s.verdict == "failed"
+                )
                 store.add_judgments(
                     Judgment(
                         key=t.key,
                         generation_key=t.generation.key,
                         judge=judge.label,
                         metric=t.metric,
-                        score=s.score,
+                        score=None if s.score is None else round(s.score, SCORE_DIGITS),
                         verdict=s.verdict,
-                        number_mass=s.number_mass,
+                        number_mass=round(s.number_mass, SCORE_DIGITS),
                         reason=s.reason,
                     )
                     for t, s in zip(batch, scores, strict=True)
                     if s.verdict != "failed"  # never stored: a rerun asks again
                 )
                 advance(len(batch))
-    _add_usage(store, judge, scorer)
+    add_usage(store, judge, scorer)
+    store.set_failures("judge", failed)
     if failed:
-        raise RemoteError(
-            f"{len(failed)} judgments failed after retries (first: {failed[0]}); the finished "
-            "ones are kept: run the same command again to retry only the failed ones"
-        )
+        raise FailedRequests("judgments", failed)
     return time.perf_counter() - start
 
 
-def _add_usage(store: RunStore, judge: JudgeSource, scorer: AnswerScorer) -> None:
-    """Add an API judge's requests and tokens to the run's running total."""
+def add_usage(store: RunStore, judge: JudgeSource, scorer: AnswerScorer) -> None:
+    """Add an API judge's requests and tokens to the run's running total (the judge stage's and
+    the judge validation's: both are paid for)."""
     usage = getattr(scorer, "usage", None)
     if not usage:
         return

@@ -11,6 +11,7 @@ environment variable the config names, at call time, and is never stored or logg
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -195,11 +196,15 @@ class OpenAIBackend:
 
 def _first_top_logprobs(choice: dict[str, Any]) -> list[tuple[str, float]] | None:
     """The first token's alternatives, None when the server sent no logprobs at all; a
-    logprobs object of the wrong shape is malformed (raises)."""
+    logprobs object of the wrong shape, no alternatives, or a log-probability that is not one
+    (NaN, above 0) is malformed (raises, and the request is retried)."""
     logprobs = choice.get("logprobs")
     if logprobs is None:
         return None
     content = logprobs["content"]
     if not content:
         return None
-    return [(str(t["token"]), float(t["logprob"])) for t in content[0]["top_logprobs"]]
+    top = [(str(t["token"]), float(t["logprob"])) for t in content[0]["top_logprobs"]]
+    if not top or any(math.isnan(lp) or lp > 1e-6 for _, lp in top):
+        raise ValueError("top_logprobs is empty or holds log-probabilities above 0")
+    return top

@@ -491,10 +491,14 @@ def _interventions(
                 for t in tasks
             ]
             done = store.existing_keys("generations", (k for _, k in planned))
-            pending = [(t, k) for t, k in planned if k not in done]
             size = config.generation.batch_size
-            for start in range(0, len(pending), size):
-                chunk = pending[start : start + size]
+            # Batches cut from the whole plan (as in the generate stage): a resumed run
+            # samples each answer in the batch an uninterrupted run did, so its text is the
+            # same.
+            chunks = [planned[i : i + size] for i in range(0, len(planned), size)]
+            for chunk in chunks:
+                if all(k in done for _, k in chunk):
+                    continue
                 with residual_hooks(lm.model, edits={layer: edit}):
                     completions = sample_batch(
                         lm,
