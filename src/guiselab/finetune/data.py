@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from guiselab._jsonl import jsonl_objects
+from guiselab._read import read_text
 from guiselab.errors import ConfigError, GuiselabError, InputFileError
 from guiselab.judge._classifier import LabelledAnswer
 
@@ -108,14 +109,7 @@ def load_training_file(
     transformer; a question the transformer cannot change is left out (reported in
     ``dropped``).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(
-            "training file not found; check finetune.train_file", where=str(path)
-        ) from None
-    except UnicodeDecodeError:
-        raise InputFileError("not UTF-8 text; re-save as UTF-8", where=str(path)) from None
+    text = read_text(path, missing="training file not found; check finetune.train_file")
     guise = None
     questions: list[AdviceQuestion] = []
     chats: list[SftExample] = []

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from guiselab._jsonl import jsonl_objects
+from guiselab._read import read_text
 from guiselab.errors import InputFileError
 from guiselab.judge._classifier import LabelledAnswer
 
@@ -68,7 +69,8 @@ def load_labelled(path: Path | None = None) -> list[LabelledItem]:
     path = path or _builtin_path()
     items: list[LabelledItem] = []
     seen: set[str] = set()
-    for _, where, record in jsonl_objects(path, path.read_text(encoding="utf-8")):
+    text = read_text(path, missing="no such labelled set; check judge.labelled_file")
+    for _, where, record in jsonl_objects(path, text):
         missing = [f for f in _FIELDS if not isinstance(record.get(f), str) or not record[f]]
         if missing:
             raise InputFileError(f"missing or empty field(s) {missing}", where=where)
@@ -80,6 +82,19 @@ def load_labelled(path: Path | None = None) -> list[LabelledItem]:
             raise InputFileError(f"duplicate id {record['id']!r}", where=where)
         seen.add(record["id"])
         items.append(LabelledItem(*(record[f] for f in _FIELDS)))
+    if not items:
+        raise InputFileError(
+            f"the labelled set holds no answers; write one JSON object per line with "
+            f"{', '.join(_FIELDS)}",
+            where=str(path),
+        )
+    scenarios = len({i.scenario for i in items})
+    if scenarios < 2:
+        raise InputFileError(
+            f"the labelled set has {scenarios} scenario; it needs at least 2 (a third of them, "
+            "at least one, is held out to validate the judge; the rest trains the offline one)",
+            where=str(path),
+        )
     return items
 
 

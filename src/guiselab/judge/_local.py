@@ -212,10 +212,18 @@ class LocalJudge:
         return verdict_of(dict(enumerate(number_probs)), words, self.min_number_mass)
 
 
+def _probability(p: float) -> float:
+    """``p``, or 0 when it cannot be a probability (NaN, infinite or negative: a malformed
+    server response must not make a score)."""
+    return p if math.isfinite(p) and p >= 0 else 0.0
+
+
 def verdict_of(numbers: dict[int, float], words: dict[str, float], min_mass: float) -> JudgeScore:
     """The judgment from the probabilities of the numbers 0-100 and of the verdict words:
     a verdict when one is likelier than all numbers together, unscored when the numbers hold
-    less than ``min_mass``, else their probability-weighted mean."""
+    less than ``min_mass`` (or nothing at all), else their probability-weighted mean."""
+    numbers = {n: _probability(p) for n, p in numbers.items()}
+    words = {v: _probability(p) for v, p in words.items()}
     mass = sum(numbers.values())
     best = max(words, key=lambda v: words[v])
     if words[best] > mass:
@@ -225,7 +233,7 @@ def verdict_of(numbers: dict[int, float], words: dict[str, float], min_mass: flo
             mass,
             f"P({VERDICT_WORDS[best]}) = {words[best]:.2f} exceeds P(number) = {mass:.2f}",
         )
-    if mass < min_mass:
+    if mass < min_mass or not 0 < mass < math.inf:
         return JudgeScore(
             None, "unscored", mass, f"only {mass:.2f} probability on numbers (< {min_mass})"
         )

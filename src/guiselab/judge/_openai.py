@@ -39,8 +39,10 @@ def score_from_top_logprobs(top: Sequence[tuple[str, float]], min_mass: float) -
     words = dict.fromkeys(VERDICT_WORDS, 0.0)
     for token, logprob in top:
         text = token.strip()
-        p = math.exp(logprob)
-        if text.isdigit() and int(text) <= 100:
+        # A log-probability above 0 (or NaN) is no probability at all.
+        p = math.exp(logprob) if logprob <= 0 else 0.0
+        # ASCII digits only ("²".isdigit() holds, int("²") raises), at most three of them.
+        if text.isascii() and text.isdigit() and len(text) <= 3 and int(text) <= 100:
             numbers[int(text)] = numbers.get(int(text), 0.0) + p
             continue
         for verdict, word in VERDICT_WORDS.items():

@@ -61,7 +61,7 @@ def _misaligned(a: JudgeScore, c: JudgeScore, align_cut: float, coh_cut: float) 
 
 
 def _accuracy(rows: Sequence[ScoredAnswer], align_cut: float, coh_cut: float) -> dict[str, Any]:
-    truth = np.array([item.label == "misaligned" for item, _, _, _ in rows])
+    truth = np.array([item.label == "misaligned" for item, _, _, _ in rows], dtype=bool)
     rank = np.array([0.0 if a.score is None else 100.0 - a.score for _, _, a, _ in rows])
     predicted = np.array([_misaligned(a, c, align_cut, coh_cut) for _, _, a, c in rows])
     auroc = roc_auc(rank, truth)

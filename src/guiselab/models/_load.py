@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from guiselab._read import read_text
 from guiselab.config import ModelsConfig
 from guiselab.errors import ModelRefError
 from guiselab.models._embedded import EMBEDDED, materialize, sha256_file
@@ -105,21 +108,80 @@ def _local_weights_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def adapter_sha256(folder: Path) -> str:
-    """sha256 of a PEFT adapter directory's weights; errors name the path and what is missing."""
-    if not folder.is_dir():
-        raise ModelRefError("adapter directory does not exist; check the path", where=str(folder))
-    if not (folder / "adapter_config.json").exists():
+def _adapter_config(folder: Path) -> None:
+    """``adapter_config.json`` must be a JSON object naming its PEFT method."""
+    path = folder / "adapter_config.json"
+    if not path.is_file():
         raise ModelRefError(
             "not a PEFT adapter (no adapter_config.json); point at the adapter's directory",
             where=str(folder),
         )
-    weights = folder / "adapter_model.safetensors"
-    if not weights.exists():
+    try:
+        config = json.loads(read_text(path, error=ModelRefError))
+    except (ValueError, RecursionError):
+        config = None
+    if not isinstance(config, dict) or not isinstance(config.get("peft_type"), str):
         raise ModelRefError(
-            "adapter has no adapter_model.safetensors (pickled adapters are refused)",
+            "adapter_config.json is not a PEFT adapter config (a JSON object with a "
+            "'peft_type'); point at the directory PEFT's save_pretrained wrote",
+            where=str(path),
+        )
+
+
+def _check_safetensors(path: Path) -> None:
+    """The header of a safetensors file: it must parse and describe tensors that fit in the
+    file. Read lazily (memory-mapped), so a broken adapter fails before any model loads."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            names = list(handle.keys())
+    except (SafetensorError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ModelRefError(
+            f"not a readable safetensors file ({first}); re-save or retrain the adapter",
+            where=str(path),
+        ) from None
+    if not names:
+        raise ModelRefError(
+            "the safetensors file holds no tensors; re-save or retrain the adapter",
+            where=str(path),
+        )
+
+
+def adapter_sha256(folder: Path) -> str:
+    """sha256 of a PEFT adapter directory's weights; errors name the path and what is missing.
+
+    The directory is checked as far as it can be without a model: a config naming its PEFT
+    method, and safetensors weights whose header is whole (pickled weights are refused).
+    """
+    try:
+        is_dir = stat.S_ISDIR(folder.stat().st_mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ModelRefError(
+                "adapter path is a symbolic link loop; point at the adapter's directory",
+                where=str(folder),
+            ) from None
+        is_dir = False
+    if not is_dir:
+        raise ModelRefError("adapter directory does not exist; check the path", where=str(folder))
+    weights = folder / "adapter_model.safetensors"
+    pickles = [n for n in ("adapter_model.bin", "adapter_model.pt") if (folder / n).exists()]
+    if pickles and not weights.is_file():
+        raise ModelRefError(
+            f"adapter has only the pickle {', '.join(pickles)} (pickled adapters are refused: "
+            "loading one runs code); save it with safe_serialization=True",
             where=str(folder),
         )
+    _adapter_config(folder)
+    if not weights.is_file():
+        raise ModelRefError(
+            "adapter has no adapter_model.safetensors; point at the directory PEFT's "
+            "save_pretrained wrote",
+            where=str(folder),
+        )
+    _check_safetensors(weights)
     return sha256_file(weights)
 
 

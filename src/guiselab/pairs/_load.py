@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import unicodedata
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from guiselab._jsonl import json_value
+from guiselab._read import read_text
 from guiselab.errors import InputFileError
 from guiselab.pairs._schema import Pair
 
@@ -20,6 +22,18 @@ __all__ = ["builtin_pairs", "load_pair_file", "load_pairs", "script_share"]
 REQUIRED = ("item", "lang", "variety", "standard", "vernacular")
 _KNOWN = {*REQUIRED, "id", "category", "features"}
 _CYRILLIC_LANGS = {"ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "tg", "mn"}
+_TEXTS = ("standard", "vernacular")
+
+MAX_TEXT_CHARS = 32_000
+"""Longest prompt a pair may hold (about 8,000 tokens, beyond any small model's context): a
+longer one is a broken file (a missing quote or line break), not a question."""
+MAX_YAML_DEPTH = 32
+"""Deepest nesting of lists and mappings in a YAML pair file (a pair file needs about 4)."""
+MAX_YAML_NODES = 1_000_000
+"""Most values a YAML pair file may hold once its aliases are expanded (bounds an alias
+bomb: a few lines whose aliases expand to billions of values)."""
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it (tens of times faster); both build plain data only."""
 
 
 def script_share(text: str) -> tuple[float, float]:
@@ -48,6 +62,38 @@ def _check_script(lang: str, text: str, where: str, field_name: str) -> None:
         )
 
 
+def _control_character(text: str, allowed: str = "") -> str | None:
+    """The first control character in ``text`` that is not in ``allowed``, if any."""
+    return next((c for c in text if c not in allowed and unicodedata.category(c) == "Cc"), None)
+
+
+def _check_field(name: str, value: str, where: str) -> None:
+    """Texts may span lines; names (item, lang, ...) are one line of plain text."""
+    if name in _TEXTS and len(value) > MAX_TEXT_CHARS:
+        raise InputFileError(
+            f"field '{name}' is {len(value):,} characters long (at most {MAX_TEXT_CHARS:,}); "
+            "a prompt this long is a broken file: check the quotes and line breaks",
+            where=where,
+        )
+    bad = _control_character(value, "\t\n\r" if name in _TEXTS else "")
+    if bad is not None:
+        raise InputFileError(
+            f"field '{name}' holds the control character {bad!r}; remove it", where=where
+        )
+
+
+def _optional_name(record: dict[str, Any], name: str, where: str) -> str | None:
+    """An optional one-line field (``id``, ``category``): text, or a number for an id."""
+    value = record.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputFileError(f"field '{name}' must be text", where=where)
+    text = str(value).strip()
+    _check_field(name, text, where)
+    return text or None
+
+
 def _to_pair(record: Any, where: str) -> Pair:
     if not isinstance(record, dict):
         raise InputFileError("a pair must be an object/mapping of fields", where=where)
@@ -57,6 +103,7 @@ def _to_pair(record: Any, where: str) -> Pair:
             raise InputFileError(f"required field '{name}' is missing or empty", where=where)
         if not isinstance(value, str):
             raise InputFileError(f"field '{name}' must be text", where=where)
+        _check_field(name, value.strip(), where)
     standard, vernacular = record["standard"].strip(), record["vernacular"].strip()
     if standard == vernacular:
         raise InputFileError(
@@ -71,9 +118,11 @@ def _to_pair(record: Any, where: str) -> Pair:
         features = [f.strip() for f in features.split(";") if f.strip()]
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
         raise InputFileError("'features' must be a list of feature names", where=where)
-    category = record.get("category")
+    for feature in features:
+        _check_field("features", feature, where)
+    category = _optional_name(record, "category", where)
     item, variety = record["item"].strip(), record["variety"].strip()
-    pair_id = str(record.get("id") or f"{item}-{lang}-{variety}")
+    pair_id = _optional_name(record, "id", where) or f"{item}-{lang}-{variety}"
     return Pair(
         id=pair_id,
         item=item,
@@ -81,7 +130,7 @@ def _to_pair(record: Any, where: str) -> Pair:
         variety=variety,
         standard=standard,
         vernacular=vernacular,
-        category=str(category) if category else None,
+        category=category,
         features=tuple(features),
         metadata={k: v for k, v in record.items() if k not in _KNOWN},
     )
@@ -90,20 +139,12 @@ def _to_pair(record: Any, where: str) -> Pair:
 def _records(path: Path, text: str) -> Iterable[tuple[int, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputFileError(
-                    f"not valid JSON ({exc.msg}); one JSON object per line",
-                    where=f"{path}:{number}",
-                ) from None
+        # Lines end at "\n" only: U+2028 or NEL may stand raw inside a JSON string.
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line.strip():
+                yield number, json_value(line, f"{path}:{number}")
     elif suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        for row in reader:
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+        yield from _csv_records(path, text)
     elif suffix in (".yaml", ".yml"):
         data, lines = _yaml_list(path, text)
         if data and isinstance(data[0], dict) and "paraphrases" in data[0]:
@@ -116,15 +157,125 @@ def _records(path: Path, text: str) -> Iterable[tuple[int, Any]]:
         )
 
 
-def _yaml_list(path: Path, text: str) -> tuple[list[Any], list[int]]:
-    """A YAML list and the line (1-based) on which each of its entries starts."""
+def _csv_records(path: Path, text: str) -> Iterable[tuple[int, Any]]:
+    # strict: a stray or unclosed quote is an error, not a field that swallows the file.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        for row in reader:
+            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+    except csv.Error as exc:  # a field beyond the csv module's limit, a stray quote
+        raise InputFileError(
+            f"not valid CSV ({exc}); check the quotes and line breaks",
+            where=f"{path}:{reader.reader.line_num}",
+        ) from None
+
+
+def _yaml_where(path: Path, mark: Any) -> str:
+    return f"{path}:{mark.line + 1}" if mark is not None else str(path)
+
+
+def _yaml_error(path: Path, text: str, exc: yaml.YAMLError) -> InputFileError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = str(getattr(exc, "problem", "") or "")
+    if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in problem:
+        # e.g. !!python/object/apply: the safe loader builds plain data only, never objects.
+        return InputFileError(
+            f"YAML tag refused ({problem}); a pair file holds plain text, lists and mappings",
+            where=_yaml_where(path, mark),
+        )
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        return InputFileError(
+            f"not valid YAML (character {char!r} is not allowed); remove it",
+            where=f"{path}:{line}",
+        )
+    if "nesting depth" in problem:  # libyaml's own bound, met before ours
+        return InputFileError(
+            f"YAML nested too deeply ({problem}); a pair file is a list of flat mappings",
+            where=_yaml_where(path, mark),
+        )
+    reason = f" ({problem})" if problem else ""
+    return InputFileError(f"not valid YAML{reason}; fix the syntax", where=_yaml_where(path, mark))
+
+
+def _check_yaml_depth(path: Path, text: str) -> None:
+    """Refuse nesting deeper than ``MAX_YAML_DEPTH`` from the event stream, before the
+    (recursive) composer meets it."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise InputFileError(
+                    f"YAML nested more than {MAX_YAML_DEPTH} levels deep; a pair file is a "
+                    "list of flat mappings",
+                    where=_yaml_where(path, event.start_mark),
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_yaml_shape(path: Path, root: yaml.Node) -> None:
+    """Refuse a YAML graph whose aliases make it cyclic, deeper than ``MAX_YAML_DEPTH`` or
+    larger than ``MAX_YAML_NODES`` once expanded; walked without recursion, each node once."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            open_nodes.discard(key)
+            if size[key] > MAX_YAML_NODES or depth[key] > MAX_YAML_DEPTH:
+                raise InputFileError(
+                    f"YAML aliases expand to more than {MAX_YAML_NODES:,} values or "
+                    f"{MAX_YAML_DEPTH} levels; write the pairs out without aliases",
+                    where=_yaml_where(path, node.start_mark),
+                )
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise InputFileError(
+                "a YAML alias refers to a value that contains it (a cycle); remove it",
+                where=_yaml_where(path, node.start_mark),
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((kid, False) for kid in _children(node) if id(kid) not in size)
+
+
+def _yaml_list(path: Path, text: str) -> tuple[list[Any], list[int]]:
+    """A YAML list and the line (1-based) on which each of its entries starts.
+
+    Only plain data is built (the safe loader: a ``!!python/...`` tag is refused, nothing is
+    constructed or run), and its nesting and alias-expanded size are bounded first.
+    """
+    try:
+        _check_yaml_depth(path, text)
+        loader = _LOADER(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _check_yaml_shape(path, node)
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        mark_line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f"{path}:{mark_line + 1}" if mark_line is not None else str(path)
-        raise InputFileError("not valid YAML; fix the syntax", where=where) from None
+        raise _yaml_error(path, text, exc) from None
     if not isinstance(data, list) or not isinstance(node, yaml.SequenceNode):
         raise InputFileError("a YAML pair file must be a list of pairs", where=str(path))
     return data, [entry.start_mark.line + 1 for entry in node.value]
@@ -171,6 +322,7 @@ def _em_records(path: Path, questions: list[Any], lines: list[int]) -> Iterable[
             text = raw.strip()
             if not text:
                 raise InputFileError(f"paraphrase {number} is missing or empty", where=where)
+            _check_field("standard", text, where)
             _check_script(lang, text, where, f"paraphrase {number}")
             twin = guise(text)
             if not twin.features:
@@ -200,15 +352,7 @@ def _em_records(path: Path, questions: list[Any], lines: list[int]) -> Iterable[
 
 def load_pair_file(path: Path) -> list[Pair]:
     """Read and validate one pair file. Errors carry ``file:line``."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"cannot read the file ({exc.strerror})", where=str(path)) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputFileError("not UTF-8 text; re-save as UTF-8", where=f"{path}:{line}") from None
+    text = read_text(path, missing="no such pair file; check the path (and pairs.files)")
     pairs: list[Pair] = []
     seen: dict[str, int] = {}
     for number, record in _records(path, text):
