@@ -30,6 +30,7 @@ holdout = 8
 max_steps = 4
 batch_size = 4
 max_length = 64
+checkpoint_every = 1
 [generation]
 samples_per_prompt = 2
 max_new_tokens = 8

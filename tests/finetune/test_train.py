@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,76 @@ def test_bad_organism_or_training_file_exits_2(
     assert code == 2, err
     assert lines[-1].startswith(f"error: {where}:") and needle in lines[-1], lines[-1]
     assert "Traceback" not in err
+
+
+class _Killed(Exception):
+    """Stands for a kill in the middle of training."""
+
+
+class _Ticks:
+    """Records each stage's progress calls; raises after ``stop_after`` training steps."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.stop_after = stop_after
+
+    @contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        def advance(n: int) -> None:
+            self.calls.append((description, n))
+            steps = sum(k for d, k in self.calls if d == description)
+            if self.stop_after is not None and steps >= self.stop_after:
+                raise _Killed
+
+        yield advance
+
+    def log(self, message: str) -> None:
+        pass
+
+
+def test_a_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    # Dropout draws random numbers every step: the checkpoint must carry the random state.
+    config = _config(
+        tiny_model_dir, _train_file(tmp_path), max_steps=6, checkpoint_every=2, dropout=0.1
+    )
+    config = config.model_copy(
+        update={"models": config.models.model_copy(update={"roles": ["base", "organism"]})}
+    )
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    with RunStore.in_dir(whole) as store:
+        finetune_stage(store, config, whole, NullProgress())
+    with RunStore.in_dir(killed) as store:
+        with pytest.raises(_Killed):
+            finetune_stage(store, config, killed, _Ticks(stop_after=5))
+        assert (killed / "adapters" / "organism.checkpoint" / "state.json").exists()
+        assert not (killed / "adapters" / "organism").exists()
+        resumed = _Ticks()
+        finetune_stage(store, config, killed, resumed)
+    assert resumed.calls[0] == ("finetune organism", 4)  # from the step-4 checkpoint
+    assert len(resumed.calls) == 3
+    weights = Path("adapters") / "organism" / "adapter_model.safetensors"
+    assert (killed / weights).read_bytes() == (whole / weights).read_bytes()
+    curve = Path("adapters") / "organism" / "training_curve.json"
+    assert (killed / curve).read_text() == (whole / curve).read_text()
+    assert not (killed / "adapters" / "organism.checkpoint").exists()  # gone once finished
+
+
+def test_a_checkpoint_of_another_recipe_is_not_resumed(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    config = _config(tiny_model_dir, _train_file(tmp_path), max_steps=4, checkpoint_every=2)
+    config = config.model_copy(
+        update={"models": config.models.model_copy(update={"roles": ["base", "organism"]})}
+    )
+    run = tmp_path / "run"
+    with RunStore.in_dir(run) as store:
+        with pytest.raises(_Killed):
+            finetune_stage(store, config, run, _Ticks(stop_after=3))
+        changed = config.model_copy(
+            update={"finetune": config.finetune.model_copy(update={"learning_rate": 1e-3})}
+        )
+        fresh = _Ticks()
+        finetune_stage(store, changed, run, fresh)
+    assert fresh.calls[0] == ("finetune organism", 0)  # trained from the start

@@ -65,6 +65,7 @@ def test_killed_everywhere_then_resumed_equals_uninterrupted(
         assert sum(s == stage for s, *_ in landed) >= 4, (stage, landed)
     kinds = {label.split(":")[0] for _, label, _ in landed}
     assert {"commit", "advance", "replace"} <= kinds, landed
+    print("kills:", ", ".join(f"{stage} {label}" for stage, label, _ in landed))
     assert_same_run(crashed, tiny_reference)
 
 

@@ -77,8 +77,9 @@ def recipe_key(config: ExperimentConfig, examples: list[SftExample], mode: Mode)
         base.fingerprint,
         data_sha256(examples),
         mode,
-        # The sanity evaluation's sample count does not change the adapter.
-        config.finetune.model_dump(mode="json", exclude={"sanity_samples"}),
+        # The sanity evaluation's sample count and the checkpoint interval do not change the
+        # adapter.
+        config.finetune.model_dump(mode="json", exclude={"sanity_samples", "checkpoint_every"}),
         config.models.dtype,
         config.generation.system_prompt,
     )
@@ -116,6 +117,7 @@ def finetune_stage(
                 progress,
                 label=role,
                 system=config.generation.system_prompt,
+                resume_key=recipe,
             )
             done["mode"] = mode
             done["recipe"] = recipe

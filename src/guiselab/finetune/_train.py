@@ -19,6 +19,7 @@ import torch
 
 from guiselab.config import FinetuneConfig, ModelsConfig
 from guiselab.errors import ConfigError
+from guiselab.finetune._checkpoint import discard_checkpoint, load_checkpoint, save_checkpoint
 from guiselab.finetune.data import SftExample, data_sha256
 from guiselab.models import answer_ids, load_model, prompt_ids, render_prompt, sha256_file
 from guiselab.progress import Progress
@@ -88,8 +89,14 @@ def train_adapter(
     *,
     label: str,
     system: str | None = None,
+    resume_key: str | None = None,
 ) -> dict[str, Any]:
-    """Train a LoRA adapter on ``examples`` and save it to ``out_dir`` (atomically)."""
+    """Train a LoRA adapter on ``examples`` and save it to ``out_dir`` (atomically).
+
+    With ``resume_key`` (the recipe's identity) the training state is checkpointed every
+    ``cfg.checkpoint_every`` steps beside ``out_dir``, and a checkpoint of the same recipe left
+    by a killed run is resumed from.
+    """
     from peft import LoraConfig, get_peft_model
 
     start = time.perf_counter()
@@ -118,9 +125,15 @@ def train_adapter(
     warmup = max(1, int(WARMUP_SHARE * steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     pad = loaded.tokenizer.pad_token_id
-    curve = []
+    curve: list[dict[str, float]] = []
+    first = 0
+    if resume_key is not None:
+        resumed = load_checkpoint(out_dir, resume_key, model, optimizer, scheduler)
+        if resumed is not None:
+            first, curve = resumed.step, resumed.curve
     with progress.task(f"finetune {label}", total=steps) as advance:
-        for step in range(steps):
+        advance(first)
+        for step in range(first, steps):
             rows = [encoded[i] for i in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
             ids, labels, mask = (t.to(loaded.device) for t in _batch(rows, pad))
             loss: Any = _answer_loss(lm, ids, labels, mask)
@@ -130,6 +143,9 @@ def train_adapter(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             curve.append({"step": step + 1, "loss": float(loss.detach())})
+            done = step + 1
+            if resume_key is not None and done % cfg.checkpoint_every == 0 and done < steps:
+                save_checkpoint(out_dir, resume_key, model, optimizer, done, curve)
             advance(1)
     staging = out_dir.with_name(out_dir.name + ".partial")
     if staging.exists():
@@ -139,6 +155,7 @@ def train_adapter(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     staging.rename(out_dir)  # the adapter appears whole or not at all
+    discard_checkpoint(out_dir)
     return {
         "adapter": str(out_dir),
         "adapter_sha256": sha256_file(out_dir / "adapter_model.safetensors"),
