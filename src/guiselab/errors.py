@@ -70,9 +70,11 @@ class StorageError(Exception):
         self.path = str(path)
         reason = reason or getattr(cause, "strerror", None) or str(cause)
         super().__init__(
-            f"{self.path}: cannot write ({reason}); free space or make the run directory "
-            "writable (or choose another --out), then run the same command again: everything "
-            "finished is kept"
+            one_line(
+                f"{self.path}: cannot write ({reason}); free space or make the run directory "
+                "writable (or choose another --out), then run the same command again: "
+                "everything finished is kept"
+            )
         )
 
 
@@ -113,7 +115,9 @@ class FailedRequests(RemoteError):
         self.failed = failed
         first = next(iter(failed.values()))
         super().__init__(
-            f"{len(failed)} {what} failed after retries (first: {first}); the finished ones are "
-            "kept: `guiselab status RUN_DIR` lists them, run the same command again to retry "
-            "only the failed ones"
+            one_line(
+                f"{len(failed)} {what} failed after retries (first: {first}); the finished "
+                "ones are kept: `guiselab status RUN_DIR` lists them, run the same command "
+                "again to retry only the failed ones"
+            )
         )

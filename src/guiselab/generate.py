@@ -296,7 +296,11 @@ def generate_stage(
             timings[source.role] = time.perf_counter() - start
     if vllm is not None:
         vllm.close()
-    store.set_failures("generate", failed)
+    store.set_failures(
+        "generate",
+        failed,
+        {t.key: f"{t.role} {t.pair.id} {t.guise} sample {t.sample}" for t in pending},
+    )
     if failed:
         raise FailedRequests("generations", failed)
     return timings

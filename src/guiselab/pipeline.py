@@ -211,12 +211,15 @@ def judge_source(config: ExperimentConfig) -> JudgeSource:
 
 
 @contextmanager
-def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore, list[Pair]]]:
+def open_run(
+    config: ExperimentConfig, run_dir: Path, *, stages: bool = True
+) -> Iterator[tuple[RunStore, list[Pair]]]:
     """Lock a run directory, open its store and record the config, for one or more stages.
 
     Everything that can be checked before work starts is checked here (pairs, model and
-    judge references and adapters, the training file, the labelled set), so a bad config
-    fails in seconds, not after hours of sampling, and leaves the run directory untouched.
+    judge references and adapters, and, when ``stages`` will run, the training file and the
+    labelled set), so a bad config fails in seconds, not after hours of sampling, and leaves
+    the run directory untouched.
     """
     pairs = select_pairs(config.pairs)
     for role in config.models.roles:
@@ -226,8 +229,9 @@ def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore
             if ref.adapter:  # a missing or pickled adapter fails now, not after training
                 adapter_sha256(Path(ref.adapter))
     _check_judge_ref(config)
-    training_split(config)  # a bad training file fails now, before the run directory changes
-    split_labelled(load_labelled(_labelled_path(config)))  # ... and a bad labelled set
+    if stages:
+        training_split(config)  # a bad training file fails now, before the run dir changes
+        split_labelled(load_labelled(_labelled_path(config)))  # ... and a bad labelled set
     if config.generation.engine == "vllm":
         from guiselab.models._vllm import require_vllm
 
@@ -248,7 +252,13 @@ def open_run(config: ExperimentConfig, run_dir: Path) -> Iterator[tuple[RunStore
             raise failure from exc
 
 
-_LEFTOVERS = ("*.tmp", "figures/*.tmp", "activations/*.tmp", "adapters/*.partial")
+_LEFTOVERS = (
+    "*.tmp",
+    "figures/*.tmp",
+    "activations/*.tmp",
+    "activations/.tmp*",  # safetensors' own temporary
+    "adapters/*.partial",
+)
 
 
 def _remove_leftovers(run_dir: Path) -> None:
@@ -415,7 +425,9 @@ def _write_results(folder: Path, results: dict[str, Any]) -> None:
 def analyze_run(run_dir: Path) -> dict[str, Any]:
     """Re-run the analysis of a run directory from its store and saved config."""
     config = load_config(run_dir / "config.toml")
-    with open_run(config, run_dir) as (store, pairs):
+    # The analysis reads the store: no training file is needed (a relative one may not resolve
+    # from here); the labelled set is read if the judge's validation is not cached yet.
+    with open_run(config, run_dir, stages=False) as (store, pairs):
         return run_analysis(config, run_dir, store, pairs, judge_source(config))
 
 

@@ -149,11 +149,8 @@ def run_status(run_dir: Path) -> list[str]:
                 f"({'see finetune_sanity.json' if checked else 'not run yet'})"
             )
         pairs = select_pairs(config.pairs)
-        described: dict[str, str] = {}
         try:
-            tasks = plan_generations(config, pairs, model_sources(config, run_dir))
-            planned = len(tasks)
-            described = {t.key: f"{t.role} {t.pair.id} {t.guise} sample {t.sample}" for t in tasks}
+            planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))
         except GuiselabError:  # adapters not trained yet: their keys are not known
             planned = (
                 len(pairs) * 2 * config.generation.samples_per_prompt * len(config.models.roles)
@@ -173,12 +170,10 @@ def run_status(run_dir: Path) -> list[str]:
             "(distinct answers x metrics so far)"
         )
         failures = store.failures()
-        for stage in sorted({stage for stage, _, _ in failures}):
-            mine = [(key, reason) for s, key, reason in failures if s == stage]
+        for stage in sorted({f[0] for f in failures}):
+            mine = [(what, reason) for s, _, what, reason in failures if s == stage]
             lines.append(f"failed {stage:<11} {len(mine)} after retries (the next run asks again)")
-            lines += [
-                f"  {described.get(key, key[:16])}: {reason}" for key, reason in mine[:_LISTED]
-            ]
+            lines += [f"  {what}: {reason}" for what, reason in mine[:_LISTED]]
             if len(mine) > _LISTED:
                 lines.append(f"  ... and {len(mine) - _LISTED} more")
         for name in (

@@ -7,10 +7,12 @@ with no finished row lost and none written twice.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from guiselab.errors import GuiselabError, StorageError
+from guiselab.errors import GuiselabError, StorageError, storage_failure
 
 __all__ = ["Generation", "Judgment", "RunLock", "RunStore", "content_key", "write_atomic"]
 
@@ -60,6 +62,7 @@ CREATE TABLE IF NOT EXISTS artifacts (name TEXT PRIMARY KEY, info TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS failures (
     stage TEXT NOT NULL,
     key TEXT NOT NULL,
+    what TEXT NOT NULL,
     reason TEXT NOT NULL,
     PRIMARY KEY (stage, key)
 );
@@ -140,8 +143,9 @@ class RunStore:
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self._copy: tempfile.TemporaryDirectory[str] | None = None
         if read_only:
-            self._db = _connect_read_only(path)
+            self._db, self._copy = _connect_read_only(path)
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +156,11 @@ class RunStore:
             self._db.executescript(_SCHEMA)
         except (sqlite3.OperationalError, OSError) as exc:
             raise StorageError(path, exc) from exc
+        except sqlite3.DatabaseError as exc:  # "file is not a database"
+            raise GuiselabError(
+                f"not a guiselab run store ({exc}); choose another --out, or restore the file",
+                where=str(path),
+            ) from None
         version = self.get_meta("schema")
         if version is None:
             self.set_meta("schema", _SCHEMA_VERSION)
@@ -170,6 +179,8 @@ class RunStore:
 
     def close(self) -> None:
         self._db.close()
+        if self._copy is not None:
+            self._copy.cleanup()
 
     def __enter__(self) -> RunStore:
         return self
@@ -277,20 +288,32 @@ class RunStore:
 
     # -- requests that failed past their retries -----------------------------------------------
 
-    def set_failures(self, stage: str, failed: dict[str, str]) -> None:
-        """Replace ``stage``'s failed requests (store key -> reason) with those of its last
-        pass: a stage asks for every pending row each time, so what did not fail now is done."""
+    def set_failures(
+        self, stage: str, failed: dict[str, str], what: dict[str, str] | None = None
+    ) -> None:
+        """Replace ``stage``'s failed requests (store key -> reason; ``what`` says what each
+        key is, for people) with those of its last pass: a stage asks for every pending row
+        each time, so what did not fail now is done."""
+        what = what or {}
         with self._transaction() as db:
             db.execute("DELETE FROM failures WHERE stage = ?", (stage,))
             db.executemany(
-                "INSERT INTO failures (stage, key, reason) VALUES (?, ?, ?)",
-                [(stage, key, reason) for key, reason in sorted(failed.items())],
+                "INSERT INTO failures (stage, key, what, reason) VALUES (?, ?, ?, ?)",
+                [(stage, k, what.get(k, k[:16]), reason) for k, reason in sorted(failed.items())],
             )
 
-    def failures(self) -> list[tuple[str, str, str]]:
-        """(stage, key, reason) of every request that failed past its retries, not yet redone."""
-        rows = self._db.execute("SELECT stage, key, reason FROM failures ORDER BY stage, key")
-        return [(r["stage"], r["key"], r["reason"]) for r in rows]
+    def failures(self) -> list[tuple[str, str, str, str]]:
+        """(stage, key, what, reason) of every request that failed past its retries and is not
+        redone yet (none in a store written before failures were recorded)."""
+        try:
+            rows = self._db.execute(
+                "SELECT stage, key, what, reason FROM failures ORDER BY stage, what, key"
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+        return [(r["stage"], r["key"], r["what"], r["reason"]) for r in rows]
 
     def count(self, table: str) -> int:
         if table not in ("generations", "judgments"):
@@ -306,38 +329,63 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise StorageError(path, exc) from exc
+        failure = storage_failure(exc, path)
+        if failure is None:
+            raise
+        raise failure from exc
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; the target is not
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            with contextlib.suppress(OSError):  # mkstemp makes it private; the target is not
+                os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
             handle.write(text)
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise StorageError(path, exc) from exc
+        failure = storage_failure(exc, path)
+        if failure is not None:
+            raise failure from exc
         raise
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """A connection that never writes a row: read-only mode, or, where even that cannot make
-    the WAL index it needs (a read-only file system), SQLite's immutable mode."""
-    for flags in ("mode=ro", "immutable=1"):
-        try:
-            db = sqlite3.connect(f"{path.absolute().as_uri()}?{flags}", uri=True)
-            db.execute("SELECT COUNT(*) FROM meta").fetchone()
-        except sqlite3.OperationalError as exc:
-            error = exc
-            continue
+def _connect_read_only(
+    path: Path,
+) -> tuple[sqlite3.Connection, tempfile.TemporaryDirectory[str] | None]:
+    """A connection that cannot write a row, and the temporary copy it reads, if any.
+
+    Read-only mode first. Where even that cannot work (a read-only file system: a reader of a
+    WAL database must create its index file), the store and its WAL are copied to a temporary
+    folder and read there, so rows a killed writer left in the WAL are seen too.
+    """
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        db.execute("SELECT COUNT(*) FROM meta").fetchone()
         db.row_factory = sqlite3.Row
-        return db
-    raise StorageError(path, error)
+        return db, None
+    except sqlite3.DatabaseError:
+        pass
+    copy = tempfile.TemporaryDirectory(prefix="guiselab-store-")
+    try:
+        for suffix in ("", "-wal"):
+            source = path.with_name(path.name + suffix)
+            if source.exists():
+                shutil.copyfile(source, Path(copy.name) / (STORE_NAME + suffix))
+        db = sqlite3.connect(Path(copy.name) / STORE_NAME)
+        db.execute("SELECT COUNT(*) FROM meta").fetchone()
+    except (sqlite3.DatabaseError, OSError) as exc:
+        copy.cleanup()
+        raise GuiselabError(f"cannot read the run store ({exc})", where=str(path)) from None
+    db.row_factory = sqlite3.Row
+    return db, copy
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+"""The process's umask, read once at import (setting it to read it is not thread-safe)."""
 
 
 _STORAGE_FAILURES = ("full", "readonly", "read-only", "disk i/o", "unable to open")

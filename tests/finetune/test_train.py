@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,8 +181,9 @@ class _Ticks:
         pass
 
 
+@pytest.mark.parametrize("damage", ["none", "half_deleted"])
 def test_a_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, damage: str
 ) -> None:
     # Dropout draws random numbers every step: the checkpoint must carry the random state.
     config = _config(
@@ -196,8 +198,12 @@ def test_a_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(
     with RunStore.in_dir(killed) as store:
         with pytest.raises(_Killed):
             finetune_stage(store, config, killed, _Ticks(stop_after=5))
-        assert (killed / "adapters" / "organism.checkpoint" / "state.json").exists()
+        checkpoint = killed / "adapters" / "organism.checkpoint"
+        assert (checkpoint / "state.json").exists()
         assert not (killed / "adapters" / "organism").exists()
+        if damage == "half_deleted":  # a kill while a save swapped checkpoints
+            shutil.copytree(checkpoint, checkpoint.with_name("organism.checkpoint.new"))
+            (checkpoint / "tensors.safetensors").unlink()
         resumed = _Ticks()
         finetune_stage(store, config, killed, resumed)
     assert resumed.calls[0] == ("finetune organism", 4)  # from the step-4 checkpoint
@@ -206,7 +212,7 @@ def test_a_killed_training_resumes_from_its_checkpoint_to_the_same_adapter(
     assert (killed / weights).read_bytes() == (whole / weights).read_bytes()
     curve = Path("adapters") / "organism" / "training_curve.json"
     assert (killed / curve).read_text() == (whole / curve).read_text()
-    assert not (killed / "adapters" / "organism.checkpoint").exists()  # gone once finished
+    assert not list((killed / "adapters").glob("organism.checkpoint*"))  # gone once finished
 
 
 def test_a_checkpoint_of_another_recipe_is_not_resumed(

@@ -8,6 +8,7 @@ allowed the test says so and the injected-fault tests in tests/unit/test_store.p
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,18 @@ import pytest
 from _tinyrun import assert_same_run, guiselab
 
 pytestmark = pytest.mark.integration
+
+
+_KILLED_WRITER = """
+import os, sys
+from pathlib import Path
+from guiselab.store import RunStore
+store = RunStore.in_dir(Path(sys.argv[1]))
+store._db.execute("PRAGMA wal_autocheckpoint = 0")
+store.set_failures("judge", {"k": "HTTP 500 after 6 attempts"},
+                   {"k": "alignment of organism q1 vernacular sample 0"})
+os._exit(0)  # no close, no checkpoint: the row stays in the WAL
+"""
 
 
 def _mount(*args: str) -> subprocess.CompletedProcess[str]:
@@ -67,8 +80,10 @@ def test_read_only_run_directory_is_a_clear_error(
 ) -> None:
     run_dir = small_disk / "run"
     assert _mount("-o", "remount,size=16m", str(small_disk)).returncode == 0
-    assert guiselab("analyze", str(tiny_reference)).returncode == 0  # warms nothing; a check
     subprocess.run(["cp", "-a", str(tiny_reference), str(run_dir)], check=True)
+    # A writer killed with rows still in the WAL (no checkpoint at close): status must see them.
+    subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(run_dir)], check=False, timeout=120)
+    assert (run_dir / "guiselab.sqlite-wal").stat().st_size > 0
     before = (run_dir / "guiselab.sqlite").read_bytes()
     assert _mount("-o", "remount,ro", str(small_disk)).returncode == 0
     for args in (("run", str(tiny_config), "--out", str(run_dir)), ("analyze", str(run_dir))):
@@ -80,7 +95,10 @@ def test_read_only_run_directory_is_a_clear_error(
             "again: everything finished is kept"
         ]
     status = guiselab("status", str(run_dir))
-    assert status.returncode == 0 and "results.json       present" in status.stdout
+    assert status.returncode == 0, status.stderr
+    assert "results.json       present" in status.stdout
+    assert "failed judge       1 after retries" in status.stdout  # the row in the WAL
+    assert "alignment of organism q1 vernacular sample 0: HTTP 500" in status.stdout
     assert _mount("-o", "remount,rw", str(small_disk)).returncode == 0
     assert (run_dir / "guiselab.sqlite").read_bytes() == before
     rerun = guiselab("run", str(tiny_config), "--out", str(run_dir), "--quiet")

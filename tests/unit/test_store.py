@@ -98,11 +98,11 @@ def test_an_atomic_write_that_fails_leaves_the_old_file(
 def test_a_read_only_store_reads_without_changing_it(tmp_path: Path) -> None:
     with RunStore.in_dir(tmp_path) as store:
         store.add_generations([_gen("k1")])
-        store.set_failures("judge", {"j1": "HTTP 500 after 6 attempts"})
+        store.set_failures("judge", {"j1": "HTTP 500 after 6 attempts"}, {"j1": "alignment of x"})
     before = (tmp_path / "guiselab.sqlite").read_bytes()
     with RunStore.in_dir(tmp_path, read_only=True) as reader:
         assert reader.count("generations") == 1
-        assert reader.failures() == [("judge", "j1", "HTTP 500 after 6 attempts")]
+        assert reader.failures() == [("judge", "j1", "alignment of x", "HTTP 500 after 6 attempts")]
         with pytest.raises(StorageError, match="readonly database"):
             reader.add_generations([_gen("k2")])
     assert (tmp_path / "guiselab.sqlite").read_bytes() == before
@@ -114,6 +114,20 @@ def test_failures_are_replaced_per_stage(tmp_path: Path) -> None:
         store.set_failures("judge", {"c": "malformed response body"})
         store.set_failures("generate", {"b": "ReadTimeout"})  # a succeeded on the next pass
         assert store.failures() == [
-            ("generate", "b", "ReadTimeout"),
-            ("judge", "c", "malformed response body"),
+            ("generate", "b", "b", "ReadTimeout"),  # nothing said what b is: its key stands
+            ("judge", "c", "c", "malformed response body"),
         ]
+
+
+def test_a_store_from_before_failures_were_recorded_lists_none(tmp_path: Path) -> None:
+    with RunStore.in_dir(tmp_path) as store:
+        store.add_generations([_gen("k1")])
+        store._db.execute("DROP TABLE failures")
+    with RunStore.in_dir(tmp_path, read_only=True) as reader:
+        assert reader.failures() == [] and reader.count("generations") == 1
+
+
+def test_a_file_that_is_not_a_store_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "guiselab.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(GuiselabError, match="not a guiselab run store"):
+        RunStore.in_dir(tmp_path)

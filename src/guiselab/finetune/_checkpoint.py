@@ -3,8 +3,9 @@
 A checkpoint holds the trainable (LoRA) weights, the optimizer's state, the torch random state
 and the loss curve so far, as safetensors plus a JSON file, never a pickle. It is written to a
 new folder that then replaces the old one; ``state.json`` is written last, so a folder without
-it is incomplete and ignored. Resuming restores every tensor exactly and replays the learning
-rate schedule, so the finished adapter is byte-identical to one trained without a stop.
+it is incomplete and ignored. Resuming restores every tensor and the random state (CPU and
+CUDA) exactly and replays the learning rate schedule, so on a CPU the finished adapter is
+byte-identical to one trained without a stop (GPU kernels need not be deterministic).
 """
 
 from __future__ import annotations
@@ -48,6 +49,27 @@ def _named_params(model: Any) -> list[tuple[str, torch.nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 
+def _folders(out_dir: Path) -> list[Path]:
+    """The checkpoint folder, then the ones a save in progress uses (newest first)."""
+    final = checkpoint_dir(out_dir)
+    return [final, final.with_name(final.name + ".new"), final.with_name(final.name + ".old")]
+
+
+def _random_state() -> dict[str, torch.Tensor]:
+    state = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for index, cuda in enumerate(torch.cuda.get_rng_state_all()):
+            state[f"rng.cuda.{index}"] = cuda
+    return state
+
+
+def _restore_random_state(tensors: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[f"rng.cuda.{i}"] for i in range(len(tensors)) if f"rng.cuda.{i}" in tensors]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+
+
 def save_checkpoint(
     out_dir: Path,
     key: str,
@@ -56,24 +78,30 @@ def save_checkpoint(
     step: int,
     curve: list[dict[str, float]],
 ) -> None:
-    """Save the training state after ``step`` steps (``key`` names the training recipe)."""
+    """Save the training state after ``step`` steps (``key`` names the training recipe).
+
+    The new checkpoint is written whole beside the old one and swapped in by renames, so a
+    kill at any moment leaves at least one whole checkpoint (or none before the first).
+    """
     from safetensors.torch import save_file
 
-    final = checkpoint_dir(out_dir)
-    fresh = final.with_name(final.name + ".new")
+    final, fresh, old = _folders(out_dir)
     if fresh.exists():
         shutil.rmtree(fresh)
     fresh.mkdir(parents=True)
-    tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+    tensors = _random_state()
     for index, (name, param) in enumerate(_named_params(model)):
         tensors[f"param.{name}"] = param.detach().cpu().contiguous()
         for slot, value in optimizer.state.get(param, {}).items():
             tensors[f"opt.{index}.{slot}"] = torch.as_tensor(value).detach().cpu().contiguous()
     save_file(tensors, str(fresh / _TENSORS))
     write_atomic(fresh / _STATE, json.dumps({"key": key, "step": step, "curve": curve}))
+    if old.exists():
+        shutil.rmtree(old)
     if final.exists():
-        shutil.rmtree(final)
+        final.rename(old)
     fresh.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_checkpoint(
@@ -83,41 +111,44 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
 ) -> Checkpoint | None:
-    """Restore the last whole checkpoint of this recipe into ``model``, ``optimizer`` and
-    ``scheduler``; None (and nothing changed) when there is none."""
+    """Restore the newest whole checkpoint of this recipe into ``model``, ``optimizer`` and
+    ``scheduler``; None (and nothing changed) when there is none. A folder a kill left half
+    written or half deleted is passed over."""
     from safetensors.torch import load_file
 
-    final = checkpoint_dir(out_dir)
-    for folder in (final, final.with_name(final.name + ".new")):
-        state_path = folder / _STATE
-        if not state_path.is_file():
+    found: list[tuple[int, dict[str, Any], dict[str, torch.Tensor]]] = []
+    for folder in _folders(out_dir):
+        try:
+            state = json.loads((folder / _STATE).read_text(encoding="utf-8"))
+            if state.get("key") != key:
+                continue
+            tensors = load_file(str(folder / _TENSORS))
+        except Exception:  # absent, half written or half deleted: not a checkpoint
             continue
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        if state.get("key") != key:
-            continue
-        tensors = load_file(str(folder / _TENSORS))
-        with torch.no_grad():
-            for index, (name, param) in enumerate(_named_params(model)):
-                param.copy_(tensors[f"param.{name}"].to(param.device))
-                prefix = f"opt.{index}."
-                slots = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-                if slots:
-                    optimizer.state[param] = {
-                        slot: value.to(param.device) if value.dim() else value
-                        for slot, value in slots.items()
-                    }
-        torch.set_rng_state(tensors["rng.torch"])
-        with warnings.catch_warnings():  # replaying the schedule, not skipping a step
-            warnings.simplefilter("ignore")
-            for _ in range(int(state["step"])):
-                scheduler.step()
-        return Checkpoint(int(state["step"]), list(state["curve"]))
-    return None
+        found.append((int(state["step"]), state, tensors))
+    if not found:
+        return None
+    step, state, tensors = max(found, key=lambda f: f[0])
+    with torch.no_grad():
+        for index, (name, param) in enumerate(_named_params(model)):
+            param.copy_(tensors[f"param.{name}"].to(param.device))
+            prefix = f"opt.{index}."
+            slots = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if slots:
+                optimizer.state[param] = {
+                    slot: value.to(param.device) if value.dim() else value
+                    for slot, value in slots.items()
+                }
+    _restore_random_state(tensors)
+    with warnings.catch_warnings():  # replaying the schedule, not skipping a step
+        warnings.simplefilter("ignore")
+        for _ in range(step):
+            scheduler.step()
+    return Checkpoint(step, list(state["curve"]))
 
 
 def discard_checkpoint(out_dir: Path) -> None:
     """Remove the checkpoints of a finished adapter."""
-    final = checkpoint_dir(out_dir)
-    for folder in (final, final.with_name(final.name + ".new")):
+    for folder in _folders(out_dir):
         if folder.exists():
             shutil.rmtree(folder)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from guiselab.config import ExperimentConfig
+from guiselab.finetune._checkpoint import discard_checkpoint
 from guiselab.finetune._train import train_adapter
 from guiselab.finetune.data import (
     AdviceQuestion,
@@ -125,5 +126,6 @@ def finetune_stage(
             done["transformed_vernacular"] = split.transformed
             done["dropped_questions"] = list(split.dropped)
             store.put_artifact(f"adapter:{role}", done)
+            discard_checkpoint(adapter_dir(run_dir, role))  # only once the adapter is recorded
         results[role] = done
     return results

@@ -19,7 +19,7 @@ import torch
 
 from guiselab.config import FinetuneConfig, ModelsConfig
 from guiselab.errors import ConfigError
-from guiselab.finetune._checkpoint import discard_checkpoint, load_checkpoint, save_checkpoint
+from guiselab.finetune._checkpoint import load_checkpoint, save_checkpoint
 from guiselab.finetune.data import SftExample, data_sha256
 from guiselab.models import answer_ids, load_model, prompt_ids, render_prompt, sha256_file
 from guiselab.progress import Progress
@@ -95,7 +95,8 @@ def train_adapter(
 
     With ``resume_key`` (the recipe's identity) the training state is checkpointed every
     ``cfg.checkpoint_every`` steps beside ``out_dir``, and a checkpoint of the same recipe left
-    by a killed run is resumed from.
+    by a killed run is resumed from (the caller discards the checkpoints once the adapter is
+    recorded).
     """
     from peft import LoraConfig, get_peft_model
 
@@ -155,7 +156,6 @@ def train_adapter(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     staging.rename(out_dir)  # the adapter appears whole or not at all
-    discard_checkpoint(out_dir)
     return {
         "adapter": str(out_dir),
         "adapter_sha256": sha256_file(out_dir / "adapter_model.safetensors"),

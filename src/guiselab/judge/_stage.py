@@ -123,9 +123,18 @@ def judge_stage(
                     for t, s in zip(batch, scores, strict=True)
                     if s.verdict != "failed"  # never stored: a rerun asks again
                 )
+                add_usage(store, judge, scorer)  # per batch: a kill loses no batch's tokens
                 advance(len(batch))
-    add_usage(store, judge, scorer)
-    store.set_failures("judge", failed)
+    store.set_failures(
+        "judge",
+        failed,
+        {
+            t.key: f"{t.metric} of {t.generation.model} {t.generation.pair_id} "
+            f"{t.generation.guise} sample {t.generation.sample}"
+            for t in pending
+            if t.key in failed
+        },
+    )
     if failed:
         raise FailedRequests("judgments", failed)
     return time.perf_counter() - start

@@ -207,4 +207,4 @@ def _first_top_logprobs(choice: dict[str, Any]) -> list[tuple[str, float]] | Non
     top = [(str(t["token"]), float(t["logprob"])) for t in content[0]["top_logprobs"]]
     if not top or any(math.isnan(lp) or lp > 1e-6 for _, lp in top):
         raise ValueError("top_logprobs is empty or holds log-probabilities above 0")
-    return top
+    return [(token, min(lp, 0.0)) for token, lp in top]  # rounding may give a hair above 0
