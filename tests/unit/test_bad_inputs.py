@@ -301,24 +301,30 @@ def _toml_str(text: object) -> str:
     return f"'{text}'"  # a TOML literal string: paths need no escaping
 
 
-@pytest.mark.parametrize("case", TRAINING, ids=lambda c: c.name)
-def test_bad_training_file_exits_2_naming_file_and_line(
-    case: Bad, tmp_path: Path, run_cli: RunCli
+def _config_naming(key: str) -> Callable[[Path], str]:
+    """A config whose ``key`` names the file under test (an adapter through an organism)."""
+    section, name = key.split(".")
+
+    def text(path: Path) -> str:
+        value = f"embedded:smollm2@adapter={path}" if key == "models.organism" else path
+        shown = f"[{_toml_str(value)}]" if key == "pairs.files" else _toml_str(value)
+        return f"[{section}]\n{name} = {shown}\n"
+
+    return text
+
+
+@pytest.mark.parametrize(
+    ("case", "key"),
+    [(c, "finetune.train_file") for c in TRAINING]
+    + [(c, "judge.labelled_file") for c in LABELLED_SETS],
+    ids=lambda v: v.name if isinstance(v, Bad) else v,
+)
+def test_plan_naming_a_bad_file_exits_2_naming_file_and_line(
+    case: Bad, key: str, tmp_path: Path, run_cli: RunCli
 ) -> None:
     path = case.path(tmp_path)
     config = tmp_path / "exp.toml"
-    config.write_text(f"[finetune]\ntrain_file = {_toml_str(path)}\n", encoding="utf-8")
-    code, _, err = run_cli("plan", str(config))
-    _check_error(code, err, path, case)
-
-
-@pytest.mark.parametrize("case", LABELLED_SETS, ids=lambda c: c.name)
-def test_bad_labelled_set_exits_2_naming_file_and_line(
-    case: Bad, tmp_path: Path, run_cli: RunCli
-) -> None:
-    path = case.path(tmp_path)
-    config = tmp_path / "exp.toml"
-    config.write_text(f"[judge]\nlabelled_file = {_toml_str(path)}\n", encoding="utf-8")
+    config.write_text(_config_naming(key)(path), encoding="utf-8")
     code, _, err = run_cli("plan", str(config))
     _check_error(code, err, path, case)
 
@@ -494,42 +500,23 @@ def test_bad_config_exits_2_and_leaves_the_run_alone(
     _check_error(code, err, path, case)
 
 
-@pytest.mark.parametrize("case", PAIRS, ids=lambda c: c.name)
-def test_run_on_a_bad_pair_file_leaves_the_run_alone(
-    case: Bad, tmp_path: Path, existing_run: Path, run_cli: RunCli
-) -> None:
-    path = case.path(tmp_path)
-    config = tmp_path / "exp.toml"
-    config.write_text(f"[pairs]\nfiles = [{_toml_str(path)}]\n", encoding="utf-8")
-    code, err = _run_against(existing_run, config, run_cli)
-    _check_error(code, err, path, case)
-
-
-@pytest.mark.parametrize("case", ADAPTERS, ids=lambda c: c.name)
-def test_run_with_a_bad_adapter_leaves_the_run_alone(
-    case: Bad, tmp_path: Path, existing_run: Path, run_cli: RunCli
-) -> None:
-    path = case.path(tmp_path)
-    config = tmp_path / "exp.toml"
-    ref = f"embedded:smollm2@adapter={path}"
-    config.write_text(f"[models]\norganism = {_toml_str(ref)}\n", encoding="utf-8")
-    code, err = _run_against(existing_run, config, run_cli)
-    _check_error(code, err, path, case)
+RUN_READS = (
+    [(c, "pairs.files") for c in PAIRS]
+    + [(c, "models.organism") for c in ADAPTERS]
+    + [(c, "finetune.train_file") for c in TRAINING]
+    + [(c, "judge.labelled_file") for c in LABELLED_SETS]
+)
 
 
 @pytest.mark.parametrize(
-    ("case", "key"),
-    [(c, "finetune.train_file") for c in TRAINING]
-    + [(c, "judge.labelled_file") for c in LABELLED_SETS],
-    ids=lambda v: v.name if isinstance(v, Bad) else v,
+    ("case", "key"), RUN_READS, ids=lambda v: v.name if isinstance(v, Bad) else v
 )
-def test_run_on_a_bad_training_file_or_labelled_set_leaves_the_run_alone(
+def test_run_naming_a_bad_file_leaves_the_run_alone(
     case: Bad, key: str, tmp_path: Path, existing_run: Path, run_cli: RunCli
 ) -> None:
     path = case.path(tmp_path)
-    section, name = key.split(".")
     config = tmp_path / "exp.toml"
-    config.write_text(f"[{section}]\n{name} = {_toml_str(path)}\n", encoding="utf-8")
+    config.write_text(_config_naming(key)(path), encoding="utf-8")
     code, err = _run_against(existing_run, config, run_cli)
     _check_error(code, err, path, case)
 
