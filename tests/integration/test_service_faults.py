@@ -34,7 +34,7 @@ from _server import JsonHandler, local_server
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT_S = 0.3
+TIMEOUT_S = 1.0  # long enough that only the "slow" fault outlasts it on a busy machine
 RETRY_AFTER_S = 0.25
 MAX_CONCURRENCY = 6
 MAX_RETRIES = 3
@@ -178,11 +178,22 @@ def _handler(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
             if fault == "shape" and kind != "judge":
                 fault = "truncated"
             server.enter()
+            self.counted = True
             try:
                 self._answer(request, identity, fault)
             finally:
-                if fault != "slow":
-                    server.leave()
+                self._leave()
+
+        def _leave(self) -> None:
+            """Out of the in-flight count before the client can see a byte of the answer: once
+            it has the answer its slot is free, and a new request may arrive at once."""
+            if self.counted:
+                self.counted = False
+                server.leave()
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self._leave()
+            super()._send(status, body, headers)
 
         def _answer(self, request: dict[str, Any], identity: str, fault: str | None) -> None:
             payload = _success(request, identity)
@@ -197,11 +208,12 @@ def _handler(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 linger = struct.pack("ii", 1, 0)  # close with RST, not FIN
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self._leave()
                 self.connection.close()
             elif fault == "slow":
                 # Counted in flight while the client surely still waits for it.
                 time.sleep(TIMEOUT_S / 2)
-                server.leave()
+                self._leave()
                 time.sleep(TIMEOUT_S)
                 self._send(200, json.dumps(payload).encode())
             elif fault == "truncated":
@@ -209,6 +221,7 @@ def _handler(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, text[: len(text) // 2])
             elif fault == "cut":
                 text = json.dumps(payload).encode()
+                self._leave()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(text)))
