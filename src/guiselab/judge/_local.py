@@ -237,4 +237,6 @@ def verdict_of(numbers: dict[int, float], words: dict[str, float], min_mass: flo
         return JudgeScore(
             None, "unscored", mass, f"only {mass:.2f} probability on numbers (< {min_mass})"
         )
-    return JudgeScore(sum(n * p for n, p in numbers.items()) / mass, "score", mass, None)
+    mean = sum(n * p for n, p in numbers.items()) / mass
+    # A mean of numbers in 0-100 is in 0-100; rounding can carry it a hair past 100.
+    return JudgeScore(min(100.0, max(0.0, mean)), "score", mass, None)
