@@ -50,8 +50,11 @@ GENERATIONS = 3 * 2 * 2 * 2 * 3 + 3 * 12
 """3 items x 2 languages x 2 guises x 2 samples x 3 models, and 3 x 12 steered answers."""
 
 
-def guiselab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def guiselab(
+    *args: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``guiselab ARGS`` in a new process (with ``env`` added to the environment)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "guiselab", *args],
         capture_output=True,

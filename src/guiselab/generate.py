@@ -299,7 +299,11 @@ def generate_stage(
     store.set_failures(
         "generate",
         failed,
-        {t.key: f"{t.role} {t.pair.id} {t.guise} sample {t.sample}" for t in pending},
+        {
+            t.key: f"{t.role} {t.pair.id} {t.guise} sample {t.sample}"
+            for t in pending
+            if t.key in failed
+        },
     )
     if failed:
         raise FailedRequests("generations", failed)

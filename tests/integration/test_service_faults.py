@@ -14,13 +14,11 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import random
 import socket
 import sqlite3
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -31,6 +29,7 @@ from typing import Any
 import pytest
 
 from _server import JsonHandler, local_server
+from _tinyrun import guiselab
 
 pytestmark = pytest.mark.integration
 
@@ -241,15 +240,7 @@ def _handler(server: FaultyServer) -> type[BaseHTTPRequestHandler]:
 
 
 def _guiselab(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "GUISELAB_SENTINEL_KEY": SENTINEL}
-    return subprocess.run(
-        [sys.executable, "-m", "guiselab", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
-    )
+    return guiselab(*args, timeout=900, env={"GUISELAB_SENTINEL_KEY": SENTINEL})
 
 
 def test_no_request_lost_or_counted_twice_under_faults(tmp_path: Path) -> None:
