@@ -5,6 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "STORAGE_ERRNOS",
@@ -16,6 +19,7 @@ __all__ = [
     "RemoteError",
     "StorageError",
     "one_line",
+    "storage_errors",
     "storage_failure",
 ]
 
@@ -84,11 +88,15 @@ STORAGE_ERRNOS = frozenset(
 """The errors of a file system that cannot take a write."""
 
 
+_SQLITE_STORAGE_WORDS = ("full", "readonly", "read-only", "disk i/o", "unable to open")
+"""How SQLite says the disk is full or the file cannot be written."""
+
+
 def storage_failure(exc: BaseException, path: object) -> StorageError | None:
     """``exc`` as a StorageError when it says the file system refused a write, else None.
 
-    OSErrors carry their errno; libraries that write from native code (safetensors) put it
-    in their message as ``os error N``.
+    OSErrors carry their errno; SQLite says it in words; libraries that write from native code
+    (safetensors) put the errno in their message as ``os error N``.
     """
     if isinstance(exc, StorageError):
         return exc
@@ -96,10 +104,26 @@ def storage_failure(exc: BaseException, path: object) -> StorageError | None:
         if exc.errno in STORAGE_ERRNOS:
             return StorageError(exc.filename or path, exc)
         return None
+    if isinstance(exc, sqlite3.OperationalError):
+        said = str(exc).lower()
+        return StorageError(path, exc) if any(w in said for w in _SQLITE_STORAGE_WORDS) else None
     found = re.search(r"os error (\d+)", str(exc))
     if found and int(found.group(1)) in STORAGE_ERRNOS:
         return StorageError(path, exc, os.strerror(int(found.group(1))))
     return None
+
+
+@contextmanager
+def storage_errors(path: object) -> Iterator[None]:
+    """Let what the block raises through, as a StorageError (naming ``path`` where the error
+    names no file) when it is the file system refusing a write."""
+    try:
+        yield
+    except Exception as exc:
+        failure = storage_failure(exc, path)
+        if failure is None or failure is exc:
+            raise
+        raise failure from exc
 
 
 class RemoteError(Exception):

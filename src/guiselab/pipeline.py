@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from guiselab.config import ExperimentConfig, config_to_toml, load_config
-from guiselab.errors import ConfigError, FailedRequests, ModelRefError, storage_failure
+from guiselab.errors import ConfigError, FailedRequests, ModelRefError, storage_errors
 from guiselab.finetune import finetune_stage
 from guiselab.finetune._sanity import SANITY_FILE, sanity_check
 from guiselab.finetune._stage import adapter_dir, training_split
@@ -243,13 +243,8 @@ def open_run(
         text = config_to_toml(config)
         if not saved.exists() or saved.read_text(encoding="utf-8") != text:
             write_atomic(saved, text)
-        try:
+        with storage_errors(run_dir):  # a library's write (weights, tables) met a full disk
             yield store, pairs
-        except Exception as exc:  # a library's write (weights, tables) met a full disk
-            failure = storage_failure(exc, run_dir)
-            if failure is None or failure is exc:
-                raise
-            raise failure from exc
 
 
 _LEFTOVERS = (

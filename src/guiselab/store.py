@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from guiselab.errors import GuiselabError, StorageError, storage_failure
+from guiselab.errors import GuiselabError, StorageError, storage_errors
 
 __all__ = ["Generation", "Judgment", "RunLock", "RunStore", "content_key", "write_atomic"]
 
@@ -191,21 +191,15 @@ class RunStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: all of it is stored or none (a full disk included)."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        with storage_errors(self.path):
             try:
+                self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:  # SQLite may have rolled back already
                     self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            if _is_storage_failure(exc):
-                raise StorageError(self.path, exc) from exc
-            raise
 
     # -- meta and artifacts -------------------------------------------------------------------
 
@@ -326,25 +320,17 @@ def write_atomic(path: Path, text: str) -> None:
 
     A reader sees the old file or the new one, never half of one, even if the writer is killed.
     """
-    try:
+    with storage_errors(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        failure = storage_failure(exc, path)
-        if failure is None:
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                with contextlib.suppress(OSError):  # mkstemp makes it private; the target isn't
+                    os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
             raise
-        raise failure from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            with contextlib.suppress(OSError):  # mkstemp makes it private; the target is not
-                os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        failure = storage_failure(exc, path)
-        if failure is not None:
-            raise failure from exc
-        raise
 
 
 def _connect_read_only(
@@ -386,11 +372,3 @@ def _read_umask() -> int:
 
 _UMASK = _read_umask()
 """The process's umask, read once at import (setting it to read it is not thread-safe)."""
-
-
-_STORAGE_FAILURES = ("full", "readonly", "read-only", "disk i/o", "unable to open")
-
-
-def _is_storage_failure(exc: sqlite3.OperationalError) -> bool:
-    """SQLite's way of saying the disk is full or the file cannot be written."""
-    return any(word in str(exc).lower() for word in _STORAGE_FAILURES)
