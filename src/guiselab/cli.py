@@ -370,16 +370,14 @@ def pairs_transform(
 
     With --only / --without the same prompts give feature-ablation pair sets.
     """
+    from guiselab._read import read_text
     from guiselab.errors import InputFileError
     from guiselab.pairs import export_pairs, load_pair_file, make_pairs, transformer
 
     lang = transformer(variety).lang
     standards: list[tuple[str, str, str | None]] = []
     if source.suffix.lower() == ".txt":
-        try:
-            lines = source.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputFileError(f"cannot read the prompts ({exc})", where=str(source)) from None
+        lines = read_text(source, missing="no such prompts file; check the path").splitlines()
         standards = [(f"t{n:04d}", t.strip(), None) for n, t in enumerate(lines, 1) if t.strip()]
     else:
         seen: set[str] = set()
