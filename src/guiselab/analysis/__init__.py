@@ -1,27 +1,45 @@
 """Statistics and the pre-registered decision rule of a matched-guise experiment.
 
-:func:`analyze` turns judged samples into results.json's tables (cells, guise gaps, transfer
-contrasts) and the decision; :func:`decide` applies the decision rule to such tables alone.
-All statistics cluster by item: intervals come from a bootstrap over items, p-values from
-sign-flip permutation of per-item differences.
+:func:`analyze` turns judged samples into results.json's tables (cells, guise gaps, contrasts,
+transfer contrasts) and the decision; :func:`decide` applies the decision rule to such tables
+alone; :class:`AnalysisPlan` is the frozen plan the decision applies. All statistics cluster by
+item: intervals come from a bootstrap over items, p-values from sign-flip permutation of
+per-item differences. ``docs/decision.md`` states the rule and its simulated error rates.
 """
 
-from guiselab.analysis._analyze import SCHEMA_VERSION, analyze
+from guiselab.analysis._analyze import SCHEMA_VERSION, analyze, decision_tables
 from guiselab.analysis._contrasts import gap_contrast_name, rate_contrast_name
-from guiselab.analysis._rows import CellRow, Decision, GapRow, Outcome, TransferRow
-from guiselab.analysis.decision import CONTROL, ORGANISM, decide
+from guiselab.analysis._plan import PLAN_FILE, AnalysisPlan, plan_difference, read_plan
+from guiselab.analysis._rows import (
+    CellRow,
+    Check,
+    ContrastRow,
+    Decision,
+    GapRow,
+    Outcome,
+    TransferRow,
+)
+from guiselab.analysis.decision import CONTROL, ORGANISM, decide, plan_status
 
 __all__ = [
     "CONTROL",
     "ORGANISM",
+    "PLAN_FILE",
     "SCHEMA_VERSION",
+    "AnalysisPlan",
     "CellRow",
+    "Check",
+    "ContrastRow",
     "Decision",
     "GapRow",
     "Outcome",
     "TransferRow",
     "analyze",
     "decide",
+    "decision_tables",
     "gap_contrast_name",
+    "plan_difference",
+    "plan_status",
     "rate_contrast_name",
+    "read_plan",
 ]

@@ -2,50 +2,114 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from guiselab.analysis._cells import cell_rows, item_table
 from guiselab.analysis._confounds import confound_table
-from guiselab.analysis._contrasts import gap_rows, transfer_rows
+from guiselab.analysis._contrasts import (
+    adjust_family,
+    contrast_rows,
+    family_members,
+    gap_rows,
+    transfer_rows,
+)
 from guiselab.analysis._model import gee_rows
+from guiselab.analysis._plan import AnalysisPlan
 from guiselab.analysis._power import gap_variance, power_table
 from guiselab.analysis._rows import GapRow
 from guiselab.analysis._samples import prepare_samples
 from guiselab.analysis.decision import CONTROL, ORGANISM, decide
 from guiselab.config import AnalysisConfig
 
-__all__ = ["SCHEMA_VERSION", "analyze"]
+__all__ = ["SCHEMA_VERSION", "analyze", "decision_tables"]
 
-SCHEMA_VERSION = 1
-"""Version of the results.json layout these tables follow."""
+SCHEMA_VERSION = 2
+"""Version of the results.json layout these tables follow (2: contrasts, checks, the plan)."""
 
 
-def analyze(samples: pd.DataFrame, config: AnalysisConfig) -> dict[str, Any]:
-    """Cells, guise gaps, transfer contrasts and the decision for a table of judged samples.
+def _plan(plan: AnalysisPlan | AnalysisConfig) -> AnalysisPlan:
+    return plan if isinstance(plan, AnalysisPlan) else AnalysisPlan(analysis=plan)
+
+
+def decision_tables(
+    samples: pd.DataFrame,
+    plan: AnalysisPlan | AnalysisConfig,
+    *,
+    judge_validation: Mapping[str, Any] | None = None,
+    frozen: AnalysisPlan | None = None,
+) -> dict[str, Any]:
+    """The tables the decision reads (cells, gaps, contrasts) and the decision.
+
+    The part of :func:`analyze` that decides; used alone where only the decision matters (the
+    simulated error rates of ``docs/decision.md``, ``guiselab plan``'s power).
+    """
+    return _decision_tables(
+        prepare_samples_for(samples, _plan(plan)), _plan(plan), judge_validation, frozen
+    )[0]
+
+
+def prepare_samples_for(samples: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:
+    return prepare_samples(
+        samples, plan.analysis, {lang: plan.accepted(lang) for lang in plan.accepted_languages}
+    )
+
+
+def _decision_tables(
+    prepared: pd.DataFrame,
+    plan: AnalysisPlan,
+    judge_validation: Mapping[str, Any] | None,
+    frozen: AnalysisPlan | None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    config = plan.analysis
+    items = item_table(prepared)
+    cells = cell_rows(items, config)
+    gaps = gap_rows(items, config)
+    contrasts = contrast_rows(items, config, ORGANISM, CONTROL)
+    adjust_family(gaps, contrasts, config, ORGANISM)
+    tables = {
+        "schema": SCHEMA_VERSION,
+        "cells": cells,
+        "gaps": gaps,
+        "contrasts": contrasts,
+        "decision": decide(cells, gaps, contrasts, plan, judge_validation, frozen),
+    }
+    return tables, items
+
+
+def analyze(
+    samples: pd.DataFrame,
+    plan: AnalysisPlan | AnalysisConfig,
+    *,
+    judge_validation: Mapping[str, Any] | None = None,
+    frozen: AnalysisPlan | None = None,
+) -> dict[str, Any]:
+    """Cells, guise gaps, contrasts and the decision for a table of judged samples.
 
     ``samples`` has one row per generated sample with the columns ``model``, ``lang``,
     ``guise`` (``standard`` or ``vernacular``), ``item``, ``alignment`` and ``coherence``
     (0-100, NaN when unscored), and optionally ``alignment_verdict`` (``score``, ``refusal``,
-    ``code`` or ``unscored``) and ``n_tokens``. The result is JSON-serialisable (plain floats,
-    None for undefined values) and deterministic for a given input and ``config.seed``.
+    ``code`` or ``unscored``), ``n_tokens`` and ``response`` (the answer's text, whose language
+    the measurability check reads). ``plan`` holds the thresholds (an :class:`AnalysisConfig`
+    alone is the plan with default judge bounds); ``frozen`` is the plan frozen before the
+    data (the decision is exploratory without it or when ``plan`` differs);
+    ``judge_validation`` the judge's validation figures, for the judge-validity precondition.
+    The result is JSON-serialisable (plain floats, None for undefined values) and
+    deterministic for a given input and ``plan.analysis.seed``.
 
     Raises:
         InputFileError: a required column is missing or holds an invalid value.
     """
-    prepared = prepare_samples(samples, config)
-    items = item_table(prepared)
-    cells = cell_rows(items, config)
-    gaps = gap_rows(items, config)
-    transfer = transfer_rows(items, config)
+    chosen = _plan(plan)
+    config = chosen.analysis
+    prepared = prepare_samples_for(samples, chosen)
+    tables, items = _decision_tables(prepared, chosen, judge_validation, frozen)
     return {
-        "schema": SCHEMA_VERSION,
-        "cells": cells,
-        "gaps": gaps,
-        "transfer": transfer,
-        "decision": decide(cells, gaps, transfer, config),
-        "power": _power(items, gaps, config),
+        **tables,
+        "transfer": transfer_rows(items, config),
+        "power": _power(items, tables["gaps"], config),
         "model": gee_rows(
             prepared,
             source_lang=config.source_lang,
@@ -59,6 +123,7 @@ def analyze(samples: pd.DataFrame, config: AnalysisConfig) -> dict[str, Any]:
 
 def _power(items: pd.DataFrame, gaps: list[GapRow], config: AnalysisConfig) -> list[dict[str, Any]]:
     """Power of the organism's gaps (target language first), from this run's variances."""
+    family = len(family_members(config, ORGANISM))
     out = []
     for lang in (config.target_lang, config.source_lang):
         variance = gap_variance(items, ORGANISM, lang)
@@ -69,7 +134,7 @@ def _power(items: pd.DataFrame, gaps: list[GapRow], config: AnalysisConfig) -> l
                     model=ORGANISM,
                     lang=lang,
                     alpha=config.alpha,
-                    n_tests=len(gaps),
+                    n_tests=family,
                     margin=config.equivalence_margin,
                 )
             )

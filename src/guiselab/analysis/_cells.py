@@ -17,7 +17,8 @@ CELL_KEYS = ["model", "lang", "guise"]
 def item_table(prepared: pd.DataFrame) -> pd.DataFrame:
     """Tallies per (model, lang, guise, item) from :func:`prepare_samples`'s output.
 
-    Columns: ``n_rows``, ``n_scored``, ``n_misaligned``, ``n_refusal`` and the sums and counts
+    Columns: ``n_rows``, ``n_scored``, ``n_misaligned``, ``n_refusal``, ``n_coherent``,
+    ``n_lang_known``, ``n_lang_match`` and the sums and counts
     behind the means (``alignment_sum``/``alignment_n``, ``coherence_*``, ``tokens_*``).
     """
     grouped = prepared.groupby([*CELL_KEYS, "item"], sort=True)
@@ -26,6 +27,9 @@ def item_table(prepared: pd.DataFrame) -> pd.DataFrame:
         n_scored=("scored", "sum"),
         n_misaligned=("misaligned", "sum"),
         n_refusal=("refusal", "sum"),
+        n_coherent=("coherent", "sum"),
+        n_lang_known=("lang_known", "sum"),
+        n_lang_match=("lang_match", "sum"),
         alignment_sum=("alignment", "sum"),
         alignment_n=("alignment", "count"),
         coherence_sum=("coherence", "sum"),
@@ -75,6 +79,9 @@ def _cell_row(items: pd.DataFrame, key: tuple[str, str, str], config: AnalysisCo
         mean_coherence=_ratio(totals["coherence_sum"], totals["coherence_n"]),
         refusal_rate=_ratio(totals["n_refusal"], n_scored),
         mean_tokens=_ratio(totals["tokens_sum"], totals["tokens_n"]),
+        coherent_rate=_ratio(totals["n_coherent"], totals["n_rows"]),
+        n_lang_known=int(totals["n_lang_known"]),
+        language_share=_ratio(totals["n_lang_match"], totals["n_lang_known"]),
     )
 
 

@@ -10,17 +10,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from guiselab.analysis._rows import GapRow, TransferRow, plain
+from guiselab.analysis._rows import ContrastRow, GapRow, TransferRow, plain
 from guiselab.analysis._samples import GUISES
-from guiselab.analysis._stats import PairedEstimate, estimate_paired, holm, rng_for
+from guiselab.analysis._stats import (
+    PairedEstimate,
+    difference_interval,
+    estimate_paired,
+    holm,
+    percentile_interval,
+    rng_for,
+)
 from guiselab.config import AnalysisConfig
 
 __all__ = [
+    "adjust_family",
+    "cell_vs_control_name",
+    "coherence_name",
+    "contrast_rows",
+    "did_name",
+    "family_members",
     "gap_contrast_name",
     "gap_rows",
     "item_gaps",
     "item_rates",
     "rate_contrast_name",
+    "ratio_name",
     "transfer_rows",
 ]
 
@@ -74,12 +88,52 @@ def _estimate(differences: pd.Series, config: AnalysisConfig, *label: str) -> Pa
     )
 
 
+def _pooled(items: pd.DataFrame, key: tuple[str, str, str], among: pd.Index) -> tuple[float, float]:
+    """(misaligned, scored) samples of one cell summed over the items ``among``."""
+    model, lang, guise = key
+    try:
+        cell = items.xs((model, lang, guise), level=["model", "lang", "guise"])
+    except KeyError:
+        return 0.0, 0.0
+    cell = cell[cell.index.isin(among)]
+    return float(cell["n_misaligned"].sum()), float(cell["n_scored"].sum())
+
+
+def _tost_interval(
+    result: PairedEstimate,
+    items: pd.DataFrame,
+    first: tuple[str, str, str],
+    second: tuple[str, str, str],
+    among: pd.Index,
+    config: AnalysisConfig,
+) -> tuple[float, float]:
+    """The (1 - 2*alpha) interval of rate(first) - rate(second) over the items ``among``: the
+    wider of the item bootstrap's and the Jeffreys-Newcombe interval of the pooled counts, so
+    that data with no variance (every answer alike, or a few items) never look precise."""
+    k1, n1 = _pooled(items, first, among)
+    k2, n2 = _pooled(items, second, among)
+    low, high = difference_interval(k1, n1, k2, n2, 1.0 - 2.0 * config.alpha)
+    return min(result.tost_low, low), max(result.tost_high, high)
+
+
 def gap_rows(items: pd.DataFrame, config: AnalysisConfig) -> list[GapRow]:
-    """The gaps table: one row per (model, lang) with an item in both guises, Holm-adjusted."""
+    """The gaps table: one row per (model, lang) with an item in both guises.
+
+    ``p_holm`` is left None here: :func:`adjust_family` fills it for the confirmatory rows.
+    """
     gaps = item_gaps(item_rates(items))
     rows: list[GapRow] = []
     for (model, lang), per_item in gaps.groupby(level=["model", "lang"], sort=True):
         result = _estimate(per_item, config, "gap", str(model), str(lang))
+        among = per_item.index.get_level_values("item")
+        tost_low, tost_high = _tost_interval(
+            result,
+            items,
+            (str(model), str(lang), _VERNACULAR),
+            (str(model), str(lang), _STANDARD),
+            among,
+            config,
+        )
         rows.append(
             GapRow(
                 model=str(model),
@@ -90,13 +144,178 @@ def gap_rows(items: pd.DataFrame, config: AnalysisConfig) -> list[GapRow]:
                 p_value=plain(result.p_value),
                 p_holm=None,
                 n_items=result.n_items,
-                tost_low=plain(result.tost_low),
-                tost_high=plain(result.tost_high),
+                tost_low=plain(tost_low),
+                tost_high=plain(tost_high),
+                family="descriptive",
             )
         )
-    for row, adjusted in zip(rows, holm([row["p_value"] for row in rows]), strict=True):
-        row["p_holm"] = plain(adjusted)
     return rows
+
+
+def _contrast_row(
+    name: str,
+    result: PairedEstimate,
+    tost: tuple[float, float] | None = None,
+) -> ContrastRow:
+    low, high = tost if tost is not None else (result.tost_low, result.tost_high)
+    return ContrastRow(
+        name=name,
+        estimate=plain(result.estimate),
+        ci_low=plain(result.ci_low),
+        ci_high=plain(result.ci_high),
+        tost_low=plain(low),
+        tost_high=plain(high),
+        p_value=plain(result.p_value),
+        p_greater=plain(result.p_greater),
+        p_holm=None,
+        n_items=result.n_items,
+        family="descriptive",
+    )
+
+
+def did_name(lang: str) -> str:
+    """Name of the difference-in-differences contrast organism gap - control gap in ``lang``."""
+    return f"did({lang})"
+
+
+def cell_vs_control_name(lang: str, guise: str) -> str:
+    """Name of the contrast organism - control in one cell."""
+    return f"organism - control ({lang}, {guise})"
+
+
+def ratio_name(config: AnalysisConfig) -> str:
+    """Name of the transfer ratio target gap / source gap of the organism."""
+    return f"transfer ratio ({config.target_lang} / {config.source_lang})"
+
+
+def coherence_name(config: AnalysisConfig, guise: str) -> str:
+    """Name of the contrast of coherent rates, target cell - source cell of one guise."""
+    return f"coherent ({config.target_lang}, {guise}) - ({config.source_lang}, {guise})"
+
+
+_UNBOUNDED = 1e12
+"""Stands for the ratio of a draw whose source gap is not positive (no finite ratio)."""
+
+
+def _bounded(interval: tuple[float, float]) -> tuple[float, float]:
+    """An interval end at the stand-in for 'no finite ratio' becomes NaN (None in JSON)."""
+    low, high = interval
+    return (
+        float("nan") if abs(low) >= _UNBOUNDED / 10 else low,
+        float("nan") if abs(high) >= _UNBOUNDED / 10 else high,
+    )
+
+
+def _ratio_row(
+    target: pd.Series, source: pd.Series, config: AnalysisConfig, organism: str
+) -> ContrastRow | None:
+    """The transfer ratio mean(target gaps) / mean(source gaps) over the items with both, with
+    an item bootstrap (the same items drawn for numerator and denominator). A draw whose source
+    gap is not positive has no meaningful ratio and counts as infinitely large."""
+    both = pd.concat([target, source], axis=1, keys=["t", "s"]).dropna().sort_index()
+    if both.empty:
+        return None
+    t, s = both["t"].to_numpy(np.float64), both["s"].to_numpy(np.float64)
+    rng = rng_for(config.seed, "ratio", organism)
+    draws = np.empty(config.n_bootstrap, dtype=np.float64)
+    n = t.size
+    for start in range(0, config.n_bootstrap, 500):
+        stop = min(start + 500, config.n_bootstrap)
+        index = rng.integers(0, n, size=(stop - start, n))
+        num, den = t[index].mean(axis=1), s[index].mean(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            draws[start:stop] = np.where(den > 0, num / den, _UNBOUNDED)
+    ci = _bounded(percentile_interval(draws, config.ci_level))
+    tost = _bounded(percentile_interval(draws, 1.0 - 2.0 * config.alpha))
+    estimate = t.mean() / s.mean() if s.mean() > 0 else float("nan")
+    return ContrastRow(
+        name=ratio_name(config),
+        estimate=plain(estimate),
+        ci_low=plain(ci[0]),
+        ci_high=plain(ci[1]),
+        tost_low=plain(tost[0]),
+        tost_high=plain(tost[1]),
+        p_value=None,
+        p_greater=None,
+        p_holm=None,
+        n_items=int(n),
+        family="descriptive",
+    )
+
+
+def contrast_rows(
+    items: pd.DataFrame, config: AnalysisConfig, organism: str, control: str
+) -> list[ContrastRow]:
+    """The contrasts the decision rule reads, each paired by item: the difference-in-
+    differences organism gap - control gap per language, organism - control per target cell,
+    the transfer ratio, and the organism's coherent rate target - source per guise."""
+    rates = item_rates(items)
+    gaps = item_gaps(rates)
+    target, source = config.target_lang, config.source_lang
+    rows: list[ContrastRow] = []
+    for lang in (source, target):
+        differences = (_by_item(gaps, (organism, lang)) - _by_item(gaps, (control, lang))).dropna()
+        if not differences.empty:
+            rows.append(_contrast_row(did_name(lang), _estimate(differences, config, "did", lang)))
+    for guise in GUISES:
+        differences = (
+            _by_item(rates, (organism, target, guise)) - _by_item(rates, (control, target, guise))
+        ).dropna()
+        if differences.empty:
+            continue
+        name = cell_vs_control_name(target, guise)
+        result = _estimate(differences, config, "cell", target, guise)
+        tost = _tost_interval(
+            result,
+            items,
+            (organism, target, guise),
+            (control, target, guise),
+            differences.index,
+            config,
+        )
+        rows.append(_contrast_row(name, result, tost))
+    ratio = _ratio_row(
+        _by_item(gaps, (organism, target)), _by_item(gaps, (organism, source)), config, organism
+    )
+    if ratio is not None:
+        rows.append(ratio)
+    coherent = (items["n_coherent"] / items["n_rows"]).astype("float64")
+    for guise in GUISES:
+        differences = (
+            _by_item(coherent, (organism, target, guise))
+            - _by_item(coherent, (organism, source, guise))
+        ).dropna()
+        if not differences.empty:
+            name = coherence_name(config, guise)
+            rows.append(_contrast_row(name, _estimate(differences, config, "coherent", guise)))
+    return rows
+
+
+def family_members(config: AnalysisConfig, organism: str) -> list[str]:
+    """The confirmatory family the decision's significance tests are Holm-corrected over."""
+    return [
+        *(f"gap {organism} {lang}" for lang in (config.source_lang, config.target_lang)),
+        *(did_name(lang) for lang in (config.source_lang, config.target_lang)),
+    ]
+
+
+def adjust_family(
+    gaps: list[GapRow], contrasts: list[ContrastRow], config: AnalysisConfig, organism: str
+) -> None:
+    """Mark the confirmatory rows and Holm-adjust their p-values together (in place).
+
+    The family is the organism's source and target gaps and the two difference-in-differences
+    contrasts; every other row is descriptive and keeps ``p_holm`` None, so reporting the base
+    and control gaps never changes what the decision's tests need to pass.
+    """
+    members = set(family_members(config, organism))
+    chosen: list[GapRow | ContrastRow] = [
+        *(g for g in gaps if f"gap {g['model']} {g['lang']}" in members),
+        *(c for c in contrasts if c["name"] in members),
+    ]
+    for row, adjusted in zip(chosen, holm([r["p_value"] for r in chosen]), strict=True):
+        row["family"] = "confirmatory"
+        row["p_holm"] = plain(adjusted)
 
 
 def _transfer_pairs(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pandas as pd
 
+from guiselab.analysis._language import detect_languages
 from guiselab.config import AnalysisConfig
 from guiselab.errors import InputFileError
 
@@ -71,12 +74,42 @@ def _verdicts(samples: pd.DataFrame, alignment: pd.Series) -> pd.Series:
     return given.where(given.notna(), derived)
 
 
-def prepare_samples(samples: pd.DataFrame, config: AnalysisConfig) -> pd.DataFrame:
+def _languages(
+    samples: pd.DataFrame, accepted: Mapping[str, Sequence[str]]
+) -> tuple[pd.Series, pd.Series]:
+    """(language recognised, language is the cell's own) per sample; both False without a
+    ``response`` column."""
+    if "response" not in samples.columns:
+        false = pd.Series(False, index=samples.index)
+        return false, false
+    langs = [str(v) for v in samples["lang"]]
+    detected = detect_languages(list(samples["response"]), expected=sorted(set(langs)))
+    detected.index = samples.index
+    known = detected.notna()
+    match = pd.Series(
+        [
+            d is not None and d in accepted.get(lang, (lang,))
+            for d, lang in zip(detected, langs, strict=True)
+        ],
+        index=samples.index,
+    )
+    return known, match
+
+
+def prepare_samples(
+    samples: pd.DataFrame,
+    config: AnalysisConfig,
+    accepted_languages: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
     """A checked copy of ``samples`` with the flags the statistics count.
 
-    Returns the key columns as strings plus ``scored``, ``misaligned``, ``refusal`` (booleans),
-    ``alignment`` and ``coherence`` (NaN on unscored samples) and ``n_tokens`` (NaN when
-    unknown). Raises :class:`InputFileError` for a missing column or an invalid value.
+    Returns the key columns as strings plus ``scored``, ``misaligned``, ``refusal``,
+    ``coherent`` (a refusal or code, or coherence >= the threshold), ``lang_known`` and
+    ``lang_match`` (the answer's language was recognised / is one ``accepted_languages`` allows
+    for the sample's ``lang``, by default the ``lang`` itself; both False without a ``response``
+    column) (booleans), ``alignment`` and ``coherence`` (NaN on unscored samples) and
+    ``n_tokens`` (NaN when unknown). Raises :class:`InputFileError` for a missing column or an
+    invalid value.
     """
     _check_columns(samples)
     _check_keys(samples)
@@ -99,6 +132,10 @@ def prepare_samples(samples: pd.DataFrame, config: AnalysisConfig) -> pd.DataFra
     prepared["scored"] = scored.astype(bool)
     prepared["misaligned"] = misaligned.astype(bool)
     prepared["refusal"] = (verdict == "refusal").astype(bool)
+    prepared["coherent"] = (unrated | (coherence >= config.coherence_threshold)).astype(bool)
+    known, match = _languages(samples, accepted_languages or {})
+    prepared["lang_known"] = known.astype(bool)
+    prepared["lang_match"] = match.astype(bool)
     prepared["alignment"] = alignment.where(scored)
     prepared["coherence"] = coherence.where(scored)
     prepared["n_tokens"] = tokens

@@ -22,8 +22,10 @@ __all__ = [
     "SignFlipNull",
     "bootstrap_mean",
     "bootstrap_ratio",
+    "difference_interval",
     "estimate_paired",
     "holm",
+    "jeffreys_interval",
     "percentile_interval",
     "rng_for",
     "sign_flip_null",
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-Alternative = Literal["two-sided", "less"]
+Alternative = Literal["two-sided", "less", "greater"]
 
 # Most matrix elements materialised at once (8 MB of float64): bounds memory for big item sets.
 _CHUNK_ELEMENTS = 1_000_000
@@ -151,8 +153,8 @@ def sign_flip_p(values: FloatArray, null: SignFlipNull, alternative: Alternative
     """p-value of the mean of ``values`` against its sign-flip ``null``.
 
     ``two-sided`` counts patterns at least as far from 0 as the observed mean; ``less`` counts
-    patterns at or below it. Monte-Carlo p-values carry the +1 correction, (k + 1) / (B + 1),
-    so that they are never 0.
+    patterns at or below it, ``greater`` at or above it. Monte-Carlo p-values carry the +1
+    correction, (k + 1) / (B + 1), so that they are never 0.
     """
     if values.size == 0:
         return float("nan")
@@ -160,8 +162,10 @@ def sign_flip_p(values: FloatArray, null: SignFlipNull, alternative: Alternative
     tolerance = _TIE_RTOL * max(float(np.abs(values).mean()), 1.0)
     if alternative == "two-sided":
         hits = np.abs(null.means) >= abs(observed) - tolerance
-    else:
+    elif alternative == "less":
         hits = null.means <= observed + tolerance
+    else:
+        hits = null.means >= observed - tolerance
     count = int(hits.sum())
     if null.exact:
         return count / null.means.size
@@ -204,6 +208,8 @@ class PairedEstimate:
     """Two-sided sign-flip p-value for a mean of 0."""
     p_less: float
     """One-sided sign-flip p-value for a mean below 0."""
+    p_greater: float
+    """One-sided sign-flip p-value for a mean above 0."""
     n_items: int
     """Number of items (paired differences)."""
 
@@ -233,5 +239,46 @@ def estimate_paired(
         tost_high=tost_high,
         p_value=sign_flip_p(differences, null, "two-sided"),
         p_less=sign_flip_p(differences, null, "less"),
+        p_greater=sign_flip_p(differences, null, "greater"),
         n_items=int(differences.size),
+    )
+
+
+def jeffreys_interval(successes: float, trials: float, level: float) -> tuple[float, float]:
+    """Jeffreys interval of a binomial proportion (Beta(k + 1/2, n - k + 1/2) quantiles), with
+    Brown, Cai & DasGupta's boundary rule: lower end 0 when k = 0, upper end 1 when k = n."""
+    from scipy.stats import beta
+
+    if trials <= 0:
+        return 0.0, 1.0
+    tail = (1.0 - level) / 2.0
+    low = (
+        0.0 if successes <= 0 else float(beta.ppf(tail, successes + 0.5, trials - successes + 0.5))
+    )
+    high = (
+        1.0
+        if successes >= trials
+        else float(beta.ppf(1.0 - tail, successes + 0.5, trials - successes + 0.5))
+    )
+    return low, high
+
+
+def difference_interval(
+    k1: float, n1: float, k2: float, n2: float, level: float
+) -> tuple[float, float]:
+    """Interval of p1 - p2 from two binomial counts: Newcombe's hybrid score method with
+    Jeffreys intervals for each proportion.
+
+    It treats the samples as independent, so it is no substitute for the item bootstrap; it is
+    the floor under it: where every sample agrees (a bootstrap interval of zero width) it still
+    says how little a handful of samples can show.
+    """
+    p1 = k1 / n1 if n1 > 0 else 0.0
+    p2 = k2 / n2 if n2 > 0 else 0.0
+    l1, u1 = jeffreys_interval(k1, n1, level)
+    l2, u2 = jeffreys_interval(k2, n2, level)
+    difference = p1 - p2
+    return (
+        difference - float(np.hypot(p1 - l1, u2 - p2)),
+        difference + float(np.hypot(u1 - p1, p2 - l2)),
     )
