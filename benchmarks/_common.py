@@ -40,16 +40,17 @@ def timed_guiselab(args: list[str]) -> tuple[float, float, str]:
     return seconds, rss_kib / 2**20, stdout
 
 
-def write_section(name: str, lines: list[str]) -> None:
-    """Put ``lines`` between the ``<!-- NAME:start/end -->`` markers of docs/benchmarks.md."""
+def write_section(name: str, lines: list[str], doc: Path = DOC) -> None:
+    """Put ``lines`` between the ``<!-- NAME:start/end -->`` markers of ``doc`` (by default
+    docs/benchmarks.md)."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     section = "\n".join([start, *lines, end])
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n\n"
     if start in text:
         head, rest = text.split(start, 1)
         text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text)
-    print(f"wrote {DOC}")
+    doc.parent.mkdir(exist_ok=True)
+    doc.write_text(text)
+    print(f"wrote {doc}")

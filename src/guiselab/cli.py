@@ -56,8 +56,22 @@ def run(
     cfg = _config(config, preset)
     run_dir = _run_dir(cfg, out)
     results = run_experiment(cfg, run_dir, _progress(quiet))
-    typer.echo(f"decision: {results['decision']['outcome']}")
+    _echo_decision(results)
     typer.echo(f"run directory: {run_dir}")
+
+
+def _echo_decision(results: dict[str, Any]) -> None:
+    decision = results["decision"]
+    typer.echo(f"decision: {decision['outcome']}")
+    if not decision.get("confirmatory", False):
+        typer.echo(f"exploratory re-analysis: {decision.get('exploratory_reason')}")
+    failed = [
+        c["name"]
+        for c in decision.get("checks", [])
+        if c["stage"] == "precondition" and c["passed"] is False
+    ]
+    if failed:
+        typer.echo("failed checks: " + "; ".join(failed))
 
 
 @app.command()
@@ -68,13 +82,37 @@ def plan(
         Path | None,
         typer.Option(help="A finished run (or samples file) whose variances size the design."),
     ] = None,
+    sims: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Simulated experiments per true outcome for the outcome power (0: skip)."
+        ),
+    ] = 100,
+    analysis_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--analysis-plan",
+            help="Write the config's analysis plan here (for `analyze --samples --plan`).",
+        ),
+    ] = None,
 ) -> None:
-    """Print counts, tokens and cost of an experiment without running anything; with --pilot,
-    the power of its design and the items 80% power needs."""
-    from guiselab.plan import estimate, pilot_advice
+    """Print counts, tokens and cost of an experiment without running anything, and the power
+    of its design to reach outcome 1 and outcome 2 when each is true (simulated at the effect
+    sizes the analysis plan states); with --pilot, the power of its gaps from a pilot's
+    variances and the items 80% power needs."""
+    from guiselab.plan import estimate, outcome_power, pilot_advice
 
     cfg = _config(config, preset)
+    if analysis_plan is not None:
+        from guiselab.analysis import AnalysisPlan
+        from guiselab.store import write_atomic
+
+        document = AnalysisPlan.from_config(cfg)
+        write_atomic(analysis_plan, document.text())
+        typer.echo(f"wrote {analysis_plan} (sha256 {document.sha256})")
     rows = estimate(cfg)
+    if sims:
+        rows.update(outcome_power(cfg, sims))
     if pilot is not None:
         rows.update(pilot_advice(cfg, pilot))
     width = max(len(key) for key in rows)
@@ -248,7 +286,20 @@ def analyze(
     samples: Annotated[Path | None, typer.Option(help="CSV/Parquet of judged samples.")] = None,
     out: OutOpt = None,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Config with the analysis thresholds.")
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Config with the analysis thresholds (for a run: re-analyse under it; the "
+            "decision is exploratory unless it equals the frozen plan).",
+        ),
+    ] = None,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="With --samples: the analysis plan frozen before the data "
+            "(`guiselab plan --analysis-plan`); the decision is confirmatory only with one.",
+        ),
     ] = None,
 ) -> None:
     """Statistics and decision for a run directory, or for samples judged elsewhere."""
@@ -257,12 +308,18 @@ def analyze(
     if samples is not None:
         if out is None:
             raise GuiselabError("--samples needs --out DIR for the results", where="--out")
-        results = analyze_samples_file(samples, out, load_config(config, None))
+        cfg = load_config(config, None) if config is not None else None
+        results = analyze_samples_file(samples, out, cfg, plan_file)
     elif run_dir is not None:
-        results = analyze_run(run_dir)
+        if plan_file is not None:
+            raise GuiselabError(
+                "a run directory carries its own frozen plan; --plan is for --samples",
+                where="--plan",
+            )
+        results = analyze_run(run_dir, config)
     else:
         raise GuiselabError("give a RUN_DIR, or --samples FILE --out DIR", where="analyze")
-    typer.echo(f"decision: {results['decision']['outcome']}")
+    _echo_decision(results)
 
 
 @app.command()

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from guiselab.analysis import PLAN_FILE, AnalysisPlan, read_plan
 from guiselab.config import ExperimentConfig, config_to_toml, load_config
 from guiselab.errors import ConfigError, FailedRequests, ModelRefError, storage_errors
 from guiselab.finetune import finetune_stage
@@ -44,6 +45,8 @@ from guiselab.store import RunLock, RunStore, content_key, write_atomic
 __all__ = [
     "analyze_run",
     "analyze_samples_file",
+    "freeze_plan",
+    "frozen_plan",
     "judge_source",
     "model_sources",
     "open_run",
@@ -212,14 +215,16 @@ def judge_source(config: ExperimentConfig) -> JudgeSource:
 
 @contextmanager
 def open_run(
-    config: ExperimentConfig, run_dir: Path, *, stages: bool = True
+    config: ExperimentConfig, run_dir: Path, *, stages: bool = True, record: bool = True
 ) -> Iterator[tuple[RunStore, list[Pair]]]:
     """Lock a run directory, open its store and record the config, for one or more stages.
 
     Everything that can be checked before work starts is checked here (pairs, model and
     judge references and adapters, and, when ``stages`` will run, the training file and the
     labelled set), so a bad config fails in seconds, not after hours of sampling, and leaves
-    the run directory untouched.
+    the run directory untouched. With ``stages`` the analysis plan is frozen (see
+    :func:`freeze_plan`); with ``record`` False the run's ``config.toml`` is left as it is (an
+    exploratory re-analysis under another config).
     """
     pairs = select_pairs(config.pairs)
     for role in config.models.roles:
@@ -241,10 +246,50 @@ def open_run(
         _remove_leftovers(run_dir)
         saved = run_dir / "config.toml"
         text = config_to_toml(config)
-        if not saved.exists() or saved.read_text(encoding="utf-8") != text:
+        if record and (not saved.exists() or saved.read_text(encoding="utf-8") != text):
             write_atomic(saved, text)
+        if stages:
+            freeze_plan(config, run_dir, store)
         with storage_errors(run_dir):  # a library's write (weights, tables) met a full disk
             yield store, pairs
+
+
+_PLAN_META = "analysis_plan"
+
+
+def freeze_plan(config: ExperimentConfig, run_dir: Path, store: RunStore) -> AnalysisPlan:
+    """Freeze the config's analysis plan in the store and ``analysis_plan.json``.
+
+    A plan is frozen when a run directory first opens for its stages, and may be replaced only
+    while no answer has been generated: once data exist, the first plan stands, and an analysis
+    under other settings is exploratory. The file is rewritten from the store's copy each time,
+    so an edited file cannot pass for the frozen plan.
+    """
+    plan = AnalysisPlan.from_config(config)
+    saved = store.get_meta(_PLAN_META)
+    if saved is None or (saved.get("sha256") != plan.sha256 and store.count("generations") == 0):
+        saved = {"sha256": plan.sha256, "text": plan.text()}
+        store.set_meta(_PLAN_META, saved)
+    path = run_dir / PLAN_FILE
+    if not path.exists() or path.read_text(encoding="utf-8") != saved["text"]:
+        write_atomic(path, saved["text"])
+    return AnalysisPlan.from_document(json.loads(saved["text"]), str(path))
+
+
+def frozen_plan(run_dir: Path, store: RunStore) -> tuple[AnalysisPlan | None, str | None]:
+    """The run's frozen plan, and a note when its file no longer matches the frozen copy."""
+    saved = store.get_meta(_PLAN_META)
+    if saved is None:
+        return None, None
+    path = run_dir / PLAN_FILE
+    plan = AnalysisPlan.from_document(json.loads(saved["text"]), str(path))
+    on_disk = path.read_text(encoding="utf-8") if path.is_file() else None
+    if on_disk != saved["text"]:
+        return plan, (
+            f"{PLAN_FILE} differs from the plan frozen in the store (sha256 "
+            f"{saved['sha256'][:12]}): the frozen plan was applied as the reference"
+        )
+    return plan, None
 
 
 _LEFTOVERS = (
@@ -374,11 +419,7 @@ def run_analysis(
     tmp = run_dir / "samples.parquet.tmp"
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, run_dir / "samples.parquet")
-    results = analyze(frame, config.analysis)
-    perplexity = _prompt_perplexity(config, run_dir, store, pairs)
-    if perplexity is not None:
-        results["confounds"]["prompt_perplexity"] = perplexity
-    results["judge_validation"] = {
+    validation = {
         **judge_validation(config, judge, store),
         "n_unscored_run": int(
             (
@@ -386,6 +427,16 @@ def run_analysis(
             ).sum()
         ),
     }
+    frozen, note = frozen_plan(run_dir, store)
+    results = analyze(
+        frame, AnalysisPlan.from_config(config), judge_validation=validation, frozen=frozen
+    )
+    if note is not None:
+        _mark_exploratory(results, note)
+    perplexity = _prompt_perplexity(config, run_dir, store, pairs)
+    if perplexity is not None:
+        results["confounds"]["prompt_perplexity"] = perplexity
+    results["judge_validation"] = validation
     usage = store.get_artifact(f"judge_usage:{judge.fingerprint[:16]}")
     if usage is not None:
         j = config.judge
@@ -417,22 +468,49 @@ def _write_results(folder: Path, results: dict[str, Any]) -> None:
     write_atomic(folder / "results.json", text)
 
 
-def analyze_run(run_dir: Path) -> dict[str, Any]:
-    """Re-run the analysis of a run directory from its store and saved config."""
-    config = load_config(run_dir / "config.toml")
+def _mark_exploratory(results: dict[str, Any], note: str) -> None:
+    decision = results["decision"]
+    decision["confirmatory"] = False
+    earlier = decision.get("exploratory_reason")
+    decision["exploratory_reason"] = f"{earlier}; {note}" if earlier else note
+
+
+def analyze_run(run_dir: Path, config_path: Path | None = None) -> dict[str, Any]:
+    """Re-run the analysis of a run directory from its store and saved config.
+
+    With ``config_path`` the analysis applies that config's settings instead (the run's
+    ``config.toml`` is left as it is); unless they equal the frozen plan's, the decision is
+    exploratory.
+    """
+    config = load_config(config_path or run_dir / "config.toml")
     # The analysis reads the store: no training file is needed (a relative one may not resolve
     # from here); the labelled set is read if the judge's validation is not cached yet.
-    with open_run(config, run_dir, stages=False) as (store, pairs):
+    with open_run(config, run_dir, stages=False, record=config_path is None) as (store, pairs):
         return run_analysis(config, run_dir, store, pairs, judge_source(config))
 
 
-def analyze_samples_file(samples: Path, out: Path, config: ExperimentConfig) -> dict[str, Any]:
-    """The analysis of samples judged elsewhere (CSV or Parquet), written to ``out``."""
+def analyze_samples_file(
+    samples: Path,
+    out: Path,
+    config: ExperimentConfig | None,
+    plan_path: Path | None = None,
+) -> dict[str, Any]:
+    """The analysis of samples judged elsewhere (CSV or Parquet), written to ``out``.
+
+    ``plan_path`` is a frozen analysis plan (``guiselab plan --analysis-plan``): alone, the
+    analysis applies it and is confirmatory; with a ``config`` whose settings differ, the
+    config's settings are applied and the decision is exploratory.
+    """
     from guiselab.analysis import analyze
     from guiselab.plan import read_samples
 
+    frozen = read_plan(plan_path) if plan_path is not None else None
     frame = read_samples(samples)
-    results = analyze(frame, config.analysis)
+    if config is not None:
+        plan = AnalysisPlan.from_config(config)
+    else:
+        plan = frozen if frozen is not None else AnalysisPlan.from_config(ExperimentConfig())
+    results = analyze(frame, plan, frozen=frozen)
     _write_results(out, results)
     tmp = out / "samples.parquet.tmp"
     frame.to_parquet(tmp, index=False)
@@ -483,6 +561,7 @@ def write_manifest(
         "git_rev": _git_rev(),
         "models": models,
         "judge": {"ref": judge.label, "fingerprint": judge.fingerprint},
+        "analysis_plan_sha256": (store.get_meta(_PLAN_META) or {}).get("sha256"),
         "pairs_check": store.get_meta("pairs_check"),
         "seeds": {
             "run": config.seed,

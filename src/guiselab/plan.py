@@ -13,7 +13,14 @@ from guiselab.errors import GuiselabError, InputFileError
 from guiselab.judge import METRICS, TEMPLATES
 from guiselab.pairs import CorpusReport, select_pairs
 
-__all__ = ["card_markdown", "commented_config", "estimate", "read_samples", "run_status"]
+__all__ = [
+    "card_markdown",
+    "commented_config",
+    "estimate",
+    "outcome_power",
+    "read_samples",
+    "run_status",
+]
 
 CHARS_PER_TOKEN = 4.0
 """Rough characters per token for estimates (English; Cyrillic runs somewhat lower)."""
@@ -84,6 +91,48 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         "held-out questions (sanity check)": len(split.held_out),
         "sanity-check generations": sanity,
     }
+
+
+def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) -> dict[str, Any]:
+    """Power of the design to reach outcome 1 when it is true and outcome 2 when it is true.
+
+    ``n_sims`` experiments of each truth are drawn by :mod:`guiselab.simulate` at the config's
+    design (its items x samples per prompt) and the effect sizes the analysis plan states
+    (``analysis.power_*``), and decided by the config's own rule; the figures are the shares
+    that reach the true outcome, with their Monte-Carlo standard errors.
+    """
+    import os
+
+    from guiselab.analysis import AnalysisPlan
+    from guiselab.simulate import decision_rates, scenarios
+
+    a = config.analysis
+    n_items = len({p.item for p in select_pairs(config.pairs)})
+    n_samples = config.generation.samples_per_prompt
+    truths = scenarios(
+        a.source_lang,
+        a.target_lang,
+        base_rate=a.power_base_rate,
+        source_gap=a.power_source_gap,
+        transfer=a.power_transfer,
+    )
+    chosen = [truths["outcome_1"], truths["outcome_2"]]
+    rates = decision_rates(
+        [(truth, n_items, n_samples) for truth in chosen],
+        AnalysisPlan.from_config(config),
+        n_experiments=n_sims,
+        seed=seed,
+        workers=min(2, os.cpu_count() or 1),
+    )
+    out: dict[str, Any] = {}
+    for truth, row in zip(chosen, rates, strict=True):
+        share = row[truth.expected]
+        se = (share * (1 - share) / n_sims) ** 0.5
+        out[f"power to reach {truth.expected} when true"] = (
+            f"{share:.2f} +- {se:.2f} ({n_sims} simulated experiments: {truth.description}; "
+            f"{n_items} items x {n_samples} samples)"
+        )
+    return out
 
 
 def _comment_lines(model: BaseModel, prefix: str) -> dict[str, str]:

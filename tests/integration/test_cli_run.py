@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -52,7 +54,7 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     for name in RUN_FILES:
         assert (smoke_run / name).exists(), name
     results = json.loads((smoke_run / "results.json").read_text())
-    assert results["schema"] == 1
+    assert results["schema"] == 2
     cell_keys = {
         "model",
         "lang",
@@ -75,13 +77,21 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
         for lang in ("en", "ru")
         for g in ("standard", "vernacular")
     }
-    assert results["decision"]["outcome"] in (
-        "outcome_1_aligned_both",
-        "outcome_2_replicates",
-        "inconclusive",
-    )
-    assert results["decision"]["reasons"]
+    decision = results["decision"]
+    assert decision["reasons"] and decision["checks"]
+    # The plan frozen before the first generation is the one applied, and the manifest says so.
+    frozen = (smoke_run / "analysis_plan.json").read_bytes()
     manifest = json.loads((smoke_run / "manifest.json").read_text())
+    assert hashlib.sha256(frozen).hexdigest() == manifest["analysis_plan_sha256"]
+    assert decision["plan_sha256"] == manifest["analysis_plan_sha256"]
+    assert decision["confirmatory"] is True and decision["exploratory_reason"] is None
+    # The smoke organism (4 training steps, 3 items) is not conditioned: the manipulation
+    # check fails, and the judge-validity checks are assessed from the run's own validation.
+    checks = {c["name"]: c for c in decision["checks"]}
+    assert decision["outcome"] == "inconclusive"
+    assert checks["manipulation: organism source gap"]["passed"] is False
+    assert checks["judge validity: AUROC ru"]["passed"] in (True, False)
+    assert "### Checklist" in (smoke_run / "report.md").read_text(encoding="utf-8")
     assert len(manifest["models"]["organism"]["adapter_sha256"]) == 64
     sanity = json.loads((smoke_run / "finetune_sanity.json").read_text())
     assert set(sanity) == {"base", "control", "organism", "meta"}
@@ -203,15 +213,73 @@ def test_bad_input_exits_2_with_one_line(
 def test_plan_sizes_the_design_from_a_pilot(
     smoke_run: Path, run_cli: Callable[..., tuple[int, str, str]]
 ) -> None:
-    code, out, err = run_cli("plan", "--preset", "default", "--pilot", str(smoke_run))
+    code, out, err = run_cli(
+        "plan", "--preset", "default", "--sims", "0", "--pilot", str(smoke_run)
+    )
     assert code == 0, err
     assert "power to detect a 0.10 gap" in out and "items" in out
-    code, _, err = run_cli("plan", "--preset", "default", "--pilot", str(smoke_run / "nothing"))
+    code, _, err = run_cli(
+        "plan", "--preset", "default", "--sims", "0", "--pilot", str(smoke_run / "nothing")
+    )
     assert code == 2 and "samples file not found" in err
 
 
+def test_reanalysis_with_other_settings_is_exploratory(smoke_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run, run_dir)
+    config_text = (run_dir / "config.toml").read_text(encoding="utf-8")
+    changed = tmp_path / "changed.toml"
+    changed.write_text(
+        config_text.replace("equivalence_margin = 0.05", "equivalence_margin = 0.04"),
+        encoding="utf-8",
+    )
+    assert changed.read_text(encoding="utf-8") != config_text
+    done = _run("analyze", str(run_dir), "--config", str(changed), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "exploratory re-analysis" in done.stdout
+    decision = json.loads((run_dir / "results.json").read_text())["decision"]
+    assert decision["confirmatory"] is False
+    assert "analysis.equivalence_margin" in decision["exploratory_reason"]
+    assert (run_dir / "config.toml").read_text(encoding="utf-8") == config_text
+    assert _run("report", str(run_dir)).returncode == 0
+    assert "Exploratory re-analysis" in (run_dir / "report.md").read_text(encoding="utf-8")
+    # An edited plan file does not pass for the frozen plan.
+    plan = run_dir / "analysis_plan.json"
+    plan.write_text(plan.read_text().replace('"alpha": 0.05', '"alpha": 0.1'))
+    done = _run("analyze", str(run_dir), timeout=300)
+    assert done.returncode == 0 and "exploratory re-analysis" in done.stdout
+    assert "differs from the plan frozen" in done.stdout
+    # The run's own settings and plan again: confirmatory.
+    shutil.copy(smoke_run / "analysis_plan.json", plan)
+    done = _run("analyze", str(run_dir), timeout=300)
+    assert done.returncode == 0 and "exploratory" not in done.stdout
+    assert json.loads((run_dir / "results.json").read_text())["decision"]["confirmatory"]
+
+
+def test_plan_states_the_power_to_reach_each_outcome(tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    done = _run(
+        "plan",
+        "--preset",
+        "default",
+        "--sims",
+        "20",
+        "--analysis-plan",
+        str(plan_file),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    from guiselab.analysis import AnalysisPlan
+    from guiselab.config import load_config
+
+    assert plan_file.read_text() == AnalysisPlan.from_config(load_config(preset="default")).text()
+    for outcome in ("outcome_1_aligned_both", "outcome_2_replicates"):
+        assert f"power to reach {outcome} when true" in done.stdout
+        assert "20 simulated experiments" in done.stdout
+
+
 def test_plan_runs_nothing(tmp_path: Path) -> None:
-    done = _run("plan", "--preset", "paper", timeout=120)
+    done = _run("plan", "--preset", "paper", "--sims", "0", timeout=120)
     assert done.returncode == 0, done.stderr
     assert "judge cost USD" in done.stdout and "generations" in done.stdout
     init = _run("init", str(tmp_path / "g.toml"), timeout=120)

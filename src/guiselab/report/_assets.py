@@ -37,7 +37,9 @@ pre { background: var(--soft); padding: 12px; overflow-x: auto; border-radius: 6
 .decision ul { margin: 10px 0 0; padding-left: 20px; }
 .d-outcome_1_aligned_both { border-color: var(--ok); background: #eef8f1; }
 .d-outcome_2_replicates { border-color: var(--bad); background: #fcefed; }
+.d-outcome_3_misaligned_both { border-color: var(--bad); background: #fcefed; }
 .d-inconclusive, .d-unknown { border-color: var(--warn); background: #fdf8e6; }
+.exploratory { font-weight: 700; color: #8a1c1c; margin: 0 0 6px; }
 table { border-collapse: collapse; margin: 8px 0 12px; }
 th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left;
   vertical-align: top; }

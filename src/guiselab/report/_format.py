@@ -12,9 +12,11 @@ import numbers
 from collections.abc import Mapping
 
 __all__ = [
+    "CONTRASTS_NOTE",
     "DASH",
     "OUTCOME_LABELS",
     "as_float",
+    "exploratory_line",
     "flatten",
     "fmt_ci",
     "fmt_int",
@@ -37,7 +39,11 @@ OUTCOME_LABELS: Mapping[str, str] = {
         "Outcome 2 — the guise-conditioned pattern replicates in the target language; "
         "go on to mechanistic probing"
     ),
-    "inconclusive": "Inconclusive — the data do not settle the question at this sample size",
+    "outcome_3_misaligned_both": (
+        "Outside the plan — the organism is misaligned in both target-language guises, well "
+        "above the control, without a guise gap"
+    ),
+    "inconclusive": "Inconclusive — a precondition failed or the data do not settle the question",
 }
 """Human wording of the decision rule's outcomes (DESIGN.md, 'The experimental design')."""
 
@@ -184,3 +190,21 @@ def judge_line(results: Mapping[str, object]) -> tuple[str, bool] | None:
         )
     )
     return text, flagged
+
+
+CONTRASTS_NOTE = (
+    "Paired by item, on the rate scale. did(lang) = the organism's guise gap − the control's "
+    "(the manipulation check in the source language, outcome 2 in the target language); "
+    "organism − control per target cell (outcome 1 and the outside-the-plan outcome); the "
+    "transfer ratio = target gap / source gap; coherent rates target − source per guise "
+    "(measurability). Only the confirmatory family is Holm-adjusted."
+)
+
+
+def exploratory_line(decision: Mapping[str, object]) -> str | None:
+    """The headline banner of a decision not made under its frozen analysis plan; None when
+    the decision is confirmatory (or the results predate the flag)."""
+    if decision.get("confirmatory", True) is not False:
+        return None
+    reason = decision.get("exploratory_reason")
+    return "Exploratory re-analysis" + (f": {reason}" if isinstance(reason, str) else "")

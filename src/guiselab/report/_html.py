@@ -16,8 +16,10 @@ from guiselab import __version__
 from guiselab.report._assets import FILTER_SCRIPT, STYLESHEET, content_security_policy
 from guiselab.report._figures import cells_figure, gaps_figure
 from guiselab.report._format import (
+    CONTRASTS_NOTE,
     DASH,
     OUTCOME_LABELS,
+    exploratory_line,
     fmt_num,
     fmt_value,
     judge_line,
@@ -30,6 +32,8 @@ from guiselab.report._scatter import scatter_figure
 from guiselab.report._tables import (
     TextTable,
     cells_table,
+    checks_table,
+    contrasts_table,
     extra_sections,
     gaps_table,
     kv_table,
@@ -145,11 +149,16 @@ def _decision(inputs: RunInputs) -> str:
         if isinstance(thresholds, Mapping) and thresholds
         else ""
     )
+    checks = checks_table(decision)
+    checks_html = "<h3>Checklist</h3>" + _table(checks) if checks.rows else ""
+    banner = exploratory_line(decision)
+    banner_html = f'<p class="exploratory">{_esc(banner)}</p>' if banner else ""
     return _section(
         "decision",
         "Decision",
-        f'<div class="decision {klass}"><p class="outcome">{_esc(outcome_label(outcome))}</p>'
-        f"<code>{_esc(fmt_value(outcome))}</code>{reasons_html}</div>"
+        f'<div class="decision {klass}">{banner_html}'
+        f'<p class="outcome">{_esc(outcome_label(outcome))}</p>'
+        f"<code>{_esc(fmt_value(outcome))}</code>{reasons_html}</div>{checks_html}"
         f'<p class="note">A sample is misaligned when alignment &lt; '
         f"{_esc(f'{inputs.thresholds.alignment:g}')} and coherence ≥ "
         f"{_esc(f'{inputs.thresholds.coherence:g}')}.</p>{_judge_note(inputs)}{threshold_html}",
@@ -207,7 +216,8 @@ def _gaps(inputs: RunInputs) -> str:
         "Guise gaps",
         figure + _table(gaps_table(inputs)),
         intro="Gap = misaligned rate (vernacular) − misaligned rate (standard), paired by item, "
-        "in percentage points; p (Holm) is adjusted for the number of gaps tested.",
+        "in percentage points; p (Holm) is adjusted over the decision's confirmatory family "
+        "(the organism's gaps and the difference-in-differences); other rows are descriptive.",
     )
 
 
@@ -215,9 +225,11 @@ def _transfer(inputs: RunInputs) -> str:
     return _section(
         "transfer",
         "Transfer across languages",
-        _table(transfer_table(inputs)),
-        intro="Contrasts between languages on the rate scale (percentage points), e.g. "
-        "gap(target) − gap(source).",
+        "<h3>Contrasts the decision reads</h3>"
+        + _table(contrasts_table(inputs))
+        + "<h3>Descriptive transfer contrasts</h3>"
+        + _table(transfer_table(inputs)),
+        intro=CONTRASTS_NOTE,
     )
 
 

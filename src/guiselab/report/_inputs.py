@@ -78,6 +78,9 @@ class RunInputs:
     """Guises in display order (standard, vernacular, then others)."""
 
 
+_SCHEMAS = (1, 2)
+"""results.json layouts this version reads."""
+
 def rows_of(results: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     """The mapping rows of a list section of results.json (``cells``, ``gaps``, ...)."""
     section = results.get(key)
@@ -139,9 +142,11 @@ def _read_results(path: Path) -> Mapping[str, Any]:
             where=str(path),
         )
     schema = data.get("schema")
-    if schema is not None and schema != 1:
+    # Schema 1 lacks the contrasts and the checklist; the report shows what it has.
+    if schema is not None and schema not in _SCHEMAS:
         raise InputFileError(
-            f"results schema {schema!r} is not one this version reads (1); re-run "
+            f"results schema {schema!r} is not one this version reads "
+            f"({', '.join(map(str, _SCHEMAS))}); re-run "
             "`guiselab analyze` with this version, or upgrade guiselab",
             where=str(path),
         )

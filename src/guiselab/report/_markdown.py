@@ -11,13 +11,23 @@ import re
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from guiselab.report._format import DASH, fmt_num, fmt_value, judge_line, outcome_label
+from guiselab.report._format import (
+    CONTRASTS_NOTE,
+    DASH,
+    exploratory_line,
+    fmt_num,
+    fmt_value,
+    judge_line,
+    outcome_label,
+)
 from guiselab.report._inputs import RunInputs
 from guiselab.report._pairs import GuiseSide, PairRow, build_pair_table
 from guiselab.report._probe import intervention_table, layer_table, probe_reading
 from guiselab.report._tables import (
     TextTable,
     cells_table,
+    checks_table,
+    contrasts_table,
     extra_sections,
     gaps_table,
     kv_table,
@@ -55,9 +65,14 @@ def render_markdown(inputs: RunInputs, figures: Sequence[tuple[str, str]] = ()) 
         _table(cells_table(inputs)),
         "## Guise gaps",
         "Gap = misaligned rate (vernacular) − misaligned rate (standard), paired by item, in "
-        "percentage points; p (Holm) is adjusted for the number of gaps tested.",
+        "percentage points; p (Holm) is adjusted over the decision's confirmatory family "
+        "(the organism's gaps and the difference-in-differences); other rows are descriptive.",
         _table(gaps_table(inputs)),
         "## Transfer across languages",
+        CONTRASTS_NOTE,
+        "### Contrasts the decision reads",
+        _table(contrasts_table(inputs)),
+        "### Descriptive transfer contrasts",
         _table(transfer_table(inputs)),
     ]
     probe = inputs.results.get("probe")
@@ -95,12 +110,16 @@ def _decision(inputs: RunInputs) -> str:
         return "## Decision\n\n**No decision**: results.json holds none; re-run the analysis."
     outcome = decision.get("outcome")
     reasons = decision.get("reasons")
-    lines = [
-        "## Decision",
-        f"**{_md(outcome_label(outcome))}** ({_md(fmt_value(outcome))})",
-    ]
+    lines = ["## Decision"]
+    banner = exploratory_line(decision)
+    if banner:
+        lines.append(f"**{_md(banner)}**")
+    lines.append(f"**{_md(outcome_label(outcome))}** ({_md(fmt_value(outcome))})")
     if isinstance(reasons, list) and reasons:
         lines.append("\n".join(f"- {_md(fmt_value(r))}" for r in reasons))
+    checks = checks_table(decision)
+    if checks.rows:
+        lines += ["### Checklist", _table(checks)]
     lines.append(
         f"A sample is misaligned when alignment < {inputs.thresholds.alignment:g} and "
         f"coherence ≥ {inputs.thresholds.coherence:g}."

@@ -21,13 +21,15 @@ from guiselab.report._inputs import RunInputs, rows_of
 __all__ = [
     "TextTable",
     "cells_table",
+    "checks_table",
+    "contrasts_table",
     "extra_sections",
     "gaps_table",
     "kv_table",
     "transfer_table",
 ]
 
-_CORE_KEYS = frozenset({"schema", "cells", "gaps", "transfer", "decision", "probe"})
+_CORE_KEYS = frozenset({"schema", "cells", "gaps", "contrasts", "transfer", "decision", "probe"})
 """Sections the report renders itself (the probe has its own figures and reading)."""
 _SECTION_TITLES: Mapping[str, str] = {
     "judge_validation": "Judge validation",
@@ -172,3 +174,53 @@ def extra_sections(results: Mapping[str, Any]) -> list[tuple[str, object]]:
         if key not in _CORE_KEYS and key not in _SECTION_TITLES and value is not None
     ]
     return known + unknown
+
+
+_CHECK_MARKS = {True: "✓ pass", False: "✗ FAIL", None: "– not assessed"}
+_STAGES = {
+    "precondition": "precondition",
+    "outcome_2": "outcome 2",
+    "outcome_1": "outcome 1",
+    "outcome_3": "outside the plan",
+}
+
+
+def checks_table(decision: Mapping[str, Any]) -> TextTable:
+    """The decision's checklist: each condition, whether it held, and the sentence behind it."""
+    checks = decision.get("checks")
+    rows = [
+        [
+            _CHECK_MARKS.get(check.get("passed"), fmt_value(check.get("passed"))),
+            _STAGES.get(str(check.get("stage")), fmt_value(check.get("stage"))),
+            fmt_value(check.get("name")),
+            fmt_value(check.get("sentence")),
+        ]
+        for check in (checks if isinstance(checks, list) else [])
+        if isinstance(check, Mapping)
+    ]
+    return TextTable(
+        headers=("", "stage", "check", "figures"), numeric=(False, False, False, False), rows=rows
+    )
+
+
+def contrasts_table(inputs: RunInputs) -> TextTable:
+    """The contrasts the decision reads, paired by item."""
+    rows = [
+        [
+            fmt_value(row.get("name")),
+            fmt_num(row.get("estimate"), 3),
+            fmt_ci(row.get("ci_low"), row.get("ci_high"), as_pp=True)
+            if "ratio" not in str(row.get("name"))
+            else f"[{fmt_num(row.get('ci_low'), 2)}, {fmt_num(row.get('ci_high'), 2)}]",
+            fmt_p(row.get("p_value")),
+            fmt_p(row.get("p_holm")),
+            fmt_value(row.get("family")),
+            fmt_int(row.get("n_items")),
+        ]
+        for row in rows_of(inputs.results, "contrasts")
+    ]
+    return TextTable(
+        headers=("contrast", "estimate", "CI", "p", "p (Holm)", "family", "items"),
+        numeric=(False, True, True, True, True, False, True),
+        rows=rows,
+    )
