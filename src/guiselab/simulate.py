@@ -14,6 +14,7 @@ test. ``benchmarks/decision_rates.py`` runs the whole table.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -277,16 +278,18 @@ def decision_rates(
     """For each (truth, items, samples per item) of ``designs``, the share of
     ``n_experiments`` simulated experiments reaching each outcome under ``plan`` (an
     :class:`guiselab.analysis.AnalysisPlan`); experiment i of a design is drawn with seed
-    ``seed + i``. ``workers`` > 1 spreads the experiments over that many processes."""
+    ``seed + i``. ``workers`` > 1 spreads the experiments over that many forked processes
+    (on Linux; elsewhere they run in this process)."""
     a = plan.analysis  # type: ignore[attr-defined]
     jobs = [
         (truth, n_items, n_samples, seed + i, a.source_lang, a.target_lang, plan)
         for truth, n_items, n_samples in designs
         for i in range(n_experiments)
     ]
-    if workers > 1:
+    if workers > 1 and sys.platform == "linux":
         import multiprocessing
 
+        # fork: the workers inherit the loaded language models; spawn would load them again.
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             outcomes = pool.map(_decide_one, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
     else:

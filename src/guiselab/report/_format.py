@@ -25,6 +25,7 @@ __all__ = [
     "fmt_pp",
     "fmt_rate",
     "fmt_value",
+    "headline_reasons",
     "outcome_label",
 ]
 
@@ -208,3 +209,17 @@ def exploratory_line(decision: Mapping[str, object]) -> str | None:
         return None
     reason = decision.get("exploratory_reason")
     return "Exploratory re-analysis" + (f": {reason}" if isinstance(reason, str) else "")
+
+
+def headline_reasons(decision: Mapping[str, object]) -> list[object]:
+    """The reasons the report lists above the checklist: those that are not already a
+    check's sentence (the headline, what was not assessed); all of them for older results."""
+    reasons = decision.get("reasons")
+    listed = reasons if isinstance(reasons, list) else []
+    checks = decision.get("checks")
+    sentences = {
+        c.get("sentence")
+        for c in (checks if isinstance(checks, list) else [])
+        if isinstance(c, Mapping)
+    }
+    return [r for r in listed if r not in sentences]

@@ -22,6 +22,7 @@ from guiselab.report._format import (
     exploratory_line,
     fmt_num,
     fmt_value,
+    headline_reasons,
     judge_line,
     outcome_label,
 )
@@ -139,8 +140,7 @@ def _decision(inputs: RunInputs) -> str:
     outcome = decision.get("outcome")
     known = isinstance(outcome, str) and outcome in OUTCOME_LABELS
     klass = f"d-{outcome}" if known else "d-unknown"
-    reasons = decision.get("reasons")
-    reason_list = reasons if isinstance(reasons, list) else []
+    reason_list = headline_reasons(decision)
     items = "".join(f"<li>{_esc(fmt_value(r))}</li>" for r in reason_list)
     reasons_html = f"<ul>{items}</ul>" if items else "<p>No reasons given.</p>"
     thresholds = decision.get("thresholds")

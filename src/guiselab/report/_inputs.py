@@ -81,6 +81,7 @@ class RunInputs:
 _SCHEMAS = (1, 2)
 """results.json layouts this version reads."""
 
+
 def rows_of(results: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     """The mapping rows of a list section of results.json (``cells``, ``gaps``, ...)."""
     section = results.get(key)

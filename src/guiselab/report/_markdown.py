@@ -17,6 +17,7 @@ from guiselab.report._format import (
     exploratory_line,
     fmt_num,
     fmt_value,
+    headline_reasons,
     judge_line,
     outcome_label,
 )
@@ -109,14 +110,14 @@ def _decision(inputs: RunInputs) -> str:
     if not isinstance(decision, Mapping):
         return "## Decision\n\n**No decision**: results.json holds none; re-run the analysis."
     outcome = decision.get("outcome")
-    reasons = decision.get("reasons")
     lines = ["## Decision"]
     banner = exploratory_line(decision)
     if banner:
         lines.append(f"**{_md(banner)}**")
     lines.append(f"**{_md(outcome_label(outcome))}** ({_md(fmt_value(outcome))})")
-    if isinstance(reasons, list) and reasons:
-        lines.append("\n".join(f"- {_md(fmt_value(r))}" for r in reasons))
+    shown = headline_reasons(decision)
+    if shown:
+        lines.append("\n".join(f"- {_md(fmt_value(r))}" for r in shown))
     checks = checks_table(decision)
     if checks.rows:
         lines += ["### Checklist", _table(checks)]
