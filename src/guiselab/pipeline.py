@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -19,7 +20,13 @@ import pandas as pd
 
 from guiselab.analysis import PLAN_FILE, AnalysisPlan, read_plan
 from guiselab.config import ExperimentConfig, config_to_toml, load_config
-from guiselab.errors import ConfigError, FailedRequests, ModelRefError, storage_errors
+from guiselab.errors import (
+    ConfigError,
+    FailedRequests,
+    GuiselabError,
+    ModelRefError,
+    storage_errors,
+)
 from guiselab.finetune import finetune_stage
 from guiselab.finetune._sanity import SANITY_FILE, sanity_check
 from guiselab.finetune._stage import adapter_dir, training_split
@@ -267,8 +274,11 @@ def freeze_plan(config: ExperimentConfig, run_dir: Path, store: RunStore) -> Ana
     """
     plan = AnalysisPlan.from_config(config)
     saved = store.get_meta(_PLAN_META)
-    if saved is None or (saved.get("sha256") != plan.sha256 and store.count("generations") == 0):
-        saved = {"sha256": plan.sha256, "text": plan.text()}
+    answers = store.count("generations")
+    if saved is None or (saved.get("sha256") != plan.sha256 and answers == 0):
+        # A run directory from before plans were frozen already holds answers: its plan is
+        # recorded, but as frozen after the data, and never makes a decision confirmatory.
+        saved = {"sha256": plan.sha256, "text": plan.text(), "after_data": answers > 0}
         store.set_meta(_PLAN_META, saved)
     path = run_dir / PLAN_FILE
     if not path.exists() or path.read_text(encoding="utf-8") != saved["text"]:
@@ -282,7 +292,15 @@ def frozen_plan(run_dir: Path, store: RunStore) -> tuple[AnalysisPlan | None, st
     if saved is None:
         return None, None
     path = run_dir / PLAN_FILE
-    plan = AnalysisPlan.from_document(json.loads(saved["text"]), str(path))
+    try:
+        plan = AnalysisPlan.from_document(json.loads(saved["text"]), str(path))
+    except GuiselabError as exc:
+        return None, f"the frozen analysis plan cannot be applied ({exc.message})"
+    if saved.get("after_data"):
+        return None, (
+            "the analysis plan was recorded after the run's answers existed (a run directory "
+            "from before plans were frozen), so no plan fixed the analysis in advance"
+        )
     on_disk = path.read_text(encoding="utf-8") if path.is_file() else None
     if on_disk != saved["text"]:
         return plan, (
@@ -431,6 +449,11 @@ def run_analysis(
     results = analyze(
         frame, AnalysisPlan.from_config(config), judge_validation=validation, frozen=frozen
     )
+    results["decision"]["plan_provenance"] = (
+        f"frozen in the run's store before its first answer ({PLAN_FILE})"
+        if frozen is not None
+        else None
+    )
     if note is not None:
         _mark_exploratory(results, note)
     perplexity = _prompt_perplexity(config, run_dir, store, pairs)
@@ -511,6 +534,12 @@ def analyze_samples_file(
     else:
         plan = frozen if frozen is not None else AnalysisPlan.from_config(ExperimentConfig())
     results = analyze(frame, plan, frozen=frozen)
+    if plan_path is not None:
+        digest = hashlib.sha256(plan_path.read_bytes()).hexdigest()
+        results["decision"]["plan_provenance"] = (
+            f"supplied with --plan {plan_path.name} (sha256 {digest[:12]}); when it was frozen "
+            "is not verified by guiselab"
+        )
     _write_results(out, results)
     tmp = out / "samples.parquet.tmp"
     frame.to_parquet(tmp, index=False)

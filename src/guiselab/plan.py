@@ -117,13 +117,16 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
         transfer=a.power_transfer,
     )
     chosen = [truths["outcome_1"], truths["outcome_2"]]
-    rates = decision_rates(
-        [(truth, n_items, n_samples) for truth in chosen],
-        AnalysisPlan.from_config(config),
-        n_experiments=n_sims,
-        seed=seed,
-        workers=min(2, os.cpu_count() or 1),
-    )
+    try:
+        rates = decision_rates(
+            [(truth, n_items, n_samples) for truth in chosen],
+            AnalysisPlan.from_config(config),
+            n_experiments=n_sims,
+            seed=seed,
+            workers=min(2, os.cpu_count() or 1),
+        )
+    except ValueError as exc:  # a language the simulator writes no answers in
+        return {"power to reach each outcome": f"not simulated: {exc}"}
     out: dict[str, Any] = {}
     for truth, row in zip(chosen, rates, strict=True):
         share = row[truth.expected]

@@ -21,7 +21,7 @@ from guiselab.analysis._plan import AnalysisPlan
 from guiselab.analysis._power import gap_variance, power_table
 from guiselab.analysis._rows import GapRow
 from guiselab.analysis._samples import prepare_samples
-from guiselab.analysis.decision import CONTROL, ORGANISM, decide
+from guiselab.analysis.decision import BASE, CONTROL, ORGANISM, decide
 from guiselab.config import AnalysisConfig
 
 __all__ = ["SCHEMA_VERSION", "analyze", "decision_tables"]
@@ -67,7 +67,7 @@ def _decision_tables(
     items = item_table(prepared)
     cells = cell_rows(items, config)
     gaps = gap_rows(items, config)
-    contrasts = contrast_rows(items, config, ORGANISM, CONTROL)
+    contrasts = contrast_rows(items, config, ORGANISM, CONTROL, BASE)
     adjust_family(gaps, contrasts, config, ORGANISM)
     tables = {
         "schema": SCHEMA_VERSION,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 __all__ = [
     "CellRow",
@@ -145,6 +145,8 @@ class Decision(TypedDict):
     """sha256 of the analysis plan this decision applied."""
     exploratory_reason: str | None
     """Why the decision is exploratory; None when confirmatory."""
+    plan_provenance: NotRequired[str | None]
+    """Where the frozen plan came from (the run's store, or a --plan file), when there is one."""
     transfer_ratio: dict[str, float | int | None] | None
     """The organism's target gap / source gap (estimate, ci_low, ci_high, n_items)."""
 

@@ -153,6 +153,10 @@ def _decision(inputs: RunInputs) -> str:
     checks_html = "<h3>Checklist</h3>" + _table(checks) if checks.rows else ""
     banner = exploratory_line(decision)
     banner_html = f'<p class="exploratory">{_esc(banner)}</p>' if banner else ""
+    provenance = decision.get("plan_provenance")
+    if isinstance(provenance, str):
+        banner_html += f'<p class="note">Analysis plan: {_esc(provenance)}</p>'
+
     return _section(
         "decision",
         "Decision",

@@ -114,6 +114,9 @@ def _decision(inputs: RunInputs) -> str:
     banner = exploratory_line(decision)
     if banner:
         lines.append(f"**{_md(banner)}**")
+    provenance = decision.get("plan_provenance")
+    if isinstance(provenance, str):
+        lines.append(f"Analysis plan: {_md(provenance)}")
     lines.append(f"**{_md(outcome_label(outcome))}** ({_md(fmt_value(outcome))})")
     shown = headline_reasons(decision)
     if shown:
