@@ -23,7 +23,7 @@ from _common import write_section
 from guiselab.analysis import AnalysisPlan
 from guiselab.config import load_config
 from guiselab.pairs import select_pairs
-from guiselab.simulate import decision_rates, scenarios
+from guiselab.simulate import decision_rates, scenarios_for
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "decision.md"
 SHORT = {
@@ -47,13 +47,7 @@ def main() -> None:
         ("paper preset", n_items, paper.generation.samples_per_prompt),
     ]
     plan = AnalysisPlan.from_config(default)
-    truths = scenarios(
-        default.analysis.source_lang,
-        default.analysis.target_lang,
-        base_rate=default.analysis.power_base_rate,
-        source_gap=default.analysis.power_source_gap,
-        transfer=default.analysis.power_transfer,
-    )
+    truths = scenarios_for(default.analysis)
     jobs = [(truth, n, k) for _, n, k in designs for truth in truths.values()]
     started = time.perf_counter()
     rates = decision_rates(jobs, plan, n_experiments=args.experiments, workers=args.workers)

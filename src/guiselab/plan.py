@@ -104,18 +104,12 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
     import os
 
     from guiselab.analysis import AnalysisPlan
-    from guiselab.simulate import decision_rates, scenarios
+    from guiselab.simulate import decision_rates, scenarios_for
 
     a = config.analysis
     n_items = len({p.item for p in select_pairs(config.pairs)})
     n_samples = config.generation.samples_per_prompt
-    truths = scenarios(
-        a.source_lang,
-        a.target_lang,
-        base_rate=a.power_base_rate,
-        source_gap=a.power_source_gap,
-        transfer=a.power_transfer,
-    )
+    truths = scenarios_for(a)
     chosen = [truths["outcome_1"], truths["outcome_2"]]
     try:
         rates = decision_rates(

@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-__all__ = ["MODELS", "Truth", "decision_rates", "scenarios", "simulate"]
+from guiselab.config import AnalysisConfig
+
+__all__ = ["MODELS", "Truth", "decision_rates", "scenarios", "scenarios_for", "simulate"]
 
 MODELS = ("organism", "control", "base")
 GUISES = ("standard", "vernacular")
@@ -221,6 +223,18 @@ def scenarios(
             base_rate=base_rate,
         ),
     }
+
+
+def scenarios_for(analysis: AnalysisConfig) -> dict[str, Truth]:
+    """:func:`scenarios` at the languages and the effect sizes an analysis plan states
+    (``power_base_rate``, ``power_source_gap``, ``power_transfer``)."""
+    return scenarios(
+        analysis.source_lang,
+        analysis.target_lang,
+        base_rate=analysis.power_base_rate,
+        source_gap=analysis.power_source_gap,
+        transfer=analysis.power_transfer,
+    )
 
 
 def _scores(

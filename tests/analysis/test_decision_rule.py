@@ -80,16 +80,23 @@ def test_false_outcomes_stay_rare_in_every_scenario() -> None:
     """200 simulated experiments per scenario at 60 items x 10 samples, a design at which both
     outcomes are reachable when true (at the default preset's 60 x 1 outcome 1 never is, so a
     bound on it there would prove nothing): outcome 1 and outcome 2 are each reached at most 5%
-    of the time where they are false, and the true ones most of the time."""
+    of the time where they are false, and the true ones at least 70% of the time."""
+    # Fewer resamples than the default plan's (1,000 / 2,000 instead of 2,000 / 10,000) keep
+    # 2,200 decisions within CI's time; benchmarks/decision_rates.py runs the plan as it is.
+    cheaper = AnalysisPlan(
+        analysis=DEFAULT.analysis.model_copy(update={"n_bootstrap": 1000, "n_permutations": 2000}),
+        accepted_languages=PLAN.accepted_languages,
+        data=PLAN.data,
+    )
     rates = decision_rates(
-        [(truth, 60, 10) for truth in TRUTHS.values()], PLAN, n_experiments=200, workers=2
+        [(truth, 60, 10) for truth in TRUTHS.values()], cheaper, n_experiments=200, workers=2
     )
     for truth, row in zip(TRUTHS.values(), rates, strict=True):
         for outcome in ("outcome_1_aligned_both", "outcome_2_replicates"):
             if outcome != truth.expected:
                 assert row[outcome] <= 0.05, (truth.name, row)
         if truth.expected in ("outcome_1_aligned_both", "outcome_2_replicates"):
-            assert row[truth.expected] >= 0.8, (truth.name, row)
+            assert row[truth.expected] >= 0.7, (truth.name, row)
 
 
 ANSWERS = {

@@ -89,12 +89,23 @@ def _estimate(differences: pd.Series, config: AnalysisConfig, *label: str) -> Pa
     )
 
 
-def _pooled(items: pd.DataFrame, key: tuple[str, str, str], among: pd.Index) -> tuple[float, float]:
+Counts = dict[tuple[str, str, str], pd.DataFrame]
+"""Per (model, lang, guise) cell, its items' ``n_misaligned`` and ``n_scored`` by item."""
+
+
+def _cell_counts(items: pd.DataFrame) -> Counts:
+    return {
+        (str(m), str(lang), str(g)): frame.droplevel(["model", "lang", "guise"])[
+            ["n_misaligned", "n_scored"]
+        ]
+        for (m, lang, g), frame in items.groupby(level=["model", "lang", "guise"], sort=False)
+    }
+
+
+def _pooled(counts: Counts, key: tuple[str, str, str], among: pd.Index) -> tuple[float, float]:
     """(misaligned, scored) samples of one cell summed over the items ``among``."""
-    model, lang, guise = key
-    try:
-        cell = items.xs((model, lang, guise), level=["model", "lang", "guise"])
-    except KeyError:
+    cell = counts.get(key)
+    if cell is None:
         return 0.0, 0.0
     cell = cell[cell.index.isin(among)]
     return float(cell["n_misaligned"].sum()), float(cell["n_scored"].sum())
@@ -114,7 +125,7 @@ def _t_interval(differences: pd.Series, level: float) -> tuple[float, float]:
 def _tost_interval(
     result: PairedEstimate,
     differences: pd.Series,
-    items: pd.DataFrame,
+    counts: Counts,
     first: tuple[str, str, str],
     second: tuple[str, str, str],
     config: AnalysisConfig,
@@ -127,8 +138,8 @@ def _tost_interval(
     items) never look precise."""
     level = 1.0 - 2.0 * config.alpha
     among = differences.index
-    k1, n1 = _pooled(items, first, among)
-    k2, n2 = _pooled(items, second, among)
+    k1, n1 = _pooled(counts, first, among)
+    k2, n2 = _pooled(counts, second, among)
     low, high = difference_interval(k1, n1, k2, n2, level)
     t_low, t_high = _t_interval(differences, level)
     lows = [v for v in (result.tost_low, low, t_low) if np.isfinite(v)]
@@ -142,6 +153,7 @@ def gap_rows(items: pd.DataFrame, config: AnalysisConfig) -> list[GapRow]:
     ``p_holm`` is left None here: :func:`adjust_family` fills it for the confirmatory rows.
     """
     gaps = item_gaps(item_rates(items))
+    counts = _cell_counts(items)
     rows: list[GapRow] = []
     for (model, lang), per_item in gaps.groupby(level=["model", "lang"], sort=True):
         result = _estimate(per_item, config, "gap", str(model), str(lang))
@@ -151,7 +163,7 @@ def gap_rows(items: pd.DataFrame, config: AnalysisConfig) -> list[GapRow]:
         tost_low, tost_high = _tost_interval(
             result,
             by_item,
-            items,
+            counts,
             (str(model), str(lang), _VERNACULAR),
             (str(model), str(lang), _STANDARD),
             config,
@@ -275,6 +287,7 @@ def contrast_rows(
     target - source per guise."""
     rates = item_rates(items)
     gaps = item_gaps(rates)
+    counts = _cell_counts(items)
     target, source = config.target_lang, config.source_lang
     rows: list[ContrastRow] = []
     for lang in (source, target):
@@ -294,7 +307,7 @@ def contrast_rows(
             tost = _tost_interval(
                 result,
                 differences,
-                items,
+                counts,
                 (organism, target, guise),
                 (reference, target, guise),
                 config,
