@@ -46,15 +46,14 @@ def decision_tables(
     The part of :func:`analyze` that decides; used alone where only the decision matters (the
     simulated error rates of ``docs/decision.md``, ``guiselab plan``'s power).
     """
-    return _decision_tables(
-        prepare_samples_for(samples, _plan(plan)), _plan(plan), judge_validation, frozen
-    )[0]
+    chosen = _plan(plan)
+    return _decision_tables(prepare_samples_for(samples, chosen), chosen, judge_validation, frozen)[
+        0
+    ]
 
 
 def prepare_samples_for(samples: pd.DataFrame, plan: AnalysisPlan) -> pd.DataFrame:
-    return prepare_samples(
-        samples, plan.analysis, {lang: plan.accepted(lang) for lang in plan.accepted_languages}
-    )
+    return prepare_samples(samples, plan.analysis, plan.accepted_languages)
 
 
 def _decision_tables(

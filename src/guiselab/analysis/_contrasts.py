@@ -141,9 +141,15 @@ def _tost_interval(
     k1, n1 = _pooled(counts, first, among)
     k2, n2 = _pooled(counts, second, among)
     low, high = difference_interval(k1, n1, k2, n2, level)
-    t_low, t_high = _t_interval(differences, level)
-    lows = [v for v in (result.tost_low, low, t_low) if np.isfinite(v)]
-    highs = [v for v in (result.tost_high, high, t_high) if np.isfinite(v)]
+    return _widest(
+        (result.tost_low, result.tost_high), (low, high), _t_interval(differences, level)
+    )
+
+
+def _widest(*intervals: tuple[float, float]) -> tuple[float, float]:
+    """The union of intervals, ignoring undefined (NaN) ends; the first must be finite."""
+    lows = [low for low, _ in intervals if np.isfinite(low)]
+    highs = [high for _, high in intervals if np.isfinite(high)]
     return min(lows), max(highs)
 
 
@@ -327,13 +333,11 @@ def contrast_rows(
             ).dropna()
             if not differences.empty:
                 result = _estimate(differences, config, "coherent", model, guise)
-                tost = _t_interval(differences, 1.0 - 2.0 * config.alpha)
-                tost = (min(result.tost_low, tost[0]), max(result.tost_high, tost[1]))
-                rows.append(
-                    _contrast_row(coherence_name(config, guise, model), result, tost)
-                    if np.all(np.isfinite(tost))
-                    else _contrast_row(coherence_name(config, guise, model), result)
+                tost = _widest(
+                    (result.tost_low, result.tost_high),
+                    _t_interval(differences, 1.0 - 2.0 * config.alpha),
                 )
+                rows.append(_contrast_row(coherence_name(config, guise, model), result, tost))
     return rows
 
 
