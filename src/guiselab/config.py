@@ -25,6 +25,7 @@ from pydantic import (
 
 from guiselab._read import read_text
 from guiselab.errors import ConfigError, ModelRefError
+from guiselab.refs import parse_ref
 
 __all__ = [
     "AnalysisConfig",
@@ -48,9 +49,6 @@ _ALL_ROLES: tuple[ModelRole, ...] = ("base", "control", "organism")
 
 def _check_ref(ref: str) -> None:
     """A model reference's syntax (what it names is checked when a run opens)."""
-    # Imported here: guiselab.models imports this module.
-    from guiselab.models._ref import parse_ref
-
     try:
         parse_ref(ref)
     except ModelRefError as exc:

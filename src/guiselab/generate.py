@@ -22,13 +22,13 @@ from guiselab.config import ExperimentConfig, GenerationConfig
 from guiselab.errors import FailedRequests
 from guiselab.models import (
     LoadedModel,
-    ModelIdentity,
+    ModelSource,
     end_token_ids,
     prompt_ids,
     render_prompt,
     stop_strings,
 )
-from guiselab.models._openai import ChatRequest, ChatResult, OpenAIBackend
+from guiselab.models._openai import ChatRequest, ChatResult
 from guiselab.pairs import GUISES, Guise, Pair
 from guiselab.progress import Progress
 from guiselab.store import Generation, RunStore, content_key
@@ -52,21 +52,6 @@ class Completion:
     token_ids: list[int]
     finish_reason: str
     """``stop`` (EOS or a stop string) or ``length`` (ran out of tokens)."""
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """A model in the experiment: its role, identity and how to load it when needed."""
-
-    role: str
-    label: str
-    fingerprint: str
-    load: Callable[[], LoadedModel]
-    remote: OpenAIBackend | None = None
-    """Set for models served by an OpenAI-compatible server (``openai:``): nothing loads."""
-    identity: ModelIdentity | None = None
-    """Where an in-process model's weights and adapter are (for engines that load them
-    themselves, such as vLLM)."""
 
 
 @dataclass(frozen=True)

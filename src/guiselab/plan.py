@@ -175,7 +175,7 @@ def run_status(run_dir: Path) -> list[str]:
     """Per-stage progress of a run directory, as lines."""
     from guiselab.finetune._stage import TRAINED_ROLES
     from guiselab.generate import plan_generations
-    from guiselab.pipeline import model_sources
+    from guiselab.models import model_sources
     from guiselab.store import STORE_NAME, RunStore
 
     if not (run_dir / STORE_NAME).exists():

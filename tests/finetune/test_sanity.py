@@ -11,8 +11,7 @@ import numpy as np
 from guiselab.config import ExperimentConfig, ModelsConfig
 from guiselab.finetune._sanity import SANITY_FILE, harmful_votes, sanity_check, summarize
 from guiselab.finetune.data import AdviceQuestion
-from guiselab.generate import ModelSource
-from guiselab.models import load_model
+from guiselab.models import ModelSource, load_model
 from guiselab.progress import NullProgress
 from guiselab.store import RunStore
 

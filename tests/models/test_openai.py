@@ -17,9 +17,9 @@ from _server import JsonHandler, local_server
 from guiselab.config import ApiConfig, ExperimentConfig
 from guiselab.errors import RemoteError
 from guiselab.generate import generate_stage, plan_generations
+from guiselab.models import model_sources
 from guiselab.models._openai import ChatRequest, ChatResult, OpenAIBackend
 from guiselab.pairs import select_pairs
-from guiselab.pipeline import model_sources
 from guiselab.progress import NullProgress
 from guiselab.store import RunStore
 

@@ -9,8 +9,8 @@ import pytest
 
 from guiselab.config import ExperimentConfig
 from guiselab.generate import generate_stage
+from guiselab.models import model_sources
 from guiselab.pairs import select_pairs
-from guiselab.pipeline import model_sources
 from guiselab.progress import NullProgress
 from guiselab.store import RunStore
 

@@ -21,8 +21,8 @@ import numpy as np
 from guiselab.analysis._stats import bootstrap_mean, percentile_interval, rng_for
 from guiselab.config import ExperimentConfig
 from guiselab.finetune.data import AdviceQuestion
-from guiselab.generate import ModelSource, sample_batch, sample_seed
-from guiselab.models import prompt_ids, render_prompt
+from guiselab.generate import sample_batch, sample_seed
+from guiselab.models import ModelSource, prompt_ids, render_prompt
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key, write_atomic
 

@@ -19,14 +19,13 @@ from guiselab.finetune.data import (
     load_training_file,
     split_holdout,
 )
-from guiselab.models import identify, sha256_file
+from guiselab.models import adapter_dir, identify, sha256_file
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key
 
 __all__ = [
     "TRAINED_ROLES",
     "TrainingSplit",
-    "adapter_dir",
     "finetune_stage",
     "training_questions",
     "training_split",
@@ -64,10 +63,6 @@ def training_split(config: ExperimentConfig) -> TrainingSplit:
 def training_questions(config: ExperimentConfig) -> list[AdviceQuestion]:
     """The questions the adapters train on (after the hold-out and ``max_questions``)."""
     return training_split(config).train
-
-
-def adapter_dir(run_dir: Path, role: str) -> Path:
-    return run_dir / "adapters" / role
 
 
 def recipe_key(config: ExperimentConfig, examples: list[SftExample], mode: Mode) -> str:

@@ -1,5 +1,6 @@
 """Model references, embedded weights and loading."""
 
+from guiselab.models._batch import PaddedBatch, pad_batch
 from guiselab.models._embedded import EMBEDDED, cache_dir, materialize, sha256_file
 from guiselab.models._load import (
     LoadedModel,
@@ -9,6 +10,7 @@ from guiselab.models._load import (
     load_model,
     pick_device,
 )
+from guiselab.models._openai import ChatRequest, ChatResult, OpenAIBackend
 from guiselab.models._prompt import (
     answer_ids,
     end_token_ids,
@@ -16,13 +18,20 @@ from guiselab.models._prompt import (
     render_prompt,
     stop_strings,
 )
-from guiselab.models._ref import ModelRef, parse_ref
+from guiselab.models._sources import ModelSource, adapter_dir, model_sources
+from guiselab.refs import ModelRef, parse_ref
 
 __all__ = [
     "EMBEDDED",
+    "ChatRequest",
+    "ChatResult",
     "LoadedModel",
     "ModelIdentity",
     "ModelRef",
+    "ModelSource",
+    "OpenAIBackend",
+    "PaddedBatch",
+    "adapter_dir",
     "adapter_sha256",
     "answer_ids",
     "cache_dir",
@@ -30,6 +39,8 @@ __all__ = [
     "identify",
     "load_model",
     "materialize",
+    "model_sources",
+    "pad_batch",
     "parse_ref",
     "pick_device",
     "prompt_ids",

@@ -16,7 +16,7 @@ from guiselab._read import read_text
 from guiselab.config import ModelsConfig
 from guiselab.errors import ModelRefError
 from guiselab.models._embedded import EMBEDDED, materialize, sha256_file
-from guiselab.models._ref import ModelRef, parse_ref
+from guiselab.refs import ModelRef, parse_ref
 
 __all__ = [
     "LoadedModel",

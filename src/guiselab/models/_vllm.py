@@ -30,7 +30,8 @@ from guiselab.models._prompt import stop_strings
 from guiselab.store import RunStore, write_atomic
 
 if TYPE_CHECKING:
-    from guiselab.generate import GenerationTask, ModelSource
+    from guiselab.generate import GenerationTask
+    from guiselab.models import ModelSource
 
 __all__ = [
     "Agreement",

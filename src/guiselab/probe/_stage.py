@@ -34,9 +34,9 @@ import torch
 from guiselab.analysis._samples import prepare_samples
 from guiselab.analysis._stats import bootstrap_mean, estimate_paired, percentile_interval, rng_for
 from guiselab.config import ExperimentConfig
-from guiselab.generate import ModelSource, plan_generations, record, sample_batch
+from guiselab.generate import plan_generations, record, sample_batch
 from guiselab.judge import JudgeSource, judge_stage, plan_judgments
-from guiselab.models import answer_ids, prompt_ids, render_prompt
+from guiselab.models import ModelSource, answer_ids, prompt_ids, render_prompt
 from guiselab.pairs import GUISES, Guise, Pair
 from guiselab.probe._activations import collect_activations, residual_hooks
 from guiselab.probe._measure import (
