@@ -9,6 +9,7 @@ per-item differences. ``docs/decision.md`` states the rule and its simulated err
 
 from guiselab.analysis._analyze import SCHEMA_VERSION, analyze, decision_tables
 from guiselab.analysis._contrasts import gap_contrast_name, rate_contrast_name
+from guiselab.analysis._perplexity import perplexity_table, prompt_nll
 from guiselab.analysis._plan import PLAN_FILE, AnalysisPlan, plan_difference, read_plan
 from guiselab.analysis._rows import (
     CellRow,
@@ -18,6 +19,13 @@ from guiselab.analysis._rows import (
     GapRow,
     Outcome,
     TransferRow,
+)
+from guiselab.analysis._samples import prepare_samples
+from guiselab.analysis._stats import (
+    bootstrap_mean,
+    estimate_paired,
+    percentile_interval,
+    rng_for,
 )
 from guiselab.analysis.decision import CONTROL, ORGANISM, decide, plan_status
 
@@ -35,11 +43,18 @@ __all__ = [
     "Outcome",
     "TransferRow",
     "analyze",
+    "bootstrap_mean",
     "decide",
     "decision_tables",
+    "estimate_paired",
     "gap_contrast_name",
+    "percentile_interval",
+    "perplexity_table",
     "plan_difference",
     "plan_status",
+    "prepare_samples",
+    "prompt_nll",
     "rate_contrast_name",
     "read_plan",
+    "rng_for",
 ]
