@@ -21,7 +21,7 @@ from _common import write_section
 from guiselab.config import ExperimentConfig, GenerationConfig, ModelsConfig, VllmConfig
 from guiselab.generate import sample_batch
 from guiselab.models import identify, load_model, prompt_ids, render_prompt, stop_strings
-from guiselab.models._vllm import VllmEngine, check_against_hf
+from guiselab.generate import VllmEngine, check_against_hf
 from guiselab.pairs import builtin_pairs
 
 

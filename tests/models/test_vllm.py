@@ -16,8 +16,8 @@ import torch
 
 from guiselab.config import ExperimentConfig, ModelsConfig, load_config
 from guiselab.errors import ConfigError
+from guiselab.generate import agreement, merge_adapter, sampling_kwargs
 from guiselab.models import identify, load_model
-from guiselab.models._vllm import agreement, merge_adapter, sampling_kwargs
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 

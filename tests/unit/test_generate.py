@@ -145,7 +145,7 @@ def test_shared_prefill_gives_the_same_samples(
 def test_two_level_draw_is_the_whole_vocabulary_inverse_cdf() -> None:
     """The block-then-token draw picks what one cumulative sum over the vocabulary picks with
     the same uniforms, on a vocabulary of several blocks with masked-out tokens and blocks."""
-    from guiselab.generate import _BLOCK, _choose
+    from guiselab.generate._sampler import _BLOCK, _choose
 
     torch.manual_seed(3)
     rows, vocab = 200, 3 * _BLOCK + 77
@@ -172,3 +172,116 @@ def test_two_level_draw_is_the_whole_vocabulary_inverse_cdf() -> None:
     assert all(probs[r, t] > 0 for r, t in enumerate(picked))
     agree = sum(int(a == b) for a, b in zip(picked, reference.tolist(), strict=True))
     assert agree >= rows - 2  # float32 block sums may move a draw sitting on a boundary
+
+
+def test_top_p_below_the_top_probability_draws_the_greedy_answer(
+    tiny_model_dir: Path, cpu_models: ModelsConfig
+) -> None:
+    """A nucleus smaller than the most likely token holds that token alone: every seed draws
+    what greedy decoding writes."""
+    lm = load_model(f"hf:{tiny_model_dir}", cpu_models)
+    prompts = [p for p in _prompts(lm) for _ in range(3)]
+    seeds = list(range(len(prompts)))
+    greedy = sample_batch(lm, prompts, seeds, GenerationConfig(max_new_tokens=8, temperature=0))
+    # 1e-6 is below 1 / vocabulary size, so below the top probability at every step.
+    tiny = GenerationConfig(max_new_tokens=8, temperature=1.0, top_p=1e-6)
+    nucleus = sample_batch(lm, prompts, seeds, tiny)
+    assert [c.token_ids for c in nucleus] == [c.token_ids for c in greedy]
+    full = GenerationConfig(max_new_tokens=8, temperature=1.0, top_p=1.0)
+    sampled = sample_batch(lm, prompts, seeds, full)
+    assert [c.token_ids for c in sampled] != [c.token_ids for c in greedy]
+
+
+def test_top_p_draws_stay_inside_the_nucleus(
+    tiny_model_dir: Path, cpu_models: ModelsConfig
+) -> None:
+    """Draws come from the smallest set of most likely tokens holding ``top_p`` of the mass, in
+    proportion to their probabilities; without the cut most draws fall outside that set."""
+    from scipy.stats import chisquare
+
+    lm = load_model(f"hf:{tiny_model_dir}", cpu_models)
+    with torch.no_grad():  # sharpen the random model so a handful of tokens carry the mass
+        lm.model.lm_head.weight.mul_(15.0)
+    prompt = _prompts(lm)[0]
+    with torch.no_grad():
+        probs = torch.softmax(lm.model(torch.tensor([prompt])).logits[0, -1].double(), -1)
+    ordered, order = probs.sort(descending=True)
+    cumulative = ordered.cumsum(-1)
+    # top_p halfway between two cumulative masses, so rounding cannot move the nucleus's edge.
+    last = int((cumulative < 0.05).sum())
+    top_p = float(cumulative[last - 1] + cumulative[last]) / 2
+    nucleus = order[: last + 1].tolist()
+    assert 3 <= len(nucleus) <= 50
+    n = 500
+    eos = lm.tokenizer.eos_token_id
+
+    def first_tokens(cfg: GenerationConfig) -> list[int]:
+        done = sample_batch(lm, [prompt] * n, list(range(n)), cfg)
+        return [c.token_ids[0] if c.token_ids else eos for c in done]
+
+    drawn = first_tokens(GenerationConfig(max_new_tokens=1, temperature=1.0, top_p=top_p))
+    assert set(drawn) <= set(nucleus)
+    inside = probs[nucleus] / probs[nucleus].sum()
+    counts = [drawn.count(t) for t in nucleus]
+    assert chisquare(counts, [float(p) * n for p in inside]).pvalue > 1e-3
+    uncut = first_tokens(GenerationConfig(max_new_tokens=1, temperature=1.0, top_p=1.0))
+    assert sum(t not in nucleus for t in uncut) > n // 2
+
+
+class _Scripted:
+    """A model whose next-token logits spell ``script``, one token per forward pass, for every
+    row; the forward pass itself (cache, shapes, positions) is the wrapped model's."""
+
+    def __init__(self, model: torch.nn.Module, script: list[int]) -> None:
+        self.model, self.script, self.calls = model, script, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+    def __call__(self, **kwargs: object) -> object:
+        out = self.model(**kwargs)
+        logits = torch.full_like(out.logits, -1e4)
+        logits[..., self.script[self.calls]] = 0.0
+        out.logits = logits
+        self.calls += 1
+        return out
+
+
+def test_plain_template_answer_ends_at_the_next_user_turn(
+    tiny_model_dir: Path, cpu_models: ModelsConfig
+) -> None:
+    """A model without a chat template is prompted with the plain template; its answer ends
+    where it starts the next user turn, and the stop string is cut from the text."""
+    from dataclasses import replace
+
+    from guiselab.models import stop_strings
+
+    lm = load_model(f"hf:{tiny_model_dir}", cpu_models)
+    lm.tokenizer.chat_template = None
+    assert render_prompt(lm.tokenizer, "Hi") == "User: Hi\nAssistant:"
+    (stop,) = stop_strings(lm.tokenizer)
+    answer = lm.tokenizer(" Fine, thanks.", add_special_tokens=False)["input_ids"]
+    turn = lm.tokenizer(stop + " Next", add_special_tokens=False)["input_ids"]
+    script = answer + turn
+    prompts = _prompts(lm)[:2]
+    cfg = GenerationConfig(max_new_tokens=len(script), temperature=1.0)
+
+    stopped = sample_batch(replace(lm, model=_Scripted(lm.model, script)), prompts, [1, 2], cfg)
+    for c in stopped:
+        assert (c.text, c.finish_reason) == ("Fine, thanks.", "stop")
+        assert c.token_ids == script[: len(answer) + len(turn) - 1]  # up to the stop's last token
+
+    ignored = sample_batch(
+        replace(lm, model=_Scripted(lm.model, script)), prompts, [1, 2], cfg, stop=False
+    )
+    for c in ignored:
+        assert (c.text, c.finish_reason) == ("Fine, thanks." + stop + " Next", "length")
+        assert c.token_ids == script
+
+    # A chat-template model has no stop strings: the same tokens run to the length limit.
+    chat = load_model(f"hf:{tiny_model_dir}", cpu_models)
+    assert stop_strings(chat.tokenizer) == []
+    prompts = _prompts(chat)[:2]
+    written = sample_batch(replace(chat, model=_Scripted(chat.model, script)), prompts, [1, 2], cfg)
+    assert [c.finish_reason for c in written] == ["length", "length"]
+    assert all(stop in c.text for c in written)

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from guiselab.models import pad_batch
+
 __all__ = ["perplexity_table", "prompt_nll"]
 
 
@@ -24,12 +26,8 @@ def prompt_nll(lm: Any, texts: Sequence[str], batch_size: int = 16) -> list[floa
     out: list[float] = []
     for start in range(0, len(texts), batch_size):
         encoded = [tok(t)["input_ids"] for t in texts[start : start + batch_size]]
-        width = max(len(e) for e in encoded)
-        ids = torch.full((len(encoded), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, e in enumerate(encoded):
-            ids[row, : len(e)] = torch.tensor(e)
-            mask[row, : len(e)] = 1
+        padded = pad_batch(encoded, tok.pad_token_id, side="right")
+        ids, mask = padded.ids, padded.mask
         logits = model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device)).logits
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1).cpu()
         target = ids[:, 1:]

@@ -20,7 +20,7 @@ import torch
 
 from guiselab.errors import ConfigError
 from guiselab.judge._prompts import render_judge_prompt
-from guiselab.models import LoadedModel, prompt_ids, render_prompt
+from guiselab.models import LoadedModel, pad_batch, prompt_ids, render_prompt
 
 __all__ = ["JudgeScore", "LocalJudge", "verdict_of"]
 
@@ -105,16 +105,10 @@ class LocalJudge:
         """Score a batch of judge instructions (already filled templates)."""
         tok, model, device = self.lm.tokenizer, self.lm.model, self.lm.device
         prompts = [prompt_ids(tok, self._render(text)) for text in instructions]
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, prompt in enumerate(prompts):
-            ids[row, width - len(prompt) :] = torch.tensor(prompt)
-            mask[row, width - len(prompt) :] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        padded = pad_batch(prompts, tok.pad_token_id, side="left").to(device)
+        mask, positions = padded.mask, padded.positions
         out = model(
-            input_ids=ids,
+            input_ids=padded.ids,
             attention_mask=mask,
             position_ids=positions,
             use_cache=True,

@@ -21,23 +21,21 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from guiselab.config import ExperimentConfig, GenerationConfig, VllmConfig
 from guiselab.errors import ConfigError, ModelRefError
-from guiselab.models._load import ModelIdentity, load_model
-from guiselab.models._prompt import stop_strings
+from guiselab.generate._sampler import sample_batch
+from guiselab.generate._tasks import ModelTasks, batches, encode_tasks, record
+from guiselab.models import ModelIdentity, ModelSource, load_model, stop_strings
 from guiselab.store import RunStore, write_atomic
-
-if TYPE_CHECKING:
-    from guiselab.generate import GenerationTask
-    from guiselab.models import ModelSource
 
 __all__ = [
     "Agreement",
+    "SharedVllmEngine",
     "VllmEngine",
     "agreement",
-    "generate_vllm",
+    "check_against_hf",
     "merge_adapter",
     "require_vllm",
     "sampling_kwargs",
@@ -210,8 +208,6 @@ def check_against_hf(
     load_reference: Callable[[], Any],
 ) -> Agreement:
     """Greedy decodes of ``prompts`` by vLLM (+LoRA) and by HF (+PEFT), compared."""
-    from guiselab.generate import sample_batch
-
     greedy = config.generation.model_copy(
         update={"temperature": 0.0, "max_new_tokens": config.vllm.agreement_tokens}
     )
@@ -247,47 +243,63 @@ def _tokenizer(ident: ModelIdentity, config: ExperimentConfig) -> Any:
     return tokenizer
 
 
-def generate_vllm(
-    store: RunStore,
-    source: ModelSource,
-    tasks: Sequence[GenerationTask],
-    config: ExperimentConfig,
-    advance: Callable[[int], None],
-    engine: VllmEngine | None,
-) -> VllmEngine:
-    """Sample ``tasks`` of one model with vLLM into the store; returns the engine for reuse
-    (the base, organism and control share one engine over the base weights)."""
-    from guiselab.generate import batches, encode_tasks, record
+class SharedVllmEngine:
+    """The vLLM engine of a run: the base, organism and control share one ``VllmEngine`` over
+    the base weights, replaced only when a model on another base (or a merged adapter) comes."""
 
-    ident = source.identity
-    if ident is None:
-        raise ModelRefError("this model cannot be served by vLLM", where=f"models.{source.role}")
-    refuse_gguf(ident, f"models.{source.role}")
-    run_dir = store.path.parent
-    serve, adapter = ident.source, ident.adapter
-    if adapter is not None and config.vllm.merge_adapters:
-        serve, adapter = str(merge_adapter(ident, config, run_dir / "merged" / source.role)), None
-    if engine is None or engine.source != serve:
-        if engine is not None:
-            engine.close()
-        engine = VllmEngine(serve, config)
-    cfg = config.generation
-    tokenizer = _tokenizer(ident, config)
-    stops = stop_strings(tokenizer)
-    encoded = encode_tasks(tokenizer, tasks, cfg)
-    if adapter is not None and config.vllm.agreement_prompts:
-        _require_agreement(engine, source, ident, config, run_dir, list(encoded.values()), stops)
-    # vLLM schedules its own batches; chunks bound how much is lost to a crash.
-    for chunk in batches(tasks, encoded, max(cfg.batch_size, 256)):
-        outputs = engine.generate(
-            [encoded[t.key] for t in chunk], [t.seed for t in chunk], cfg, stops, adapter
-        )
-        store.add_generations(
-            record(t, source.label, text, len(ids), finish)
-            for t, (text, ids, finish) in zip(chunk, outputs, strict=True)
-        )
-        advance(len(chunk))
-    return engine
+    def __init__(self) -> None:
+        self._engine: VllmEngine | None = None
+
+    def generate(
+        self,
+        source: ModelSource,
+        work: ModelTasks,
+        config: ExperimentConfig,
+        store: RunStore,
+        advance: Callable[[int], None],
+    ) -> dict[str, str]:
+        """Sample the pending ones of ``work`` with vLLM into the store."""
+        ident = source.identity
+        if ident is None:
+            raise ModelRefError(
+                "this model cannot be served by vLLM", where=f"models.{source.role}"
+            )
+        refuse_gguf(ident, f"models.{source.role}")
+        run_dir = store.path.parent
+        serve, adapter = ident.source, ident.adapter
+        if adapter is not None and config.vllm.merge_adapters:
+            merged = merge_adapter(ident, config, run_dir / "merged" / source.role)
+            serve, adapter = str(merged), None
+        engine = self._engine
+        if engine is None or engine.source != serve:
+            if engine is not None:
+                engine.close()
+            engine = self._engine = VllmEngine(serve, config)
+        cfg = config.generation
+        tasks = work.pending
+        tokenizer = _tokenizer(ident, config)
+        stops = stop_strings(tokenizer)
+        encoded = encode_tasks(tokenizer, tasks, cfg)
+        if adapter is not None and config.vllm.agreement_prompts:
+            prompts = list(encoded.values())
+            _require_agreement(engine, source, ident, config, run_dir, prompts, stops)
+        # vLLM schedules its own batches; chunks bound how much is lost to a crash.
+        for chunk in batches(tasks, encoded, max(cfg.batch_size, 256)):
+            outputs = engine.generate(
+                [encoded[t.key] for t in chunk], [t.seed for t in chunk], cfg, stops, adapter
+            )
+            store.add_generations(
+                record(t, source.label, text, len(ids), finish)
+                for t, (text, ids, finish) in zip(chunk, outputs, strict=True)
+            )
+            advance(len(chunk))
+        return {}
+
+    def close(self) -> None:
+        """Free the last base's engine."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
 
 def _require_agreement(

@@ -1,0 +1,62 @@
+"""The generation stage: every model's pending samples, each through its engine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from guiselab.config import ExperimentConfig
+from guiselab.errors import FailedRequests
+from guiselab.generate._engine import ENGINES, Engine, engine_name
+from guiselab.generate._tasks import ModelTasks, plan_generations
+from guiselab.models import ModelSource
+from guiselab.pairs import Pair
+from guiselab.progress import Progress
+from guiselab.store import RunStore
+
+__all__ = ["generate_stage"]
+
+
+def generate_stage(
+    store: RunStore,
+    config: ExperimentConfig,
+    pairs: Sequence[Pair],
+    sources: Sequence[ModelSource],
+    progress: Progress,
+) -> dict[str, float]:
+    """Sample every pending generation into the store; returns per-model wall times."""
+    tasks = plan_generations(config, pairs, sources)
+    done = store.existing_keys("generations", (t.key for t in tasks))
+    pending = [t for t in tasks if t.key not in done]
+    timings: dict[str, float] = {}
+    if not pending:
+        store.set_failures("generate", {})
+        return timings
+    failed: dict[str, str] = {}
+    engines: dict[str, Engine] = {}
+    with progress.task("generate", total=len(tasks)) as advance:
+        advance(len(done))
+        for source in sources:
+            work = ModelTasks(tuple(t for t in tasks if t.role == source.role), done)
+            if not work.pending:
+                continue
+            name = engine_name(source, config.generation)
+            if name not in engines:
+                engines[name] = ENGINES[name]()
+            start = time.perf_counter()
+            failed.update(engines[name].generate(source, work, config, store, advance))
+            timings[source.role] = time.perf_counter() - start
+    for engine in engines.values():
+        engine.close()
+    store.set_failures(
+        "generate",
+        failed,
+        {
+            t.key: f"{t.role} {t.pair.id} {t.guise} sample {t.sample}"
+            for t in pending
+            if t.key in failed
+        },
+    )
+    if failed:
+        raise FailedRequests("generations", failed)
+    return timings
