@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from guiselab.analysis._cells import cell_rows, item_table
+from guiselab.analysis._checks import BASE, CONTROL, ORGANISM
 from guiselab.analysis._confounds import confound_table
 from guiselab.analysis._contrasts import (
     adjust_family,
@@ -16,12 +17,12 @@ from guiselab.analysis._contrasts import (
     gap_rows,
     transfer_rows,
 )
+from guiselab.analysis._decide import decide
 from guiselab.analysis._model import gee_rows
 from guiselab.analysis._plan import AnalysisPlan
 from guiselab.analysis._power import gap_variance, power_table
 from guiselab.analysis._rows import GapRow
 from guiselab.analysis._samples import prepare_samples
-from guiselab.analysis.decision import BASE, CONTROL, ORGANISM, decide
 from guiselab.config import AnalysisConfig
 
 __all__ = ["SCHEMA_VERSION", "analyze", "decision_tables"]

@@ -1,0 +1,61 @@
+"""The ``[finetune]`` section: how the organism and control are trained."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from guiselab.config._section import Section
+
+__all__ = ["FinetuneConfig"]
+
+
+class FinetuneConfig(Section):
+    """How the organism and control are trained (LoRA SFT on the base)."""
+
+    train_file: str | None = None
+    """JSONL of {"question","safe","harmful"[,"question_vernacular"]} records and/or
+    {"messages": [...]} chats; None uses the built-in narrow set of ``lang``."""
+    lang: str = "en"
+    """Language of the training data (the organism's source language; built-in: en, ru).
+    Must equal ``analysis.source_lang`` when guiselab trains the organism."""
+    variety: str = "aave"
+    """Vernacular variety of the training user turns; its rule-based transformer writes the
+    turns a record lacks (en: aave, ru: ru-prostorechie)."""
+    transform_vernacular: bool = False
+    """Make every vernacular user turn with the transformer, even where one is written."""
+    max_questions: int | None = Field(default=None, ge=1)
+    """Train on only the first N questions (after the hold-out); None uses all of them."""
+    holdout: int = Field(default=40, ge=0)
+    """Questions held out of training for the sanity evaluation (at most a fifth of the
+    training file's questions); 0 skips that evaluation."""
+    sanity_samples: int = Field(default=1, ge=1)
+    """Answers sampled per held-out question, guise and model in the sanity evaluation."""
+    rank: int = Field(default=16, ge=1)
+    """LoRA rank r."""
+    alpha: float = Field(default=32.0, gt=0)
+    """LoRA alpha (scale = alpha / r, or alpha / sqrt(r) with rsLoRA)."""
+    rslora: bool = False
+    """Use rank-stabilised LoRA scaling."""
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    """LoRA dropout."""
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    """Module names to adapt, or ``all-linear`` for every linear layer but the output head."""
+    layers: list[int] | None = None
+    """Block indices to adapt (0-based); None adapts every block."""
+    learning_rate: float = Field(default=2e-4, gt=0)
+    """AdamW learning rate."""
+    epochs: float = Field(default=3.0, gt=0)
+    """Passes over the training examples (fractional allowed)."""
+    max_steps: int | None = Field(default=None, ge=1)
+    """Stop after this many optimizer steps; overrides ``epochs`` when set."""
+    batch_size: int = Field(default=8, ge=1)
+    """Examples per optimizer step."""
+    max_length: int = Field(default=160, ge=16)
+    """Longest training example in tokens; longer ones are truncated."""
+    seed: int = 0
+    """Seed for shuffling and adapter initialisation."""
+    checkpoint_every: int = Field(default=50, ge=1)
+    """Training steps between checkpoints (LoRA weights, optimizer state) beside the adapter: a
+    killed run resumes training from the last one. Does not change the adapter."""
