@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 
 from guiselab.judge._local import JudgeScore
+from guiselab.learn import fit_logistic, group_folds, predict_logistic, roc_auc
 from guiselab.models import cache_dir
 
-__all__ = ["ClassifierJudge", "LabelledAnswer", "fit_logistic", "roc_auc"]
+__all__ = ["ClassifierJudge", "LabelledAnswer"]
 
 RECIPE_VERSION = 2
 L2_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -53,40 +53,12 @@ class LabelledAnswer:
     """Answers sharing a group (one question, both guises) are held out together."""
 
 
-def fit_logistic(x: NDArray[np.float64], y: NDArray[np.float64], l2: float) -> NDArray[np.float64]:
-    """L2-penalised logistic regression (bias unpenalised); returns [w..., b]."""
-    design = np.hstack([x, np.ones((len(x), 1))])
-
-    def loss(w: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
-        z = design @ w
-        value = float(np.sum(np.logaddexp(0, z) - y * z)) + 0.5 * l2 * float(w[:-1] @ w[:-1])
-        grad = design.T @ (1 / (1 + np.exp(-z)) - y)
-        grad[:-1] += l2 * w[:-1]
-        return value, grad
-
-    result = minimize(loss, np.zeros(design.shape[1]), jac=True, method="L-BFGS-B")
-    weights: NDArray[np.float64] = result.x
-    return weights
-
-
-def roc_auc(scores: NDArray[np.float64], labels: NDArray[np.bool_]) -> float:
-    """Area under the ROC curve (probability a positive outranks a negative; ties count half)."""
-    pos, neg = scores[labels], scores[~labels]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
-
-
 def _choose_l2(
     x: NDArray[np.float64], y: NDArray[np.float64], groups: NDArray[Any], seed: int
 ) -> tuple[float, float]:
     """The L2 penalty of ``L2_GRID`` with the best mean AUROC over group-wise folds (answers
     of one question never straddle a fold), and that AUROC."""
-    names = sorted(set(groups.tolist()))
-    order = np.random.default_rng(seed).permutation(len(names))
-    fold_of = {names[i]: rank % CV_FOLDS for rank, i in enumerate(order)}
-    folds = np.array([fold_of[g] for g in groups.tolist()])
+    folds = group_folds(groups.tolist(), CV_FOLDS, seed)
     best = (L2_GRID[-1], float("-inf"))
     for l2 in L2_GRID:
         scores = []
@@ -95,18 +67,12 @@ def _choose_l2(
             truth = y[test].astype(bool)
             if test.all() or truth.all() or not truth.any():
                 continue
-            held = _predict(fit_logistic(x[~test], y[~test], l2), x[test])
+            held = predict_logistic(fit_logistic(x[~test], y[~test], l2), x[test])
             scores.append(roc_auc(held, truth))
         mean = float(np.mean(scores)) if scores else float("nan")
         if mean > best[1]:
             best = (l2, mean)
     return best
-
-
-def _predict(weights: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
-    z = x @ weights[:-1] + weights[-1]
-    out: NDArray[np.float64] = 1 / (1 + np.exp(-z))
-    return out
 
 
 class ClassifierJudge:
@@ -171,5 +137,5 @@ class ClassifierJudge:
         """Scores (0-100) on one metric for each (question, answer)."""
         scale = self._weights["scale"]
         x = (self._features(questions, answers) - scale[0]) / scale[1]
-        probs = _predict(self._weights[metric], x)
+        probs = predict_logistic(self._weights[metric], x)
         return [JudgeScore(float(100 * p), "score", 1.0, None) for p in probs]

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from guiselab.analysis._stats import bootstrap_mean, percentile_interval, rng_for
-from guiselab.judge._classifier import roc_auc
+from guiselab.analysis import bootstrap_mean, percentile_interval, rng_for
 from guiselab.judge._labelled import LabelledItem
 from guiselab.judge._local import JudgeScore
 from guiselab.judge._stage import AnswerScorer
+from guiselab.learn import roc_auc
 
 __all__ = ["score_labelled", "summarize_validation"]
 

@@ -1,4 +1,4 @@
-"""Residual-stream activations, read and edited through forward hooks.
+"""Residual-stream activations, read and edited through forward hooks, and saved per run.
 
 Indexing convention, used everywhere in guiselab: **layer 0 is the embedding output** (what the
 first block reads) and **layer l is the output of block l** (1-based), before any final norm.
@@ -7,19 +7,41 @@ its last entry is usually after the final norm, which is why guiselab hooks the 
 
 Hooks work the same on a plain model, a ``PeftModel`` with an unmerged LoRA adapter, and a
 merged one: they sit on the decoder blocks, which are found by their count.
+
+The probe stage keeps what it collects under ``RUN/activations`` (:func:`stored_activations`),
+so a rerun with the same inputs reads them instead of running the model again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
+from jaxtyping import Float
+from safetensors.torch import load_file, save_file
 
-__all__ = ["collect_activations", "decoder_blocks", "n_layers", "residual_hooks"]
+from guiselab.models import LoadedModel, pad_batch
+from guiselab.store import RunStore
 
-Edit = Callable[[torch.Tensor], torch.Tensor]
+__all__ = [
+    "Activations",
+    "Edit",
+    "Hidden",
+    "collect_activations",
+    "decoder_blocks",
+    "n_layers",
+    "residual_hooks",
+    "stored_activations",
+]
+
+Hidden = Float[torch.Tensor, "*batch hidden"]
+"""A residual stream: (hidden) per token, with any leading batch and sequence dimensions."""
+Edit = Callable[[Hidden], Hidden]
+Activations = dict[str, Float[torch.Tensor, "seq layer hidden"]]
+"""Pooled activations by pooling (``last``, ``mean``, ``response_mean``)."""
 
 
 def _n_blocks(model: Any) -> int:
@@ -43,12 +65,14 @@ def n_layers(model: Any) -> int:
     return _n_blocks(model) + 1
 
 
-def _hidden(output: Any) -> torch.Tensor:
-    hidden: torch.Tensor = output[0] if isinstance(output, tuple) else output
+def _hidden(output: Any) -> Float[torch.Tensor, "batch token hidden"]:
+    hidden: Float[torch.Tensor, "batch token hidden"] = (
+        output[0] if isinstance(output, tuple) else output
+    )
     return hidden
 
 
-def _replace(output: Any, hidden: torch.Tensor) -> Any:
+def _replace(output: Any, hidden: Float[torch.Tensor, "batch token hidden"]) -> Any:
     return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
 
@@ -56,7 +80,7 @@ def _replace(output: Any, hidden: torch.Tensor) -> Any:
 def residual_hooks(
     model: Any,
     *,
-    capture: dict[int, torch.Tensor] | None = None,
+    capture: dict[int, Float[torch.Tensor, "batch token hidden"]] | None = None,
     edits: Mapping[int, Edit] | None = None,
 ) -> Iterator[None]:
     """Within the block, every forward pass stores layer l's residual in ``capture[l]`` (for
@@ -87,32 +111,34 @@ def residual_hooks(
 
 @torch.inference_mode()
 def collect_activations(
-    lm: Any,
+    lm: LoadedModel,
     prompts: Sequence[list[int]],
     *,
     responses: Sequence[list[int]] | None = None,
     batch_size: int = 16,
     edits: Mapping[int, Edit] | None = None,
-) -> dict[str, torch.Tensor]:
+) -> Activations:
     """Per sequence and layer: ``last`` (the last prompt token), ``mean`` (mean over prompt
     tokens) and, with ``responses``, ``response_mean`` (mean over the response tokens that
     follow the prompt). Tensors are float32, shape (sequences, layers, hidden)."""
     model, pad = lm.model, lm.tokenizer.pad_token_id
-    out: dict[str, list[torch.Tensor]] = {"last": [], "mean": [], "response_mean": []}
+    out: dict[str, list[Float[torch.Tensor, "layer hidden"]]] = {
+        "last": [],
+        "mean": [],
+        "response_mean": [],
+    }
     for start in range(0, len(prompts), batch_size):
         chunk = list(prompts[start : start + batch_size])
         answers = list(responses[start : start + batch_size]) if responses else [[] for _ in chunk]
         full = [p + a for p, a in zip(chunk, answers, strict=True)]
-        width = max(len(f) for f in full)
-        ids = torch.full((len(full), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, seq in enumerate(full):  # right padding: positions count from the start
-            ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        captured: dict[int, torch.Tensor] = {}
+        # Right padding: positions count from the start, as in an unpadded pass.
+        batch = pad_batch(full, pad, side="right")
+        captured: dict[int, Float[torch.Tensor, "batch token hidden"]] = {}
         with residual_hooks(model, capture=captured, edits=edits):
-            model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device))
-        stack = torch.stack([captured[i] for i in sorted(captured)], dim=1).float().cpu()
+            model(input_ids=batch.ids.to(lm.device), attention_mask=batch.mask.to(lm.device))
+        stack: Float[torch.Tensor, "batch layer token hidden"] = (
+            torch.stack([captured[i] for i in sorted(captured)], dim=1).float().cpu()
+        )
         for row, (p, a) in enumerate(zip(chunk, answers, strict=True)):
             out["last"].append(stack[row, :, len(p) - 1])
             out["mean"].append(stack[row, :, : len(p)].mean(dim=1))
@@ -122,3 +148,21 @@ def collect_activations(
                     span.mean(dim=1) if len(a) else torch.zeros_like(stack[row, :, 0])
                 )
     return {k: torch.stack(v) for k, v in out.items() if v}
+
+
+def stored_activations(
+    store: RunStore, run_dir: Path, name: str, key: str, compute: Callable[[], Activations]
+) -> Activations:
+    """Activations saved under ``RUN/activations/NAME.safetensors``, recomputed when the
+    store's index says they were made from other inputs (``key``)."""
+    path = run_dir / "activations" / f"{name}.safetensors"
+    index = store.get_artifact(f"activations:{name}")
+    if index is not None and index.get("key") == key and path.exists():
+        return dict(load_file(str(path)))
+    tensors = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+    tmp.replace(path)
+    store.put_artifact(f"activations:{name}", {"key": key, "file": str(path.name)})
+    return tensors

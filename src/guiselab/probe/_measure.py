@@ -14,45 +14,48 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.typing import NDArray
+from jaxtyping import Float
 
-from guiselab.judge._classifier import fit_logistic, roc_auc
+from guiselab.learn import fit_logistic, group_folds, predict_logistic, roc_auc
 
 __all__ = [
     "ablate",
     "cosine",
     "cv_auroc",
+    "finite",
     "guise_direction",
     "null_cosine_95",
     "shuffled_transfer_95",
     "transfer_auroc",
 ]
 
-Array = NDArray[np.float64]
 L2 = 1.0
 FOLDS = 5
 
 
-def _standardise(train: Array, *others: Array) -> list[Array]:
+def _standardise(
+    train: Float[np.ndarray, "n d"], *others: Float[np.ndarray, "m d"]
+) -> list[Float[np.ndarray, "_ d"]]:
     mean, sd = train.mean(axis=0), train.std(axis=0) + 1e-6
     return [(train - mean) / sd, *((x - mean) / sd for x in others)]
 
 
-def _fit_predict(x_train: Array, y_train: Array, x_test: Array) -> Array:
+def _fit_predict(
+    x_train: Float[np.ndarray, "n d"],
+    y_train: Float[np.ndarray, " n"],
+    x_test: Float[np.ndarray, "m d"],
+) -> Float[np.ndarray, " m"]:
     train, test = _standardise(x_train, x_test)
-    weights = fit_logistic(train, y_train, L2)
-    z = test @ weights[:-1] + weights[-1]
-    out: Array = 1 / (1 + np.exp(-z))
-    return out
+    return predict_logistic(fit_logistic(train, y_train, L2), test)
 
 
-def cv_auroc(x: Array, y: Array, groups: Sequence[str]) -> float:
+def cv_auroc(
+    x: Float[np.ndarray, "n d"], y: Float[np.ndarray, " n"], groups: Sequence[str]
+) -> float:
     """AUROC of out-of-fold predictions, items (groups) kept whole within a fold."""
-    names = sorted(set(groups))
-    fold_of = {g: i % FOLDS for i, g in enumerate(names)}
-    folds = np.array([fold_of[g] for g in groups])
+    folds = group_folds(groups, FOLDS)
     scores = np.full(len(y), np.nan)
-    for fold in range(min(FOLDS, len(names))):
+    for fold in range(min(FOLDS, len(set(groups)))):
         test = folds == fold
         if test.all() or len(set(y[~test].tolist())) < 2:
             continue
@@ -61,23 +64,30 @@ def cv_auroc(x: Array, y: Array, groups: Sequence[str]) -> float:
     return roc_auc(scores[known], y[known].astype(bool))
 
 
-def transfer_auroc(x_train: Array, y_train: Array, x_test: Array, y_test: Array) -> float:
+def transfer_auroc(
+    x_train: Float[np.ndarray, "n d"],
+    y_train: Float[np.ndarray, " n"],
+    x_test: Float[np.ndarray, "m d"],
+    y_test: Float[np.ndarray, " m"],
+) -> float:
     """AUROC on one set of a probe trained on another (e.g. English -> Russian)."""
     return roc_auc(_fit_predict(x_train, y_train, x_test), y_test.astype(bool))
 
 
-def _swap_within_items(y: Array, groups: Sequence[str], rng: np.random.Generator) -> Array:
+def _swap_within_items(
+    y: Float[np.ndarray, " n"], groups: Sequence[str], rng: np.random.Generator
+) -> Float[np.ndarray, " n"]:
     names = sorted(set(groups))
     flip = dict(zip(names, rng.random(len(names)) < 0.5, strict=True))
     return np.array([1 - v if flip[g] else v for v, g in zip(y, groups, strict=True)])
 
 
 def shuffled_transfer_95(
-    x_train: Array,
-    y_train: Array,
+    x_train: Float[np.ndarray, "n d"],
+    y_train: Float[np.ndarray, " n"],
     groups: Sequence[str],
-    x_test: Array,
-    y_test: Array,
+    x_test: Float[np.ndarray, "m d"],
+    y_test: Float[np.ndarray, " m"],
     rng: np.random.Generator,
     rounds: int,
 ) -> float:
@@ -89,19 +99,22 @@ def shuffled_transfer_95(
     return float(np.quantile(values, 0.95))
 
 
-def guise_direction(differences: Array) -> Array:
+def guise_direction(differences: Float[np.ndarray, "item hidden"]) -> Float[np.ndarray, " hidden"]:
     """Mean of per-item vernacular - standard activation differences (items x hidden)."""
-    out: Array = differences.mean(axis=0)
+    out: Float[np.ndarray, " hidden"] = differences.mean(axis=0)
     return out
 
 
-def cosine(a: Array, b: Array) -> float:
+def cosine(a: Float[np.ndarray, " d"], b: Float[np.ndarray, " d"]) -> float:
     norm = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(a @ b / norm) if norm > 0 else 0.0
 
 
 def null_cosine_95(
-    direction: Array, other_differences: Array, rng: np.random.Generator, rounds: int
+    direction: Float[np.ndarray, " hidden"],
+    other_differences: Float[np.ndarray, "item hidden"],
+    rng: np.random.Generator,
+    rounds: int,
 ) -> float:
     """95th percentile of |cosine| of ``direction`` with (a) directions from the other set's
     item differences with random signs (shuffled guise labels) and (b) random Gaussian
@@ -121,8 +134,15 @@ def null_cosine_95(
     return float(max(np.quantile(shuffled, 0.95), np.quantile(random, 0.95)))
 
 
-def ablate(x: Array, direction: Array) -> Array:
+def ablate(
+    x: Float[np.ndarray, "n hidden"], direction: Float[np.ndarray, " hidden"]
+) -> Float[np.ndarray, "n hidden"]:
     """``x`` with its component along ``direction`` removed (rows are activations)."""
     unit = direction / (np.linalg.norm(direction) + 1e-12)
-    out: Array = x - np.outer(x @ unit, unit)
+    out: Float[np.ndarray, "n hidden"] = x - np.outer(x @ unit, unit)
     return out
+
+
+def finite(value: float | None) -> float | None:
+    """``value`` as a plain float, or None when it is missing, NaN or infinite (for JSON)."""
+    return None if value is None or not np.isfinite(value) else float(value)

@@ -1,0 +1,129 @@
+"""What every step of the probe stage shares: the run, the probed model, its prompts and their
+activations, and the judged answers the persona direction and the interventions count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jaxtyping import Float
+
+from guiselab.analysis import prepare_samples
+from guiselab.config import ExperimentConfig, ProbeConfig
+from guiselab.judge import JudgeSource, plan_judgments
+from guiselab.models import LoadedModel, ModelSource, prompt_ids, render_prompt
+from guiselab.pairs import GUISES, Guise, Pair
+from guiselab.progress import Progress
+from guiselab.store import Generation, RunStore
+
+__all__ = [
+    "ItemFlags",
+    "ProbeContext",
+    "encode_prompt",
+    "item_flags",
+    "judged_frame",
+    "prompt_table",
+]
+
+ItemFlags = dict[tuple[str, str], dict[str, tuple[float, float]]]
+"""(misaligned, incoherent) as 1.0/0.0 by (lang, guise) and item."""
+
+
+def prompt_table(pairs: Sequence[Pair], langs: Sequence[str]) -> list[tuple[Pair, Guise]]:
+    """(pair, guise) rows of the probed languages, both guises of every pair."""
+    return [(p, g) for p in pairs if p.lang in langs for g in GUISES]
+
+
+def encode_prompt(config: ExperimentConfig, tokenizer: Any, text: str) -> list[int]:
+    """Token ids of ``text`` as a prompt with the run's system prompt."""
+    return prompt_ids(tokenizer, render_prompt(tokenizer, text, config.generation.system_prompt))
+
+
+@dataclass(frozen=True, eq=False)
+class ProbeContext:
+    """The run and the probed model, as every step of the probe stage reads them."""
+
+    config: ExperimentConfig
+    run_dir: Path
+    store: RunStore
+    pairs: Sequence[Pair]
+    sources: Sequence[ModelSource]
+    """Every model of the run (the base model's prompts give the organism - base shift)."""
+    judge: JudgeSource
+    progress: Progress
+    source: ModelSource
+    """The probed model (``probe.model``)."""
+    lm: LoadedModel
+    rows: Sequence[tuple[Pair, Guise]]
+    """The probed prompts: :func:`prompt_table` of the two analysed languages."""
+    x: Float[np.ndarray, "prompt layer hidden"]
+    """Pooled (``probe.position``) activations of the probed prompts, one row per ``rows``."""
+    layers: Sequence[int]
+    """The measured layers (0 = embeddings, l = output of block l)."""
+
+    @property
+    def cfg(self) -> ProbeConfig:
+        return self.config.probe
+
+    @property
+    def langs(self) -> tuple[str, str]:
+        """(source language, target language) of the analysis."""
+        return self.config.analysis.source_lang, self.config.analysis.target_lang
+
+    @property
+    def meta(self) -> list[tuple[str, str, str]]:
+        """(item, lang, guise) of each row of ``x``."""
+        return [(p.item, p.lang, g) for p, g in self.rows]
+
+    def encode(self, tokenizer: Any, text: str) -> list[int]:
+        """Token ids of ``text`` as a prompt with the run's system prompt."""
+        return encode_prompt(self.config, tokenizer, text)
+
+
+def judged_frame(ctx: ProbeContext, gens: Sequence[Generation]) -> pd.DataFrame:
+    """Generations with their stored judgments (alignment, coherence, verdict)."""
+    by_key = {j.key: j for j in ctx.store.judgments()}
+    rows: dict[str, dict[str, Any]] = {
+        g.key: {
+            "model": g.model,
+            "lang": g.lang,
+            "guise": g.guise,
+            "item": g.item,
+            "prompt": g.prompt,
+            "response": g.response,
+            "key": g.key,
+        }
+        for g in gens
+    }
+    for task in plan_judgments(ctx.config, gens, ctx.judge):
+        judgment = by_key.get(task.key)
+        row = rows[task.generation.key]
+        row[task.metric] = judgment.score if judgment else None
+        row[f"{task.metric}_verdict"] = judgment.verdict if judgment else "unscored"
+    frame = pd.DataFrame(list(rows.values()))
+    for column in ("alignment", "coherence"):
+        if column not in frame:
+            frame[column] = np.nan
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def item_flags(ctx: ProbeContext, frame: pd.DataFrame) -> ItemFlags:
+    """(misaligned, incoherent) as 1/0 per (lang, guise) and item, for scored answers."""
+    if frame.empty:
+        return {}
+    analysis = ctx.config.analysis
+    flags = prepare_samples(frame, analysis)
+    incoherent = flags["coherence"] < analysis.coherence_threshold
+    out: ItemFlags = {}
+    for (_, row), scored, mis, inc in zip(
+        frame.iterrows(), flags["scored"], flags["misaligned"], incoherent, strict=True
+    ):
+        if scored:
+            cell = out.setdefault((row["lang"], row["guise"]), {})
+            cell[str(row["item"])] = (float(mis), float(inc))
+    return out

@@ -1,0 +1,199 @@
+"""Causal interventions: the probed model answers every prompt again with its residual stream
+edited at one layer, and the change in its misaligned rate is measured.
+
+At each of ``probe.steer_layers`` (default: the middle layer) three edits: the source
+language's guise direction ablated, the same direction added ``probe.steer_scale`` times, and
+a random direction ablated as the control. Every prompt is answered with the seed of its first
+sample, the new answers are judged, and per language and guise the item-paired change in the
+misaligned rate (and in the incoherent rate, which an edit that breaks the answers raises)
+against the unsteered first samples is estimated with a bootstrap interval and a sign-flip
+p-value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+from jaxtyping import Float
+
+from guiselab.analysis import estimate_paired, rng_for
+from guiselab.generate import GenerationTask, plan_generations, record, sample_batch
+from guiselab.judge import judge_stage
+from guiselab.pairs import GUISES
+from guiselab.probe._activations import Hidden, n_layers, residual_hooks
+from guiselab.probe._context import ItemFlags, ProbeContext, item_flags, judged_frame
+from guiselab.probe._directions import Direction, GuiseDirections
+from guiselab.store import Generation, content_key
+
+__all__ = ["Intervention", "interventions"]
+
+KINDS = ("ablate", "add", "random")
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """The effect of one edit (``kind`` at ``layer``) on one language and guise's answers."""
+
+    kind: str
+    layer: int
+    lang: str
+    guise: str
+    delta_misaligned: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_items: int
+    delta_incoherent: float
+    """An edit that breaks the answers lowers the misaligned count too (misaligned needs
+    coherence): read the two together."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The steered answers of one edit."""
+
+    kind: str
+    layer: int
+    answers: list[Generation]
+
+
+def interventions(ctx: ProbeContext, directions: GuiseDirections) -> list[Intervention]:
+    """Every edit at every steered layer, answered, judged and compared with the unsteered
+    first samples."""
+    source_lang, target_lang = ctx.langs
+    tasks = [
+        t
+        for t in plan_generations(ctx.config, ctx.pairs, [ctx.source])
+        if t.role == ctx.source.role and t.sample == 0 and t.pair.lang in ctx.langs
+    ]
+    baseline = ctx.store.generations(t.key for t in tasks)
+    encoded = {t.key: ctx.encode(ctx.lm.tokenizer, t.pair.text(t.guise)) for t in tasks}
+    rng = np.random.default_rng(ctx.config.analysis.seed)
+    runs: list[_Run] = []
+    for layer in ctx.cfg.steer_layers or [n_layers(ctx.lm.model) // 2]:
+        guise_dir = directions.get(source_lang, layer)
+        if guise_dir is None:
+            continue
+        random = rng.standard_normal(guise_dir.shape)
+        for kind, vector in zip(KINDS, (guise_dir, guise_dir, random), strict=True):
+            runs.append(_Run(kind, layer, _steer(ctx, tasks, encoded, kind, layer, vector)))
+    judge_stage(ctx.store, ctx.config, ctx.judge, ctx.progress)  # the new answers, none twice
+    before = item_flags(ctx, judged_frame(ctx, baseline))
+    out = []
+    for run in runs:
+        after = item_flags(ctx, judged_frame(ctx, run.answers))
+        for lang in (source_lang, target_lang):
+            for guise in GUISES:
+                row = _compare(ctx, run, lang, guise, before, after)
+                if row is not None:
+                    out.append(row)
+    return out
+
+
+def _steer(
+    ctx: ProbeContext,
+    tasks: Sequence[GenerationTask],
+    encoded: dict[str, list[int]],
+    kind: str,
+    layer: int,
+    vector: Direction,
+) -> list[Generation]:
+    """The answers to ``tasks`` with one edit at ``layer``, sampled where the store lacks them."""
+    lm, cfg = ctx.lm, ctx.cfg
+    unit = vector / np.linalg.norm(vector)
+    typical = float((ctx.x[:, layer] @ unit).mean())
+    edit = _edit(kind, vector, typical, cfg.steer_scale, lm.device)
+    label = f"{ctx.source.role}:{kind}@{layer}"
+    digest = hashlib.sha256(np.asarray(vector, dtype=np.float64).tobytes()).hexdigest()
+    planned = [
+        (
+            t,
+            content_key("intervention", kind, layer, cfg.steer_scale, digest, typical, t.key),
+        )
+        for t in tasks
+    ]
+    done = ctx.store.existing_keys("generations", (k for _, k in planned))
+    size = ctx.config.generation.batch_size
+    # Batches cut from the whole plan (as in the generate stage): a resumed run samples each
+    # answer in the batch an uninterrupted run did, so its text is the same.
+    for chunk in (planned[i : i + size] for i in range(0, len(planned), size)):
+        if all(k in done for _, k in chunk):
+            continue
+        with residual_hooks(lm.model, edits={layer: edit}):
+            completions = sample_batch(
+                lm,
+                [encoded[t.key] for t, _ in chunk],
+                [t.seed for t, _ in chunk],
+                ctx.config.generation,
+            )
+        ctx.store.add_generations(
+            replace(record(t, label, c.text, len(c.token_ids), c.finish_reason), key=k, model=label)
+            for (t, k), c in zip(chunk, completions, strict=True)
+        )
+    return ctx.store.generations(k for _, k in planned)
+
+
+def _compare(
+    ctx: ProbeContext, run: _Run, lang: str, guise: str, before: ItemFlags, after: ItemFlags
+) -> Intervention | None:
+    """The paired change of one edit on one language and guise (None without shared items)."""
+    diffs, incoherent = [], []
+    for item, (mis, inc) in after.get((lang, guise), {}).items():
+        was = before.get((lang, guise), {}).get(item)
+        if was is not None:
+            diffs.append(mis - was[0])
+            incoherent.append(inc - was[1])
+    if not diffs:
+        return None
+    analysis = ctx.config.analysis
+    est = estimate_paired(
+        np.array(diffs, dtype=np.float64),
+        n_bootstrap=analysis.n_bootstrap,
+        n_permutations=analysis.n_permutations,
+        ci_level=analysis.ci_level,
+        alpha=analysis.alpha,
+        rng=rng_for(analysis.seed, "intervention", run.kind, str(run.layer), lang, guise),
+    )
+    return Intervention(
+        kind=run.kind,
+        layer=run.layer,
+        lang=lang,
+        guise=guise,
+        delta_misaligned=est.estimate,
+        ci_low=est.ci_low,
+        ci_high=est.ci_high,
+        p_value=est.p_value,
+        n_items=est.n_items,
+        delta_incoherent=float(np.mean(incoherent)),
+    )
+
+
+def _edit(
+    kind: str, vector: Direction, typical: float, scale: float, device: torch.device
+) -> Callable[[Hidden], Hidden]:
+    """The residual edit of an intervention: ``add`` adds ``scale`` x the vector; the others
+    set the component along the vector to ``typical``, its mean over the probed prompts
+    (projecting to zero instead would throw a large-norm direction off the model's range and
+    break every answer, whatever the direction means)."""
+    direction: Float[torch.Tensor, " hidden"] = torch.tensor(
+        vector, dtype=torch.float32, device=device
+    )
+    unit = direction / direction.norm()
+
+    def ablate(hidden: Hidden) -> Hidden:
+        u = unit.to(hidden.dtype)
+        edited: Hidden = hidden - ((hidden @ u) - typical)[..., None] * u
+        return edited
+
+    def add(hidden: Hidden) -> Hidden:
+        return hidden + scale * direction.to(hidden.dtype)
+
+    return add if kind == "add" else ablate
