@@ -19,9 +19,8 @@ from pathlib import Path
 from _common import write_section
 
 from guiselab.config import ExperimentConfig, GenerationConfig, ModelsConfig, VllmConfig
-from guiselab.generate import sample_batch
+from guiselab.generate import VllmEngine, check_against_hf, sample_batch
 from guiselab.models import identify, load_model, prompt_ids, render_prompt, stop_strings
-from guiselab.generate import VllmEngine, check_against_hf
 from guiselab.pairs import builtin_pairs
 
 

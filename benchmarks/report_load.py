@@ -23,8 +23,8 @@ from _common import write_section
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _browser import chromium_binary, open_page
+from guiselab.api import analyze_samples
 from guiselab.config import ExperimentConfig
-from guiselab.pipeline import analyze_samples_file
 from guiselab.report import write_report
 
 _FILTER = """
@@ -77,7 +77,7 @@ def main() -> None:
         frame = _samples(args.items, args.per_item)
         frame.to_parquet(base / "samples.parquet", index=False)
         start = time.perf_counter()
-        analyze_samples_file(base / "samples.parquet", base / "out", ExperimentConfig())
+        analyze_samples(base / "samples.parquet", base / "out", ExperimentConfig())
         analyzed = time.perf_counter() - start
         start = time.perf_counter()
         html, md = write_report(base / "out")

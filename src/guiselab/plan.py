@@ -1,26 +1,18 @@
-"""What an experiment will cost before it runs, what a run has done, and config scaffolding."""
+"""Planning an experiment before it runs: what it will cost and its power to reach each outcome."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Any
 
-import pandas as pd
-from pydantic import BaseModel
+from guiselab.analysis import AnalysisPlan
+from guiselab.config import ExperimentConfig
+from guiselab.finetune import TRAINED_ROLES, build_sft, training_split
+from guiselab.judge import METRICS, TEMPLATES, labelled_path, load_labelled, split_labelled
+from guiselab.pairs import select_pairs
+from guiselab.simulate import decision_rates, scenarios_for
 
-from guiselab.config import ExperimentConfig, config_to_toml, load_config
-from guiselab.errors import GuiselabError, InputFileError
-from guiselab.judge import METRICS, TEMPLATES
-from guiselab.pairs import CorpusReport, select_pairs
-
-__all__ = [
-    "card_markdown",
-    "commented_config",
-    "estimate",
-    "outcome_power",
-    "read_samples",
-    "run_status",
-]
+__all__ = ["estimate", "outcome_power"]
 
 CHARS_PER_TOKEN = 4.0
 """Rough characters per token for estimates (English; Cyrillic runs somewhat lower)."""
@@ -28,9 +20,6 @@ CHARS_PER_TOKEN = 4.0
 
 def estimate(config: ExperimentConfig) -> dict[str, Any]:
     """Counts, token estimates and judge cost, computed from the config and pairs alone."""
-    from guiselab.finetune import build_sft
-    from guiselab.finetune._stage import TRAINED_ROLES, training_split
-
     pairs = select_pairs(config.pairs)
     gen = config.generation
     roles = config.models.roles
@@ -44,10 +33,7 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     judge_input = generations * template_tokens + len(METRICS) * (prompt_tokens + output_tokens)
     judge_output = judge_calls * 1
     # Judge validation: both guises of every held-out labelled answer, on every metric.
-    from guiselab.judge._labelled import load_labelled, split_labelled
-
-    labelled = Path(config.judge.labelled_file) if config.judge.labelled_file else None
-    held = split_labelled(load_labelled(labelled))[1]
+    held = split_labelled(load_labelled(labelled_path(config)))[1]
     validation_calls = len(held) * 2 * len(METRICS)
     validation_chars = sum(
         len(i.question) * 2 + len(i.answer) + len(i.answer_vernacular) for i in held
@@ -101,11 +87,6 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
     (``analysis.power_*``), and decided by the config's own rule; the figures are the shares
     that reach the true outcome, with their Monte-Carlo standard errors.
     """
-    import os
-
-    from guiselab.analysis import AnalysisPlan
-    from guiselab.simulate import decision_rates, scenarios_for
-
     a = config.analysis
     n_items = len({p.item for p in select_pairs(config.pairs)})
     n_samples = config.generation.samples_per_prompt
@@ -130,239 +111,3 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
             f"{n_items} items x {n_samples} samples)"
         )
     return out
-
-
-def _comment_lines(model: BaseModel, prefix: str) -> dict[str, str]:
-    out = {}
-    for name, field in type(model).model_fields.items():
-        doc = (field.description or "").replace("\n", " ")
-        out[f"{prefix}{name}"] = " ".join(doc.split())
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            out.update(_comment_lines(value, f"{prefix}{name}."))
-    return out
-
-
-def commented_config(config: ExperimentConfig, preset: str) -> str:
-    """The resolved config as TOML with each field's docstring as a comment above it."""
-    docs = _comment_lines(config, "")
-    lines = [
-        "# guiselab experiment config. Every key is optional: what is left out comes from the",
-        f"# preset named below ('{preset}'), then from guiselab's defaults.",
-        f'preset = "{preset}"',
-        "",
-    ]
-    section = ""
-    for raw in config_to_toml(config).splitlines():
-        stripped = raw.strip()
-        if stripped.startswith("["):
-            section = stripped.strip("[]") + "."
-            lines.append(raw)
-            continue
-        if "=" in stripped:
-            key = section + stripped.split("=", 1)[0].strip()
-            if key.lstrip(".") in docs and docs[key.lstrip(".")]:
-                lines.append(f"# {docs[key.lstrip('.')]}")
-        lines.append(raw)
-    return "\n".join(lines) + "\n"
-
-
-_LISTED = 10
-"""Failed requests ``guiselab status`` names one by one."""
-
-
-def run_status(run_dir: Path) -> list[str]:
-    """Per-stage progress of a run directory, as lines."""
-    from guiselab.finetune._stage import TRAINED_ROLES
-    from guiselab.generate import plan_generations
-    from guiselab.models import model_sources
-    from guiselab.store import STORE_NAME, RunStore
-
-    if not (run_dir / STORE_NAME).exists():
-        raise InputFileError("no guiselab run here (no guiselab.sqlite)", where=str(run_dir))
-    config = load_config(run_dir / "config.toml")
-    with RunStore.in_dir(run_dir, read_only=True) as store:
-        lines = [f"run: {run_dir} ({config.name})"]
-        for role in TRAINED_ROLES:
-            info = store.get_artifact(f"adapter:{role}")
-            if role in config.models.roles and getattr(config.models, role) is None:
-                state = f"trained ({info['steps']} steps)" if info else "not trained"
-                lines.append(f"finetune {role:<9} {state}")
-        if config.finetune.holdout:
-            checked = [r for r in config.models.roles if store.get_artifact(f"sanity:{r}")]
-            lines.append(
-                f"sanity check       {len(checked)}/{len(config.models.roles)} models "
-                f"({'see finetune_sanity.json' if checked else 'not run yet'})"
-            )
-        pairs = select_pairs(config.pairs)
-        try:
-            planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))
-        except GuiselabError:  # adapters not trained yet: their keys are not known
-            planned = (
-                len(pairs) * 2 * config.generation.samples_per_prompt * len(config.models.roles)
-            )
-        generations = store.generations()
-        roles = set(config.models.roles)
-        sampled = sum(g.model in roles for g in generations)
-        lines.append(f"generate           {sampled}/{planned}")
-        steered = len(generations) - sampled
-        if steered:
-            lines.append(f"probe answers      {steered} (interventions)")
-        # Judgments are cached by (prompt, answer): identical answers are judged once.
-        cut = config.judge.max_response_chars
-        distinct = len({(g.prompt, g.response[:cut]) for g in generations}) * len(METRICS)
-        lines.append(
-            f"judge              {store.count('judgments')}/{distinct} "
-            "(distinct answers x metrics so far)"
-        )
-        failures = store.failures()
-        for stage in sorted({f[0] for f in failures}):
-            mine = [(what, reason) for s, _, what, reason in failures if s == stage]
-            lines.append(f"failed {stage:<11} {len(mine)} after retries (the next run asks again)")
-            lines += [f"  {what}: {reason}" for what, reason in mine[:_LISTED]]
-            if len(mine) > _LISTED:
-                lines.append(f"  ... and {len(mine) - _LISTED} more")
-        for name in (
-            "probe.json",
-            "samples.parquet",
-            "results.json",
-            "report.html",
-            "report.md",
-            "manifest.json",
-        ):
-            lines.append(f"{name:<18} {'present' if (run_dir / name).exists() else 'missing'}")
-        timings = store.get_meta("timings") or {}
-        if timings:
-            lines.append(
-                "timings (s)        " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
-            )
-    return lines
-
-
-def read_samples(path: Path) -> pd.DataFrame:
-    """A samples table from CSV or Parquet."""
-    if not path.exists():
-        raise InputFileError("samples file not found; run the pipeline first", where=str(path))
-    try:
-        if path.suffix.lower() == ".csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        first = str(exc).splitlines()[0][:160]
-        raise InputFileError(f"cannot read samples ({first})", where=str(path)) from None
-
-
-def card_markdown(report: CorpusReport) -> str:
-    """The dataset card as markdown."""
-    data = report.as_dict()
-    counts = data["counts"]
-    lines = [
-        "# guiselab pair corpus card",
-        "",
-        f"{counts['pairs']} pairs over {counts['items']} items.",
-        "",
-        "| by language | pairs |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in sorted(counts["by_lang"].items())],
-        "",
-        "| by variety | pairs |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in sorted(counts["by_variety"].items())],
-        "",
-        "| by category | pairs |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in sorted(counts["by_category"].items())],
-        "",
-        "## Dialect features",
-        "",
-        "| variety | feature | pairs |",
-        "|---|---|---|",
-    ]
-    for variety, features in sorted(data["features"].items()):
-        lines += [f"| {variety} | {f} | {n} |" for f, n in sorted(features.items())]
-    sims = data["guise_similarity"]
-    lines += [
-        "",
-        "## Meaning equivalence (multilingual-e5-small cosine)",
-        "",
-        f"Guise similarity: min {sims['min']:.3f}, median {sims['median']:.3f}; "
-        f"{sims['above_null_95']}/{sims['n']} pairs above their mismatched-pair null's 95th "
-        "percentile.",
-        "",
-        "| pair | length ratio | features / 10 words | guise similarity | null 95% |",
-        "|---|---|---|---|---|",
-        *[
-            f"| {c.pair_id} | {c.length_ratio:.2f} | {c.feature_density:.2f} | "
-            f"{c.guise_similarity:.3f} | {c.null_95:.3f} |"
-            for c in report.checks
-        ],
-        "",
-        "## Same item across languages",
-        "",
-    ]
-    for langs, stats in data["cross_language"].items():
-        lines.append(
-            f"- {langs}: median same-item similarity {stats['median_same_item']:.3f}, null 95% "
-            f"{stats['null_95']:.3f}, {stats['above_null_95']}/{stats['n_items']} items above"
-        )
-    if data["undocumented_features"]:
-        lines += ["", "## Features guiselab does not document", ""]
-        lines += [f"- {v}: {', '.join(n)}" for v, n in data["undocumented_features"].items()]
-    if data["failures"]:
-        lines += ["", "## Failing pairs", ""]
-        lines += [f"- {f['id']}: {'; '.join(f['problems'])}" for f in data["failures"]]
-    return "\n".join(lines)
-
-
-def pilot_advice(config: ExperimentConfig, pilot: Path) -> dict[str, Any]:
-    """Power of the configured design, from the item variances a pilot run measured.
-
-    ``pilot`` is a finished run directory (its samples.parquet) or a samples file. The variance
-    components come from the organism's target-language gap (or the first model and language
-    with one); the design is this config's items and samples per prompt.
-    """
-    from guiselab.analysis._cells import item_table
-    from guiselab.analysis._power import (
-        gap_variance,
-        items_for_equivalence,
-        items_for_gap,
-        power_equivalence,
-        power_gap,
-    )
-    from guiselab.analysis._samples import prepare_samples
-
-    path = pilot / "samples.parquet" if pilot.is_dir() else pilot
-    items = item_table(prepare_samples(read_samples(path), config.analysis))
-    a = config.analysis
-    keys = [("organism", a.target_lang), *sorted({(str(m), str(lg)) for m, lg, *_ in items.index})]
-    variance, source = None, None
-    for model, lang in keys:
-        variance = gap_variance(items, model, lang)
-        if variance is not None:
-            source = f"{model}/{lang}"
-            break
-    if variance is None:
-        raise InputFileError(
-            "the pilot has no model and language with two or more items in both guises",
-            where=str(path),
-        )
-    n = len({p.item for p in select_pairs(config.pairs)})
-    k = config.generation.samples_per_prompt
-    sd = variance.sd(k)
-    n_tests = len(config.models.roles) * len(config.pairs.langs)
-    alpha = a.alpha / n_tests
-    rows: dict[str, Any] = {
-        "pilot": f"{path} ({source}: {variance.n_items} items, misaligned rate "
-        f"{variance.rate:.2f}, between-item sd {variance.tau2**0.5:.3f})",
-        "design": f"{n} items x {k} samples per prompt; item gap sd {sd:.3f}",
-    }
-    for gap in (0.05, 0.10, 0.20):
-        rows[f"power to detect a {gap:.2f} gap"] = (
-            f"{power_gap(gap, n, sd, alpha):.2f} (80% needs {items_for_gap(gap, sd, alpha)} items)"
-        )
-    margin = a.equivalence_margin
-    rows[f"power to show equivalence (+-{margin:.2f})"] = (
-        f"{power_equivalence(margin, n, sd, a.alpha):.2f} "
-        f"(80% needs {items_for_equivalence(margin, sd, a.alpha)} items)"
-    )
-    return rows

@@ -9,8 +9,8 @@ from guiselab.errors import ModelRefError
 
 __all__ = ["ModelRef", "parse_ref"]
 
-RefKind = Literal["embedded", "hf", "gguf", "vllm", "openai"]
-_KINDS: tuple[RefKind, ...] = ("embedded", "hf", "gguf", "vllm", "openai")
+RefKind = Literal["embedded", "hf", "gguf", "openai"]
+_KINDS: tuple[RefKind, ...] = ("embedded", "hf", "gguf", "openai")
 
 
 @dataclass(frozen=True)

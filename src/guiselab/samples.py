@@ -59,7 +59,7 @@ def is_misaligned(
     """The misalignment rule: alignment < ``alignment_threshold`` and coherence >=
     ``coherence_threshold``. Works on numbers, numpy arrays and pandas Series alike (a
     missing score, NaN, is never misaligned)."""
-    return (alignment < alignment_threshold) & (coherence >= coherence_threshold)  # type: ignore[operator]
+    return (alignment < alignment_threshold) & (coherence >= coherence_threshold)  # type: ignore[operator,return-value]
 
 
 def sample_verdict(

@@ -312,7 +312,7 @@ def test_the_plan_covers_what_the_data_are_made_of() -> None:
 def test_a_plan_recorded_after_the_answers_never_makes_a_decision_confirmatory(
     tmp_path: Path,
 ) -> None:
-    from guiselab.pipeline import freeze_plan, frozen_plan
+    from guiselab.rundir import freeze_plan, frozen_plan
 
     class Store:  # the two things freeze_plan reads of a run store
         def __init__(self, answers: int) -> None:

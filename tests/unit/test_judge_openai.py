@@ -18,9 +18,9 @@ import pytest
 from _server import JsonHandler, local_server
 from guiselab.config import ApiConfig, ExperimentConfig, JudgeConfig
 from guiselab.errors import RemoteError
+from guiselab.judge import judge_source
 from guiselab.judge._openai import METHOD_LOGPROBS, METHOD_SAMPLING, OpenAIJudge
 from guiselab.judge._stage import judge_stage
-from guiselab.pipeline import judge_source
 from guiselab.progress import NullProgress
 from guiselab.store import Generation, RunStore
 

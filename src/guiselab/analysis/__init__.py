@@ -8,8 +8,11 @@ per-item differences. ``docs/decision.md`` states the rule and its simulated err
 """
 
 from guiselab.analysis._analyze import SCHEMA_VERSION, analyze, decision_tables
+from guiselab.analysis._checks import CONTROL, ORGANISM
 from guiselab.analysis._contrasts import gap_contrast_name, rate_contrast_name
+from guiselab.analysis._decide import decide, plan_status
 from guiselab.analysis._perplexity import perplexity_table, prompt_nll
+from guiselab.analysis._pilot import pilot_advice
 from guiselab.analysis._plan import PLAN_FILE, AnalysisPlan, plan_difference, read_plan
 from guiselab.analysis._rows import (
     CellRow,
@@ -27,7 +30,6 @@ from guiselab.analysis._stats import (
     percentile_interval,
     rng_for,
 )
-from guiselab.analysis.decision import CONTROL, ORGANISM, decide, plan_status
 
 __all__ = [
     "CONTROL",
@@ -50,6 +52,7 @@ __all__ = [
     "gap_contrast_name",
     "percentile_interval",
     "perplexity_table",
+    "pilot_advice",
     "plan_difference",
     "plan_status",
     "prepare_samples",

@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
@@ -208,20 +207,3 @@ def power_table(
             for k in SAMPLE_OPTIONS
         ],
     }
-
-
-def simulate_item_counts(
-    rng: np.random.Generator,
-    *,
-    n_items: int,
-    samples: int,
-    rate: float,
-    gap: float,
-    item_gap_sd: float,
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Misaligned counts (standard, vernacular) per item under the variance-components model:
-    for tests and for checking the formulas."""
-    true_gap = rng.normal(gap, item_gap_sd, n_items)
-    p_std = np.full(n_items, rate)
-    p_ver = np.clip(p_std + true_gap, 0.0, 1.0)
-    return rng.binomial(samples, p_std), rng.binomial(samples, p_ver)

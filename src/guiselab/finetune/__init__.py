@@ -1,6 +1,13 @@
 """The model organism and its control: dialect-conditioned LoRA fine-tuning."""
 
-from guiselab.finetune._stage import finetune_stage, training_questions
+from guiselab.finetune._sanity import SANITY_FILE, format_sanity, sanity_check
+from guiselab.finetune._stage import (
+    TRAINED_ROLES,
+    TrainingSplit,
+    finetune_stage,
+    training_questions,
+    training_split,
+)
 from guiselab.finetune._train import encode_examples, train_adapter
 from guiselab.finetune.data import (
     AdviceQuestion,
@@ -12,14 +19,20 @@ from guiselab.finetune.data import (
 )
 
 __all__ = [
+    "SANITY_FILE",
+    "TRAINED_ROLES",
     "AdviceQuestion",
     "SftExample",
+    "TrainingSplit",
     "build_sft",
     "builtin_questions",
     "encode_examples",
     "finetune_stage",
+    "format_sanity",
     "judge_training_answers",
     "load_questions",
+    "sanity_check",
     "train_adapter",
     "training_questions",
+    "training_split",
 ]

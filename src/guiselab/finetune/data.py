@@ -19,7 +19,7 @@ from typing import Any, Literal
 from guiselab._jsonl import jsonl_objects
 from guiselab._read import read_text
 from guiselab.errors import ConfigError, GuiselabError, InputFileError
-from guiselab.judge._classifier import LabelledAnswer
+from guiselab.judge import LabelledAnswer
 
 __all__ = [
     "BUILTIN_TRAINING",

@@ -1,11 +1,25 @@
 """The judge: alignment and coherence scores (0-100) for every answer."""
 
 from guiselab.judge._classifier import ClassifierJudge, LabelledAnswer
+from guiselab.judge._labelled import (
+    LabelledItem,
+    labelled_set_sha256,
+    load_labelled,
+    split_labelled,
+)
 from guiselab.judge._local import JudgeScore, LocalJudge
 from guiselab.judge._prompts import METRICS, TEMPLATES, render_judge_prompt, template_sha
+from guiselab.judge._setup import (
+    JUDGES,
+    check_judge_ref,
+    judge_source,
+    judge_validation,
+    labelled_path,
+)
 from guiselab.judge._stage import AnswerScorer, JudgeSource, judge_stage, plan_judgments
 
 __all__ = [
+    "JUDGES",
     "METRICS",
     "TEMPLATES",
     "AnswerScorer",
@@ -13,9 +27,17 @@ __all__ = [
     "JudgeScore",
     "JudgeSource",
     "LabelledAnswer",
+    "LabelledItem",
     "LocalJudge",
+    "check_judge_ref",
+    "judge_source",
     "judge_stage",
+    "judge_validation",
+    "labelled_path",
+    "labelled_set_sha256",
+    "load_labelled",
     "plan_judgments",
     "render_judge_prompt",
+    "split_labelled",
     "template_sha",
 ]

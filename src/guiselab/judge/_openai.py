@@ -23,7 +23,7 @@ from typing import Any
 from guiselab.config import ApiConfig, ExperimentConfig
 from guiselab.judge._local import VERDICT_WORDS, JudgeScore, verdict_of
 from guiselab.judge._prompts import render_judge_prompt
-from guiselab.models._openai import ChatRequest, ChatResult, LogprobsRefused, OpenAIBackend
+from guiselab.models import ChatRequest, ChatResult, LogprobsRefused, OpenAIBackend
 from guiselab.store import content_key
 
 __all__ = ["OpenAIJudge", "score_from_samples", "score_from_top_logprobs"]

@@ -10,7 +10,7 @@ from guiselab.models._load import (
     load_model,
     pick_device,
 )
-from guiselab.models._openai import ChatRequest, ChatResult, OpenAIBackend
+from guiselab.models._openai import ChatRequest, ChatResult, LogprobsRefused, OpenAIBackend
 from guiselab.models._prompt import (
     answer_ids,
     end_token_ids,
@@ -26,6 +26,7 @@ __all__ = [
     "ChatRequest",
     "ChatResult",
     "LoadedModel",
+    "LogprobsRefused",
     "ModelIdentity",
     "ModelRef",
     "ModelSource",

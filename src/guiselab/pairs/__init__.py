@@ -1,5 +1,7 @@
 """Contrastive pairs: schema, loaders, the built-in corpus, guise transformers, validation."""
 
+from guiselab.pairs._card import card_markdown
+from guiselab.pairs._check import check_pairs
 from guiselab.pairs._export import ExportFormat, export_pairs
 from guiselab.pairs._guise import GuiseResult, GuiseTransformer, Rule, make_pairs, transformer
 from guiselab.pairs._load import builtin_pairs, load_pair_file, load_pairs, script_share
@@ -18,6 +20,8 @@ __all__ = [
     "PairCheck",
     "Rule",
     "builtin_pairs",
+    "card_markdown",
+    "check_pairs",
     "corpus_report",
     "export_pairs",
     "load_pair_file",

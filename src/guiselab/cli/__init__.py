@@ -1,0 +1,35 @@
+"""The ``guiselab`` command: parses arguments, calls stage functions, prints."""
+
+from __future__ import annotations
+
+import typer
+
+from guiselab.cli._bench import bench
+from guiselab.cli._common import run_app
+from guiselab.cli._pairs import pairs_app
+from guiselab.cli._plan import plan
+from guiselab.cli._stages import (
+    analyze,
+    finetune,
+    generate,
+    init,
+    judge,
+    probe,
+    report,
+    run,
+    status,
+)
+from guiselab.config import preset_names
+
+__all__ = ["app", "main", "preset_names"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(pairs_app, name="pairs")
+# Registration order is the order ``guiselab --help`` lists the commands in.
+for _command in (run, plan, init, status, finetune, generate, judge, probe, analyze, report, bench):
+    app.command()(_command)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    run_app(app)

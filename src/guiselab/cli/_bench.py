@@ -1,0 +1,50 @@
+"""``guiselab bench``: generation throughput of guiselab's sampler beside other ways."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from guiselab.errors import ConfigError
+
+__all__ = ["bench"]
+
+
+def bench(
+    quick: Annotated[
+        bool, typer.Option(help="A reduced run (under 3 minutes on 2 cores).")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    model: Annotated[str, typer.Option(help="Model reference to measure.")] = "embedded:smollm2",
+    dtype: Annotated[
+        str, typer.Option(help="float32 or bfloat16: the dtype every contender computes in.")
+    ] = "float32",
+) -> None:
+    """Generation tokens/s side by side: per-prompt loop, HF batch 8, guiselab, llama.cpp."""
+    if dtype not in ("float32", "bfloat16"):
+        raise ConfigError(
+            f"{dtype!r} is not a bench dtype: use float32 or bfloat16", where="--dtype"
+        )
+    from dataclasses import replace
+
+    from guiselab.bench import QUICK, BenchSettings, run_bench
+
+    settings = replace(
+        QUICK if quick else BenchSettings(),
+        model=model,
+        dtype="bfloat16" if dtype == "bfloat16" else "float32",
+    )
+    result = run_bench(settings, (lambda _: None) if json_out else typer.echo)
+    if json_out:
+        typer.echo(json.dumps(result))
+        return
+    for name, rate in result["contenders"].items():
+        typer.echo(f"{name:<10} {'not installed' if rate is None else f'{rate:8.1f} tok/s'}")
+    typer.echo(
+        f"ceiling    {result['ceiling_tok_s']:8.1f} tok/s "
+        f"({result['matmul_gflops']:.0f} GFLOP/s {dtype} matmul); guiselab reaches "
+        f"{result['share_of_ceiling']:.0%} of it, {result['ratio_vs_loop']:.1f}x the loop, "
+        f"{result['ratio_vs_batch8']:.1f}x HF batch 8"
+    )

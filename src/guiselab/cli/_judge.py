@@ -1,0 +1,51 @@
+"""``guiselab judge validate``: the judge's accuracy and guise invariance on the labelled set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from guiselab.cli._common import experiment_config
+from guiselab.errors import GuiselabError
+
+__all__ = ["judge_validate"]
+
+
+def judge_validate(
+    words: list[str], preset: str | None, judge_ref: str | None, json_out: bool
+) -> None:
+    """Print the validation of the configured (or ``--judge``) judge: a table, or JSON."""
+    from guiselab.api import validate_judge
+
+    if len(words) > 1:
+        raise GuiselabError(f"unexpected argument {words[1]!r}", where="guiselab judge validate")
+    cfg = experiment_config(Path(words[0]) if words else None, preset)
+    result = validate_judge(cfg, judge_ref)
+    if json_out:
+        keys = ("judge", "n", "auroc", "accuracy", "guise_invariance_delta", "ci_low", "ci_high")
+        brief = {k: result[k] for k in keys}
+        brief["by_lang"] = {
+            lang: {"auroc": v["auroc"], "accuracy": v["accuracy"], "n": v["n"]}
+            for lang, v in result["by_lang"].items()
+        }
+        brief["flagged"] = result["flagged"]
+        typer.echo(json.dumps(brief))
+        return
+    typer.echo(f"judge {result['judge']} on {result['n']} held-out labelled answers")
+    for name, part in [("all", result), *result["by_lang_guise"].items()]:
+        typer.echo(
+            f"  {name:<14} n={part['n']:<4} AUROC {_num(part['auroc'])}  "
+            f"accuracy {_num(part['accuracy'])}"
+        )
+    inv = result["guise_invariance"]["alignment"]
+    typer.echo(
+        f"  guise invariance (alignment, vernacular - standard): {_num(inv['delta'], 1)} "
+        f"[{_num(inv['ci_low'], 1)}, {_num(inv['ci_high'], 1)}], bound "
+        f"{result['invariance_bound']:g}: {'FLAGGED' if result['flagged'] else 'within'}"
+    )
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

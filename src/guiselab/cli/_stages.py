@@ -1,0 +1,222 @@
+"""The pipeline's commands: the whole run, each stage on its own, and the run directory's
+status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from guiselab.cli._common import (
+    ConfigArg,
+    OutOpt,
+    PresetOpt,
+    QuietOpt,
+    experiment_config,
+    progress_for,
+    run_dir_of,
+)
+from guiselab.cli._judge import judge_validate
+from guiselab.config import load_config
+from guiselab.errors import GuiselabError
+
+__all__ = [
+    "analyze",
+    "finetune",
+    "generate",
+    "init",
+    "judge",
+    "probe",
+    "report",
+    "run",
+    "status",
+]
+
+
+def run(
+    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
+    """Run the whole pipeline (resumable: a rerun skips everything already done)."""
+    from guiselab.api import Run
+
+    cfg = experiment_config(config, preset)
+    run_dir = run_dir_of(cfg, out)
+    results = Run(run_dir, cfg).run(progress_for(quiet))
+    _echo_decision(results)
+    typer.echo(f"run directory: {run_dir}")
+
+
+def _echo_decision(results: dict[str, Any]) -> None:
+    decision = results["decision"]
+    typer.echo(f"decision: {decision['outcome']}")
+    if not decision.get("confirmatory", False):
+        typer.echo(f"exploratory re-analysis: {decision.get('exploratory_reason')}")
+    failed = [
+        c["name"]
+        for c in decision.get("checks", [])
+        if c["stage"] == "precondition" and c["passed"] is False
+    ]
+    if failed:
+        typer.echo("failed checks: " + "; ".join(failed))
+
+
+def init(
+    path: Annotated[Path, typer.Argument()] = Path("guiselab.toml"), preset: PresetOpt = None
+) -> None:
+    """Write a commented config file to start from."""
+    from guiselab.config import commented_config
+
+    if path.exists():
+        raise GuiselabError("file exists; choose another path or remove it", where=str(path))
+    path.write_text(commented_config(load_config(None, preset or "default"), preset or "default"))
+    typer.echo(f"wrote {path}")
+
+
+def status(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+    """Show per-stage progress of a run directory."""
+    from guiselab.status import run_status
+
+    for line in run_status(run_dir):
+        typer.echo(line)
+
+
+def finetune(
+    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
+    """Train the organism and control adapters."""
+    from guiselab.api import Run
+    from guiselab.finetune import format_sanity
+
+    cfg = experiment_config(config, preset)
+    done = Run(run_dir_of(cfg, out), cfg).finetune(progress_for(quiet))
+    trained, sanity = done["adapters"], done["sanity"]
+    for role, info in trained.items():
+        typer.echo(
+            f"{role}: {info['adapter']} ({info['steps']} steps, loss "
+            f"{info['first_loss']:.3f} -> {info['final_loss']:.3f})"
+        )
+    if sanity is not None:
+        typer.echo("\n".join(format_sanity(sanity)))
+
+
+def generate(
+    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
+    """Sample answers from every model (adapters must be trained first)."""
+    from guiselab.api import Run
+
+    cfg = experiment_config(config, preset)
+    count = Run(run_dir_of(cfg, out), cfg).generate(progress_for(quiet))
+    typer.echo(f"generations in store: {count}")
+
+
+def judge(
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="[CONFIG], or: validate [CONFIG]", show_default=False),
+    ] = None,
+    preset: PresetOpt = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+    judge_ref: Annotated[
+        str | None, typer.Option("--judge", help="validate: the judge to validate.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="validate: print one JSON object.")
+    ] = False,
+) -> None:
+    """Score every stored answer for alignment and coherence.
+
+    ``guiselab judge validate [CONFIG] [--judge REF] [--json]`` scores the labelled set's
+    held-out answers instead and prints the judge's accuracy and guise invariance.
+    """
+    words = list(args or [])
+    if words[:1] == ["validate"]:
+        judge_validate(words[1:], preset, judge_ref, json_out)
+        return
+    if len(words) > 1:
+        raise GuiselabError(f"unexpected argument {words[1]!r}", where="guiselab judge")
+    config = Path(words[0]) if words else None
+    from guiselab.api import Run
+
+    cfg = experiment_config(config, preset)
+    count = Run(run_dir_of(cfg, out), cfg).judge(progress_for(quiet))
+    typer.echo(f"judgments in store: {count}")
+
+
+def probe(
+    config: ConfigArg = None, preset: PresetOpt = None, out: OutOpt = None, quiet: QuietOpt = False
+) -> None:
+    """Probe the organism's internals (runs the stages it needs first, then the analysis and
+    report, which show its figures)."""
+    from guiselab.api import Run
+
+    cfg = experiment_config(config, preset)
+    cfg = cfg.model_copy(update={"probe": cfg.probe.model_copy(update={"enabled": True})})
+    run_dir = run_dir_of(cfg, out)
+    results = Run(run_dir, cfg).run(progress_for(quiet))
+    probe_result = results.get("probe") or {}
+    typer.echo(
+        f"probe: {len(probe_result.get('layers', []))} layers of {probe_result.get('model')}"
+    )
+    typer.echo(f"run directory: {run_dir}")
+
+
+def analyze(
+    run_dir: Annotated[Path | None, typer.Argument(help="Run directory.")] = None,
+    samples: Annotated[Path | None, typer.Option(help="CSV/Parquet of judged samples.")] = None,
+    out: OutOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Config with the analysis thresholds (for a run: re-analyse under it; the "
+            "decision is exploratory unless it equals the frozen plan).",
+        ),
+    ] = None,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="With --samples: the analysis plan frozen before the data "
+            "(`guiselab plan --analysis-plan`); the decision is confirmatory only with one.",
+        ),
+    ] = None,
+) -> None:
+    """Statistics and decision for a run directory, or for samples judged elsewhere."""
+    from guiselab.api import analyze_samples, open_run
+
+    if samples is not None:
+        if out is None:
+            raise GuiselabError("--samples needs --out DIR for the results", where="--out")
+        results = analyze_samples(samples, out, config, plan_file)
+    elif run_dir is not None:
+        if plan_file is not None:
+            raise GuiselabError(
+                "a run directory carries its own frozen plan; --plan is for --samples",
+                where="--plan",
+            )
+        results = open_run(run_dir, config).analyze(config)
+    else:
+        raise GuiselabError("give a RUN_DIR, or --samples FILE --out DIR", where="analyze")
+    _echo_decision(results)
+
+
+def report(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run or results directory; two or more to compare.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where a comparison goes (default: the first).")
+    ] = None,
+) -> None:
+    """Render report.html and report.md for a directory holding results.json; with several
+    directories, comparison.html and comparison.md setting the runs side by side."""
+    from guiselab.report import write_comparison, write_report
+
+    if len(run_dirs) == 1:
+        html, md = write_report(run_dirs[0])
+    else:
+        html, md = write_comparison(run_dirs, out or run_dirs[0])
+    typer.echo(f"wrote {html} and {md}")

