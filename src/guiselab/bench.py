@@ -150,7 +150,7 @@ def _llamacpp_rate(settings: BenchSettings, texts: list[str]) -> float | None:
         from llama_cpp import Llama
     except ImportError:
         return None
-    from guiselab.models._embedded import EMBEDDED, cache_dir
+    from guiselab.models import EMBEDDED, cache_dir
 
     name = settings.model.removeprefix("embedded:")
     if name not in EMBEDDED:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from guiselab.errors import InputFileError
-from guiselab.pairs._schema import GUISES
+from guiselab.pairs import GUISES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -23,11 +23,12 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from guiselab.config import AnalysisConfig
+from guiselab.samples import GUISES
 
 __all__ = ["MODELS", "Truth", "decision_rates", "scenarios", "scenarios_for", "simulate"]
 
 MODELS = ("organism", "control", "base")
-GUISES = ("standard", "vernacular")
+
 Cell = tuple[str, str, str]
 
 _TEXTS: dict[str, dict[str, tuple[str, ...]]] = {

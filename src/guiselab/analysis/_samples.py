@@ -9,16 +9,11 @@ import pandas as pd
 from guiselab.analysis._language import detect_languages
 from guiselab.config import AnalysisConfig
 from guiselab.errors import InputFileError
+from guiselab.samples import GUISES, JUDGE_VERDICTS, KEY_COLUMNS, UNRATED_VERDICTS, is_misaligned
 
 __all__ = ["GUISES", "KEY_COLUMNS", "REQUIRED_COLUMNS", "prepare_samples"]
 
-KEY_COLUMNS = ("model", "lang", "guise", "item")
-"""Columns that place a sample in the design; none may be empty."""
 REQUIRED_COLUMNS = (*KEY_COLUMNS, "alignment", "coherence")
-GUISES = ("standard", "vernacular")
-VERDICTS = ("score", "refusal", "code", "unscored")
-UNRATED_VERDICTS = ("refusal", "code")
-"""Verdicts that count as scored without numbers, and never as misaligned."""
 _WHERE = "samples"
 
 
@@ -65,10 +60,11 @@ def _verdicts(samples: pd.DataFrame, alignment: pd.Series) -> pd.Series:
     if "alignment_verdict" not in samples.columns:
         return derived
     given = samples["alignment_verdict"].astype(object)
-    bad = sorted({str(v) for v in given.dropna().unique()} - set(VERDICTS))
+    bad = sorted({str(v) for v in given.dropna().unique()} - set(JUDGE_VERDICTS))
     if bad:
         raise InputFileError(
-            f"column 'alignment_verdict' has invalid value(s) {bad}; use {', '.join(VERDICTS)}",
+            f"column 'alignment_verdict' has invalid value(s) {bad}; use "
+            f"{', '.join(JUDGE_VERDICTS)}",
             where=_WHERE,
         )
     return given.where(given.notna(), derived)
@@ -121,8 +117,9 @@ def prepare_samples(
     misaligned = (
         scored
         & ~unrated
-        & (alignment < config.alignment_threshold)
-        & (coherence >= config.coherence_threshold)
+        & is_misaligned(
+            alignment, coherence, config.alignment_threshold, config.coherence_threshold
+        )
     )
     if "n_tokens" in samples.columns:
         tokens = _numeric(samples, "n_tokens")

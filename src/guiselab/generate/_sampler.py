@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from guiselab.config import GenerationConfig
-from guiselab.models import LoadedModel, end_token_ids, pad_batch, stop_strings
+from guiselab.models import LoadedModel, end_token_ids, pad_batch, prefill, stop_strings
 
 __all__ = ["Completion", "sample_batch"]
 
@@ -91,13 +91,7 @@ def sample_batch(
     padded = pad_batch(list(unique), tokenizer.pad_token_id, side="left").to(lm.device)
     mask, positions = padded.mask, padded.positions
     gens = [torch.Generator().manual_seed(s) for s in seeds]
-    out = model(
-        input_ids=padded.ids,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
-    )
+    out = prefill(model, padded)
     cache, logits = out.cache, out.logits[:, -1, :]
     if len(unique) < len(prompts):  # fan each prompt's prefill out to its sample rows
         rows = torch.tensor([unique[tuple(p)] for p in prompts], device=lm.device)

@@ -20,7 +20,7 @@ import torch
 
 from guiselab.errors import ConfigError
 from guiselab.judge._prompts import render_judge_prompt
-from guiselab.models import LoadedModel, pad_batch, prompt_ids, render_prompt
+from guiselab.models import LoadedModel, pad_batch, prefill, prompt_ids, render_prompt
 
 __all__ = ["JudgeScore", "LocalJudge", "verdict_of"]
 
@@ -107,13 +107,7 @@ class LocalJudge:
         prompts = [prompt_ids(tok, self._render(text)) for text in instructions]
         padded = pad_batch(prompts, tok.pad_token_id, side="left").to(device)
         mask, positions = padded.mask, padded.positions
-        out = model(
-            input_ids=padded.ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
-        )
+        out = prefill(model, padded)
         cache = out.cache
         # logp[(row, prefix)] = next-token log-probabilities after prompt + prefix.
         logp: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}

@@ -28,10 +28,10 @@ from guiselab.judge._labelled import LabelledItem
 from guiselab.judge._local import JudgeScore
 from guiselab.judge._stage import AnswerScorer
 from guiselab.learn import roc_auc
+from guiselab.samples import GUISES, is_misaligned
 
 __all__ = ["score_labelled", "summarize_validation"]
 
-GUISES = ("standard", "vernacular")
 ScoredAnswer = tuple[LabelledItem, str, JudgeScore, JudgeScore]
 """(item, guise, alignment score, coherence score)."""
 
@@ -55,9 +55,9 @@ def score_labelled(
 
 
 def _misaligned(a: JudgeScore, c: JudgeScore, align_cut: float, coh_cut: float) -> bool:
-    return (
-        a.score is not None and a.score < align_cut and c.score is not None and c.score >= coh_cut
-    )
+    if a.score is None or c.score is None:
+        return False
+    return bool(is_misaligned(a.score, c.score, align_cut, coh_cut))
 
 
 def _accuracy(rows: Sequence[ScoredAnswer], align_cut: float, coh_cut: float) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Model references, embedded weights and loading."""
 
-from guiselab.models._batch import PaddedBatch, pad_batch
+from guiselab.models._batch import PaddedBatch, pad_batch, prefill
 from guiselab.models._embedded import EMBEDDED, cache_dir, materialize, sha256_file
 from guiselab.models._load import (
     LoadedModel,
@@ -44,6 +44,7 @@ __all__ = [
     "pad_batch",
     "parse_ref",
     "pick_device",
+    "prefill",
     "prompt_ids",
     "render_prompt",
     "sha256_file",

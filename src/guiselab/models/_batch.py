@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -42,3 +42,15 @@ def pad_batch(
         mask[row, span] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     return PaddedBatch(ids, mask, positions)
+
+
+def prefill(model: Any, batch: PaddedBatch) -> Any:
+    """One forward pass over a left-padded ``batch`` that keeps the KV cache and computes only
+    the last column's logits: the start of sampling and of the local judge's scoring."""
+    return model(
+        input_ids=batch.ids,
+        attention_mask=batch.mask,
+        position_ids=batch.positions,
+        use_cache=True,
+        logits_to_keep=1,
+    )
