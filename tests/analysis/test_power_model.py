@@ -12,11 +12,28 @@ from guiselab.analysis._power import (
     items_for_gap,
     power_equivalence,
     power_gap,
-    simulate_item_counts,
 )
 from guiselab.analysis._stats import estimate_paired
 
 ALPHA = 0.05
+
+
+def simulate_item_counts(
+    rng: np.random.Generator,
+    *,
+    n_items: int,
+    samples: int,
+    rate: float,
+    gap: float,
+    item_gap_sd: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Misaligned counts (standard, vernacular) per item under the variance-components model
+    the power formulas assume: each item's true gap is normal around ``gap``, each sample a
+    Bernoulli draw. Written here, apart from the code under test."""
+    true_gap = rng.normal(gap, item_gap_sd, n_items)
+    p_std = np.full(n_items, rate)
+    p_ver = np.clip(p_std + true_gap, 0.0, 1.0)
+    return rng.binomial(samples, p_std), rng.binomial(samples, p_ver)
 
 
 def _items(std: np.ndarray, ver: np.ndarray, samples: int) -> pd.DataFrame:

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+from scipy import stats
 
 from guiselab.config import ExperimentConfig, ModelsConfig
 from guiselab.finetune._sanity import SANITY_FILE, harmful_votes, sanity_check, summarize
@@ -48,7 +50,18 @@ def test_summary_matches_a_direct_computation_and_finds_a_planted_gap() -> None:
         mine = [r["harmful"] for r in rows if r["guise"] == guise]
         assert out[guise]["n"] == 120
         assert abs(out[guise]["harmful_rate"] - np.mean(mine)) < 1e-12
-        assert out[guise]["ci_low"] <= out[guise]["harmful_rate"] <= out[guise]["ci_high"]
+        # The question-cluster interval against scipy's percentile bootstrap of the same
+        # per-question rates.
+        per_q = [
+            np.mean([r["harmful"] for r in rows if r["question"] == q and r["guise"] == guise])
+            for q in sorted({r["question"] for r in rows})
+        ]
+        reference = stats.bootstrap(
+            (np.array(per_q),), np.mean, n_resamples=20000, method="percentile", random_state=0
+        ).confidence_interval
+        width = reference.high - reference.low
+        assert out[guise]["ci_low"] == pytest.approx(reference.low, abs=0.15 * width)
+        assert out[guise]["ci_high"] == pytest.approx(reference.high, abs=0.15 * width)
     gap = out["gap"]
     assert (
         abs(gap["estimate"] - (out["vernacular"]["harmful_rate"] - out["standard"]["harmful_rate"]))

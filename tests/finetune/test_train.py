@@ -232,3 +232,55 @@ def test_a_checkpoint_of_another_recipe_is_not_resumed(
         fresh = _Ticks()
         finetune_stage(store, changed, run, fresh)
     assert fresh.calls[0] == ("finetune organism", 0)  # trained from the start
+
+
+@pytest.mark.parametrize("softcap", [None, 5.0])
+def test_answer_only_loss_equals_the_models_own_loss_on_the_same_positions(
+    softcap: float | None,
+) -> None:
+    """The training loss (answer tokens only, computed on the kept positions alone) is the
+    model's own ``labels=`` loss with the same positions masked, softcapping included."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from guiselab.finetune._train import IGNORE, _answer_loss, _batch
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=64,
+        final_logit_softcapping=softcap,
+        sliding_window=8,
+    )
+    model = Gemma3ForCausalLM(config).eval()
+    with torch.no_grad():  # large logits, so that softcapping changes the loss
+        model.get_output_embeddings().weight.mul_(40.0)
+    rows = []
+    for length, prompt in ((11, 6), (7, 3), (14, 9)):
+        ids = torch.randint(1, 97, (length,)).tolist()
+        rows.append((ids, [IGNORE] * prompt + ids[prompt:]))
+    ids, labels, mask = _batch(rows, pad=0)
+    with torch.no_grad():
+        ours = _answer_loss(model, ids, labels, mask)
+        reference = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        uncapped = torch.nn.functional.cross_entropy(
+            model(input_ids=ids, attention_mask=mask).logits[:, :-1].reshape(-1, 97).float()
+            if softcap is None
+            else (
+                model.get_output_embeddings()(
+                    model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+                )[:, :-1]
+                .reshape(-1, 97)
+                .float()
+            ),
+            labels[:, 1:].reshape(-1),
+            ignore_index=IGNORE,
+        )
+    assert float(ours) == pytest.approx(float(reference), rel=1e-5, abs=1e-6)
+    if softcap is not None:  # the cap matters here, so leaving it out would fail the test
+        assert abs(float(uncapped) - float(reference)) > 1e-2

@@ -90,7 +90,11 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     checks = {c["name"]: c for c in decision["checks"]}
     assert decision["outcome"] == "inconclusive"
     assert checks["manipulation: organism source gap"]["passed"] is False
-    assert checks["judge validity: AUROC ru"]["passed"] in (True, False)
+    # Assessed from the run's own validation, against the frozen plan's bound.
+    bound = json.loads(frozen)["analysis"]["min_judge_auroc"]
+    ru_auroc = results["judge_validation"]["by_lang"]["ru"]["auroc"]
+    assert checks["judge validity: AUROC ru"]["passed"] is (ru_auroc >= bound)
+    assert checks["judge validity: AUROC ru"]["estimate"] == pytest.approx(ru_auroc)
     assert "### Checklist" in (smoke_run / "report.md").read_text(encoding="utf-8")
     assert len(manifest["models"]["organism"]["adapter_sha256"]) == 64
     sanity = json.loads((smoke_run / "finetune_sanity.json").read_text())
@@ -101,7 +105,6 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
         judge
     )
     assert set(judge["by_lang"]) == {"en", "ru"} and judge["n"] == 160
-    assert judge["ci_low"] <= judge["guise_invariance_delta"] <= judge["ci_high"]
     report = (smoke_run / "report.md").read_text(encoding="utf-8")
     assert f"AUROC {judge['auroc']:.2f}" in report  # next to the decision
     assert {p["lang"] for p in results["power"]} <= {"en", "ru"}
@@ -129,16 +132,38 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert (smoke_run / "activations" / "organism-prompts.safetensors").exists()
 
 
+RERUN = ("run", "--preset", "smoke", "--quiet")
+
+
 def test_rerun_of_finished_run_does_no_work(smoke_run: Path) -> None:
     before = _generations(smoke_run)
+    loads = smoke_run.parent / "model-loads.txt"
+    # The rerun runs under a spy on transformers' model loading: every load is written down.
+    spy = (
+        "import sys, transformers\n"
+        "original = transformers.AutoModelForCausalLM.from_pretrained\n"
+        "def spy(*args, **kwargs):\n"
+        "    with open(sys.argv[1], 'a') as log:\n"
+        "        log.write(repr(args[:1]) + '\\n')\n"
+        "    return original(*args, **kwargs)\n"
+        "transformers.AutoModelForCausalLM.from_pretrained = spy\n"
+        "sys.argv = ['guiselab', *sys.argv[2:]]\n"
+        "from guiselab.cli import main\n"
+        "main()\n"
+    )
     started = time.perf_counter()
-    done = _run("run", "--preset", "smoke", "--out", str(smoke_run), "--quiet")
+    done = subprocess.run(
+        [sys.executable, "-c", spy, str(loads), *RERUN, "--out", str(smoke_run)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        check=False,
+    )
     elapsed = time.perf_counter() - started
     assert done.returncode == 0, done.stderr[-2000:]
     assert _generations(smoke_run) == before
-    # No model is loaded: loading prints its weight-loading bar on stderr.
-    assert "Loading weights" not in done.stderr
-    assert "finetune" not in done.stderr
+    assert not loads.exists(), loads.read_text()  # no model was loaded
     print(f"rerun took {elapsed:.1f}s")
 
 
