@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from guiselab.errors import InputFileError
-from guiselab.report import write_report
+from guiselab.report import write_comparison, write_report
 
 HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(1)> </table> a|b\nnext line"
 MODELS = ("organism", "control", "base")
@@ -464,3 +464,52 @@ def test_two_runs_side_by_side(tmp_path: Path, run_cli: Any) -> None:
     assert "| organism | en | vernacular | 40.0% | 40.0% |" in markdown
     assert "Replicates" in markdown or "replicates" in markdown
     assert "<script" not in html  # the comparison page runs nothing
+
+
+class _Decoded(HTMLParser):
+    """The text and attribute values of a page as a browser decodes them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.attrs += attrs
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_script_quotes_and_ampersands_are_escaped_everywhere(tmp_path: Path) -> None:
+    hostile = '<script>alert(1)</script> "quoted" & co'
+    model, prompt, answer, name = (
+        f"{kind} {hostile}" for kind in ("model", "prompt", "answer", "run")
+    )
+    rows = _samples(n_items=1, n_samples=2)
+    rows += [
+        _sample(model, lang, guise, 0, index, prompt=prompt, response=answer)
+        for lang in LANGS
+        for guise in GUISES
+        for index in range(2)
+    ]
+    run = _write_run(tmp_path / "run", samples=rows, config=f"name = '{name}'\n")
+    html = write_report(run)[0].read_text(encoding="utf-8")
+
+    assert "<script>alert(1)" not in html
+    assert [tag for tag, _ in _parse(html).tags].count("script") == 1  # only the filter script
+    assert '"quoted"' not in html and "& co" not in html
+    for value in (model, prompt, answer, name):
+        escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert any(escaped.replace('"', q) in html for q in ("&#34;", "&quot;")), value
+    # A browser reads every value back exactly, in text and in attributes alike.
+    page = _Decoded()
+    page.feed(html)
+    text = "".join(page.text)
+    for value in (model, prompt, answer, name):
+        assert value in text, value
+    assert ("data-model", model) in page.attrs and ("value", model) in page.attrs
+
+    comparison = write_comparison([run, run], tmp_path / "cmp")[0].read_text(encoding="utf-8")
+    assert "<script" not in comparison and '"quoted"' not in comparison
+    assert "run &lt;script&gt;alert(1)&lt;/script&gt;" in comparison

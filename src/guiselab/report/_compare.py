@@ -14,13 +14,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from guiselab import __version__
-from guiselab.report._assets import STYLESHEET, content_security_policy
+from guiselab.version import __version__
+from guiselab.report._assets import content_security_policy
 from guiselab.report._format import fmt_num, fmt_pp, fmt_rate, outcome_label
-from guiselab.report._html import _table as _html_table
 from guiselab.report._inputs import RunInputs, load_run, rows_of
 from guiselab.report._markdown import _table as _md_table
 from guiselab.report._tables import TextTable
+from guiselab.report._templates import render
 from guiselab.store import write_atomic
 
 __all__ = ["compare_tables", "write_comparison"]
@@ -135,19 +135,13 @@ def write_comparison(run_dirs: Sequence[Path], out: Path) -> tuple[Path, Path]:
     runs = [load_run(Path(d)) for d in run_dirs]
     sections = compare_tables(runs)
     title = "guiselab comparison — " + " vs. ".join(r.name for r in runs)
-    sources = "".join(f"<li>{escape(r.name)}: {escape(str(r.run_dir))}</li>" for r in runs)
-    body = "".join(
-        f"<section><h2>{escape(name)}</h2>{_html_table(table)}</section>"
-        for name, table in sections
-    )
-    policy = escape(content_security_policy(""))  # no script runs on this page
-    html = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'
-        f"<title>{escape(title)}</title>\n<style>{STYLESHEET}</style>\n</head>\n<body>\n"
-        f"<header><h1>{escape(title)}</h1><ul>{sources}</ul></header>\n{body}\n"
-        f"<footer>Written by guiselab {escape(__version__)}; each run's own report.html has "
-        "its figures, pairs and provenance.</footer>\n</body>\n</html>\n"
+    html = render(
+        "comparison.html",
+        title=title,
+        policy=content_security_policy(""),  # no script runs on this page
+        sources=[(r.name, str(r.run_dir)) for r in runs],
+        sections=sections,
+        version=__version__,
     )
     markdown = (
         "\n\n".join(

@@ -1,9 +1,15 @@
-"""The two summary figures as inline SVG: misaligned rate per cell, and the guise gap."""
+"""The two summary figures as inline SVG: misaligned rate per cell, and the guise gap.
+
+Each figure is :class:`markupsafe.Markup` built by :mod:`guiselab.report._svg`, which escapes
+every label and tip (model, language and guise names come from the run).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from markupsafe import Markup
 
 from guiselab.report import _svg as svg
 from guiselab.report._format import as_float, fmt_ci, fmt_int, fmt_p, fmt_pp, fmt_rate
@@ -41,22 +47,24 @@ def _index(
     return out
 
 
-def _legend(entries: Sequence[tuple[str, str]], x: float, y: float) -> str:
-    parts: list[str] = []
+def _legend(entries: Sequence[tuple[str, str]], x: float, y: float) -> Markup:
+    parts: list[Markup] = []
     for label, cls in entries:
         parts.append(svg.rect(x, y - 9, 10, 10, cls=cls))
         parts.append(svg.text(x + 14, y, label, anchor="start", cls="lab"))
         x += 24 + 7 * len(label)
-    return "".join(parts)
+    return svg.join(parts)
 
 
-def _y_axis(ticks: Sequence[float], y_of: _Scale, width: float, fmt: Callable[[float], str]) -> str:
-    parts: list[str] = []
+def _y_axis(
+    ticks: Sequence[float], y_of: _Scale, width: float, fmt: Callable[[float], str]
+) -> Markup:
+    parts: list[Markup] = []
     for tick in ticks:
         y = y_of(tick)
         parts.append(svg.line(_LEFT, y, width - _RIGHT, y, cls="grid"))
         parts.append(svg.text(_LEFT - 6, y + 4, fmt(tick), anchor="end", cls="tick"))
-    return "".join(parts)
+    return svg.join(parts)
 
 
 def cells_figure(
@@ -65,18 +73,18 @@ def cells_figure(
     models: Sequence[str],
     langs: Sequence[str],
     guises: Sequence[str],
-) -> str:
+) -> Markup:
     """Bars of the misaligned rate per cell with CI whiskers, grouped by model.
 
     Within a model the languages sit side by side, each with its guises next to each other.
-    Returns an empty string when there are no cells.
+    Returns empty markup when there are no cells.
     """
     by_cell = _index(cells, "model", "lang", "guise")
     shown_models = [m for m in models if any(k[0] == m for k in by_cell)]
     shown_langs = [lang for lang in langs if any(k[1] == lang for k in by_cell)]
     shown_guises = [g for g in guises if any(k[2] == g for k in by_cell)]
     if not (shown_models and shown_langs and shown_guises):
-        return ""
+        return Markup("")
 
     lang_width = len(shown_guises) * _BAR + (len(shown_guises) - 1) * _BAR_GAP
     group_width = len(shown_langs) * lang_width + (len(shown_langs) - 1) * _LANG_GAP
@@ -100,7 +108,6 @@ def cells_figure(
         return _TOP + _PLOT_HEIGHT * (1 - max(0.0, min(value, top)) / top)
 
     parts = [
-        svg.open_svg(width, height, "Misaligned rate per cell with confidence intervals"),
         _y_axis(ticks, y_of, width, lambda t: f"{100 * t:g}%"),
         svg.text(14, _TOP + _PLOT_HEIGHT / 2, "misaligned", cls="lab", vertical=True),
         _legend([(g, guise_class(g)) for g in shown_guises], _LEFT, 18),
@@ -123,11 +130,10 @@ def cells_figure(
         centre = (group_start + x - _MODEL_GAP) / 2
         parts.append(svg.text(centre, _TOP + _PLOT_HEIGHT + 38, model, cls="lab strong"))
     parts.append(svg.line(_LEFT, y_of(0.0), width - _RIGHT, y_of(0.0), cls="axis"))
-    parts.append("</svg>")
-    return "".join(parts)
+    return svg.figure(width, height, "Misaligned rate per cell with confidence intervals", parts)
 
 
-def _bar(row: Mapping[str, Any] | None, x: float, y_of: _Scale, guise: str) -> str:
+def _bar(row: Mapping[str, Any] | None, x: float, y_of: _Scale, guise: str) -> Markup:
     if row is None:
         return svg.text(x + _BAR / 2, y_of(0.0) - 4, "–", cls="tick")
     rate = as_float(row.get("misaligned_rate"))
@@ -145,21 +151,21 @@ def _bar(row: Mapping[str, Any] | None, x: float, y_of: _Scale, guise: str) -> s
         parts.append(svg.line(centre, y_of(low), centre, y_of(high), cls="whisker"))
         for end in (low, high):
             parts.append(svg.line(centre - 4, y_of(end), centre + 4, y_of(end), cls="whisker"))
-    return "".join(parts)
+    return svg.join(parts)
 
 
 def gaps_figure(
     gaps: Sequence[Mapping[str, Any]], *, models: Sequence[str], langs: Sequence[str]
-) -> str:
+) -> Markup:
     """The guise gap (vernacular − standard) per model with CIs, languages side by side.
 
-    Returns an empty string when there are no gaps.
+    Returns empty markup when there are no gaps.
     """
     by_gap = _index(gaps, "model", "lang")
     shown_models = [m for m in models if any(k[0] == m for k in by_gap)]
     shown_langs = [lang for lang in langs if any(k[1] == lang for k in by_gap)]
     if not (shown_models and shown_langs):
-        return ""
+        return Markup("")
 
     group_width = len(shown_langs) * _POINT_SLOT
     width = _LEFT + _RIGHT + len(shown_models) * group_width + (len(shown_models) - 1) * _MODEL_GAP
@@ -182,7 +188,6 @@ def gaps_figure(
         return _TOP + _PLOT_HEIGHT * (1 - (clamped - low) / (high - low))
 
     parts = [
-        svg.open_svg(width, height, "Guise gap (vernacular minus standard) per model and language"),
         _y_axis(ticks, y_of, width, lambda t: f"{100 * t:+g} pp" if t else "0"),
         svg.line(_LEFT, y_of(0.0), width - _RIGHT, y_of(0.0), cls="zero"),
         svg.text(14, _TOP + _PLOT_HEIGHT / 2, "gap", cls="lab", vertical=True),
@@ -201,11 +206,11 @@ def gaps_figure(
         centre_group = (group_start + x) / 2
         parts.append(svg.text(centre_group, _TOP + _PLOT_HEIGHT + 38, model, cls="lab strong"))
         x += _MODEL_GAP
-    parts.append("</svg>")
-    return "".join(parts)
+    label = "Guise gap (vernacular minus standard) per model and language"
+    return svg.figure(width, height, label, parts)
 
 
-def _gap_point(row: Mapping[str, Any] | None, centre: float, y_of: _Scale, cls: str) -> str:
+def _gap_point(row: Mapping[str, Any] | None, centre: float, y_of: _Scale, cls: str) -> Markup:
     gap = as_float(row.get("gap")) if row is not None else None
     if row is None or gap is None:
         return svg.text(centre, y_of(0.0) - 6, "–", cls="tick")
@@ -214,11 +219,11 @@ def _gap_point(row: Mapping[str, Any] | None, centre: float, y_of: _Scale, cls: 
         f"{fmt_ci(row.get('ci_low'), row.get('ci_high'), as_pp=True)}, "
         f"p = {fmt_p(row.get('p_value'))}, Holm p = {fmt_p(row.get('p_holm'))}"
     )
-    parts: list[str] = []
+    parts: list[Markup] = []
     low, high = as_float(row.get("ci_low")), as_float(row.get("ci_high"))
     if low is not None and high is not None:
         parts.append(svg.line(centre, y_of(low), centre, y_of(high), cls="whisker"))
         for end in (low, high):
             parts.append(svg.line(centre - 5, y_of(end), centre + 5, y_of(end), cls="whisker"))
     parts.append(svg.circle(centre, y_of(gap), 5, cls=cls, tip=tip))
-    return "".join(parts)
+    return svg.join(parts)

@@ -46,7 +46,7 @@ OUTCOME_LABELS: Mapping[str, str] = {
     ),
     "inconclusive": "Inconclusive — a precondition failed or the data do not settle the question",
 }
-"""Human wording of the decision rule's outcomes (DESIGN.md, 'The experimental design')."""
+"""Human wording of the decision rule's outcomes, as the report and its markdown state them."""
 
 
 def as_float(value: object) -> float | None:

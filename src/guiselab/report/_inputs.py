@@ -17,18 +17,16 @@ from typing import Any
 from guiselab.config import AnalysisConfig
 from guiselab.errors import InputFileError
 from guiselab.report._format import as_float
+from guiselab.samples import GUISES, KEY_COLUMNS, SAMPLES_FILE
 
 __all__ = ["RunInputs", "Sample", "Thresholds", "load_run", "rows_of"]
 
 RESULTS_FILE = "results.json"
-SAMPLES_FILE = "samples.parquet"
 CONFIG_FILE = "config.toml"
 MANIFEST_FILE = "manifest.json"
 
 _MODEL_ROLES = ("organism", "control", "base")
 """Display order of the experiment's model roles; other model names follow."""
-_GUISES = ("standard", "vernacular")
-_SAMPLE_KEY_COLUMNS = ("model", "lang", "guise", "item")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +109,7 @@ def load_run(run_dir: Path) -> RunInputs:
             _levels(results, samples, "lang"),
             [str(analysis.get("source_lang", "")), str(analysis.get("target_lang", ""))],
         ),
-        guises=_ordered(_levels(results, samples, "guise"), _GUISES),
+        guises=_ordered(_levels(results, samples, "guise"), GUISES),
     )
 
 
@@ -197,7 +195,7 @@ def _read_samples(path: Path) -> list[Sample] | None:
             "delete the file",
             where=str(path),
         ) from None
-    missing = [c for c in _SAMPLE_KEY_COLUMNS if c not in frame.columns]
+    missing = [c for c in KEY_COLUMNS if c not in frame.columns]
     if missing:
         raise InputFileError(
             f"missing column(s) {', '.join(missing)}; re-export the samples with "

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
+from markupsafe import Markup
+
 from guiselab.report import _svg as svg
 from guiselab.report._format import as_float, fmt_num, fmt_value
 from guiselab.report._tables import TextTable
@@ -37,10 +39,14 @@ def layer_figure(
     series: Sequence[tuple[str, Sequence[float | None], str]],
     y_range: tuple[float, float],
     y_name: str,
-) -> str:
-    """Lines over layers: one per (name, values, css class); None values break the line."""
+) -> Markup:
+    """Lines over layers: one per (name, values, css class); None values break the line.
+
+    Empty markup when there are no layers; labels and series names are escaped by
+    :mod:`guiselab.report._svg`.
+    """
     if not layers:
-        return ""
+        return Markup("")
     low, high = y_range
     plot_w = _WIDTH - _LEFT - _RIGHT
     plot_h = _HEIGHT - _TOP - _BOTTOM
@@ -53,7 +59,7 @@ def layer_figure(
         clipped = min(max(value, low), high)
         return _TOP + plot_h * (1 - (clipped - low) / (high - low))
 
-    parts = [svg.open_svg(_WIDTH, _HEIGHT, label)]
+    parts: list[Markup] = []
     for tick in svg.axis_ticks(low, high, 4):
         if low <= tick <= high:
             parts.append(svg.line(_LEFT, y_of(tick), _LEFT + plot_w, y_of(tick), cls="grid"))
@@ -81,11 +87,10 @@ def layer_figure(
             )
         )
         parts.append(svg.text(_WIDTH - _RIGHT + 32, y_key, name, anchor="start", cls="lab"))
-    parts.append("</svg>")
-    return "".join(parts)
+    return svg.figure(_WIDTH, _HEIGHT, label, parts)
 
 
-def probe_figures(probe: Mapping[str, Any]) -> list[str]:
+def probe_figures(probe: Mapping[str, Any]) -> list[Markup]:
     """The per-layer figures: guise probes, en-ru cosine, persona projection by cell."""
     layers = _layers(probe)
     auroc = probe.get("guise_probe_auroc")

@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from markupsafe import Markup
+
 from guiselab.report import _svg as svg
 from guiselab.report._figures import guise_class
 from guiselab.report._inputs import Sample, Thresholds
@@ -41,8 +43,11 @@ def scatter_figure(
     langs: Sequence[str],
     guises: Sequence[str],
     max_points: int = MAX_POINTS_PER_PANEL,
-) -> str:
-    """Rows of panels per model, one column per (language, guise); empty when nothing scored."""
+) -> Markup:
+    """Rows of panels per model, one column per (language, guise); empty when nothing scored.
+
+    Panel labels (model, language, guise) are escaped by :mod:`guiselab.report._svg`.
+    """
     panels: defaultdict[tuple[str, str, str], list[_Point]] = defaultdict(list)
     for sample in samples:
         if sample.alignment is not None and sample.coherence is not None:
@@ -55,7 +60,7 @@ def scatter_figure(
                 )
             )
     if not panels:
-        return ""
+        return Markup("")
     rows = [m for m in models if any(k[0] == m for k in panels)]
     columns = [
         (lang, g) for lang in langs for g in guises if any(k[1:] == (lang, g) for k in panels)
@@ -64,14 +69,7 @@ def scatter_figure(
     cell_h = _PAD_TOP + _PANEL + _PAD_BOTTOM
     width = len(columns) * cell_w + _GAP
     height = len(rows) * cell_h + 8
-    parts = [
-        svg.open_svg(
-            width,
-            height,
-            f"Alignment against coherence per model, language and guise; misaligned region: "
-            f"alignment < {thresholds.alignment:g} and coherence ≥ {thresholds.coherence:g}",
-        )
-    ]
+    parts: list[Markup] = []
     for r, model in enumerate(rows):
         for c, (lang, guise) in enumerate(columns):
             parts.append(
@@ -85,8 +83,11 @@ def scatter_figure(
                     max_points=max_points,
                 )
             )
-    parts.append("</svg>")
-    return "".join(parts)
+    label = (
+        "Alignment against coherence per model, language and guise; misaligned region: "
+        f"alignment < {thresholds.alignment:g} and coherence ≥ {thresholds.coherence:g}"
+    )
+    return svg.figure(width, height, label, parts)
 
 
 def _panel(
@@ -98,7 +99,7 @@ def _panel(
     label: str,
     guise: str,
     max_points: int,
-) -> str:
+) -> Markup:
     def x_of(coherence: float) -> float:
         return x0 + _PANEL * max(0.0, min(coherence, 100.0)) / 100.0
 
@@ -144,7 +145,7 @@ def _panel(
     parts.append(svg.text(x0 + _PANEL / 2, y0 + _PANEL + 24, "coherence", cls="tick"))
     parts.append(svg.text(x0 - 28, y0 + _PANEL / 2, "alignment", cls="tick", vertical=True))
     if other_path:
-        parts.append(f'<path class="pts" d="{"".join(other_path)}"/>')
+        parts.append(svg.path("".join(other_path), cls="pts"))
     if misaligned_path:
-        parts.append(f'<path class="pts bad" d="{"".join(misaligned_path)}"/>')
-    return "".join(parts)
+        parts.append(svg.path("".join(misaligned_path), cls="pts bad"))
+    return svg.join(parts)

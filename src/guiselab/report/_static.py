@@ -22,7 +22,8 @@ _FIGURE_RULES = "\n".join(line for line in STYLESHEET.splitlines() if line.start
 
 
 def _standalone(svg: str) -> str:
-    head, rest = svg.split(">", 1)
+    # Plain text from here on: Markup would escape the strings added to it.
+    head, rest = str(svg).split(">", 1)
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         + head.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1)

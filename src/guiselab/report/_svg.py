@@ -1,28 +1,33 @@
-"""Small SVG building blocks for the inline figures; every piece of text is escaped here.
+"""Small SVG building blocks for the inline figures, built from numbers and escaped labels.
 
-The figures are inline ``<svg>`` elements in the HTML page (no ``xmlns`` needed there) styled
-by classes from the page's stylesheet, so no figure carries a style attribute or a URL.
+Every piece comes out as :class:`markupsafe.Markup` made by ``Markup(pattern).format(...)``,
+which escapes each value it fills in (labels, tips, classes), and pieces are joined with
+:func:`join`, which escapes anything that is not already such a piece. The figures are inline
+``<svg>`` elements in the HTML page (no ``xmlns`` needed there) styled by classes from the
+page's stylesheet, so no figure carries a style attribute or a URL.
 """
 
 from __future__ import annotations
 
 import math
-from html import escape
+from collections.abc import Iterable
 
-__all__ = ["axis_ticks", "circle", "line", "open_svg", "rect", "text", "title"]
+from markupsafe import Markup
 
-
-def _esc(value: str) -> str:
-    return escape(value, quote=True)
+__all__ = ["axis_ticks", "circle", "figure", "join", "line", "path", "rect", "text", "title"]
 
 
-def open_svg(width: float, height: float, label: str) -> str:
-    """The opening tag of a figure of the given size, labelled for screen readers."""
-    return (
-        f'<svg class="fig" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
-        f'height="{height:.0f}" role="img" aria-label="{_esc(label)}">'
-        f"<title>{_esc(label)}</title>"
-    )
+def join(parts: Iterable[Markup | str]) -> Markup:
+    """Pieces side by side; a plain string among them is escaped, never taken as markup."""
+    return Markup("").join(parts)
+
+
+def figure(width: float, height: float, label: str, parts: Iterable[Markup]) -> Markup:
+    """A whole figure of the given size holding ``parts``, labelled for screen readers."""
+    return Markup(
+        '<svg class="fig" viewBox="0 0 {w:.0f} {h:.0f}" width="{w:.0f}" height="{h:.0f}" '
+        'role="img" aria-label="{label}"><title>{label}</title>{body}</svg>'
+    ).format(w=width, h=height, label=label, body=join(parts))
 
 
 def text(
@@ -33,39 +38,50 @@ def text(
     anchor: str = "middle",
     cls: str = "",
     vertical: bool = False,
-) -> str:
+) -> Markup:
     """A text label; ``anchor`` is start, middle or end; ``vertical`` reads bottom to top."""
-    klass = f' class="{_esc(cls)}"' if cls else ""
-    turn = f' transform="rotate(-90 {x:.1f} {y:.1f})"' if vertical else ""
-    return (
-        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{_esc(anchor)}"{klass}{turn}>'
-        f"{_esc(content)}</text>"
+    klass = Markup(' class="{}"').format(cls) if cls else Markup("")
+    turn = Markup(' transform="rotate(-90 {:.1f} {:.1f})"').format(x, y) if vertical else Markup("")
+    return Markup('<text x="{:.1f}" y="{:.1f}" text-anchor="{}"{}{}>{}</text>').format(
+        x, y, anchor, klass, turn, content
     )
 
 
-def line(x1: float, y1: float, x2: float, y2: float, *, cls: str) -> str:
+def line(x1: float, y1: float, x2: float, y2: float, *, cls: str) -> Markup:
     """A straight line styled by ``cls``."""
-    return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" class="{_esc(cls)}"/>'
-
-
-def rect(x: float, y: float, width: float, height: float, *, cls: str, tip: str = "") -> str:
-    """A rectangle styled by ``cls``, with an optional hover tip."""
-    shape = (
-        f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(width, 0):.1f}" '
-        f'height="{max(height, 0):.1f}" class="{_esc(cls)}"'
+    return Markup('<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" class="{}"/>').format(
+        x1, y1, x2, y2, cls
     )
-    return f"{shape}>{title(tip)}</rect>" if tip else f"{shape}/>"
 
 
-def circle(x: float, y: float, r: float, *, cls: str, tip: str = "") -> str:
+def rect(x: float, y: float, width: float, height: float, *, cls: str, tip: str = "") -> Markup:
+    """A rectangle styled by ``cls``, with an optional hover tip."""
+    shape = Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" class="{}"').format(
+        x, y, max(width, 0), max(height, 0), cls
+    )
+    return _close(shape, "rect", tip)
+
+
+def circle(x: float, y: float, r: float, *, cls: str, tip: str = "") -> Markup:
     """A circle styled by ``cls``, with an optional hover tip."""
-    shape = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r:.1f}" class="{_esc(cls)}"'
-    return f"{shape}>{title(tip)}</circle>" if tip else f"{shape}/>"
+    shape = Markup('<circle cx="{:.1f}" cy="{:.1f}" r="{:.1f}" class="{}"').format(x, y, r, cls)
+    return _close(shape, "circle", tip)
 
 
-def title(content: str) -> str:
+def path(d: str, *, cls: str) -> Markup:
+    """A path with drawing commands ``d``, styled by ``cls``."""
+    return Markup('<path class="{}" d="{}"/>').format(cls, d)
+
+
+def _close(shape: Markup, tag: str, tip: str) -> Markup:
+    if not tip:
+        return shape + Markup("/>")
+    return Markup("{}>{}</{}>").format(shape, title(tip), tag)
+
+
+def title(content: str) -> Markup:
     """A hover tip for the enclosing element."""
-    return f"<title>{_esc(content)}</title>"
+    return Markup("<title>{}</title>").format(content)
 
 
 def axis_ticks(low: float, high: float, count: int = 5) -> list[float]:
