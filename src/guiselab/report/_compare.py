@@ -14,7 +14,6 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from guiselab.version import __version__
 from guiselab.report._assets import content_security_policy
 from guiselab.report._format import fmt_num, fmt_pp, fmt_rate, outcome_label
 from guiselab.report._inputs import RunInputs, load_run, rows_of
@@ -22,6 +21,7 @@ from guiselab.report._markdown import _table as _md_table
 from guiselab.report._tables import TextTable
 from guiselab.report._templates import render
 from guiselab.store import write_atomic
+from guiselab.version import __version__
 
 __all__ = ["compare_tables", "write_comparison"]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from guiselab.version import __version__
 from guiselab.report._assets import FILTER_SCRIPT, content_security_policy
 from guiselab.report._figures import cells_figure, gaps_figure
 from guiselab.report._format import (
@@ -40,6 +39,7 @@ from guiselab.report._tables import (
 )
 from guiselab.report._templates import render
 from guiselab.report._verdict import VERDICTS
+from guiselab.version import __version__
 
 __all__ = ["render_html"]
 
