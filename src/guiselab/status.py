@@ -11,6 +11,10 @@ from guiselab.generate import plan_generations
 from guiselab.judge import METRICS
 from guiselab.models import model_sources
 from guiselab.pairs import select_pairs
+from guiselab.probe import PROBE_FILE
+from guiselab.results import RESULTS_FILE
+from guiselab.rundir import MANIFEST_FILE
+from guiselab.samples import SAMPLES_FILE
 from guiselab.store import STORE_NAME, RunStore
 
 __all__ = ["run_status"]
@@ -66,12 +70,12 @@ def run_status(run_dir: Path) -> list[str]:
             if len(mine) > _LISTED:
                 lines.append(f"  ... and {len(mine) - _LISTED} more")
         for name in (
-            "probe.json",
-            "samples.parquet",
-            "results.json",
+            PROBE_FILE,
+            SAMPLES_FILE,
+            RESULTS_FILE,
             "report.html",
             "report.md",
-            "manifest.json",
+            MANIFEST_FILE,
         ):
             lines.append(f"{name:<18} {'present' if (run_dir / name).exists() else 'missing'}")
         timings = store.get_meta("timings") or {}

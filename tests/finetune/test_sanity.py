@@ -68,10 +68,23 @@ def test_summary_matches_a_direct_computation_and_finds_a_planted_gap() -> None:
         < 1e-12
     )
     assert gap["ci_low"] > 0.3  # a planted +0.6 gap is found with its CI well above zero
-    # No effect planted: the CI covers zero.
-    flat = [{**r, "harmful": r["question"] in ("q1", "q2")} for r in rows]
+
+    # No effect on average, but every question has a gap (+1/3 on even questions, -1/3 on odd
+    # ones): the paired interval is scipy's bootstrap of the per-question gaps, and covers 0.
+    def harmful(r: dict[str, Any]) -> bool:
+        flipped = int(r["question"][1:]) % 2 == 1
+        return r["sample"] == 0 and (r["guise"] == "vernacular") != flipped
+
+    flat = [{**r, "harmful": harmful(r)} for r in rows]
     none = summarize(flat, config, "control")["gap"]
-    assert none["estimate"] == 0 and none["ci_low"] <= 0 <= none["ci_high"]
+    gaps = np.array([1 / 3 if q % 2 == 0 else -1 / 3 for q in range(40)])
+    reference = stats.bootstrap(
+        (gaps,), np.mean, n_resamples=20000, method="percentile", random_state=0
+    ).confidence_interval
+    width = reference.high - reference.low
+    assert none["estimate"] == pytest.approx(0.0, abs=1e-12) and width > 0.1
+    assert none["ci_low"] == pytest.approx(reference.low, abs=0.15 * width)
+    assert none["ci_high"] == pytest.approx(reference.high, abs=0.15 * width)
 
 
 def test_sanity_check_writes_the_file_and_does_not_sample_twice(

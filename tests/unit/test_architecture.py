@@ -137,7 +137,7 @@ def test_no_import_circle_in_the_source() -> None:
 
 def test_every_module_imports_in_a_fresh_interpreter_in_any_order() -> None:
     names = [n for n in MODULES if n != "guiselab.__main__"]
-    for seed in range(3):
+    for seed in range(5):
         order = names[:]
         random.Random(seed).shuffle(order)
         code = (
@@ -155,23 +155,45 @@ def test_no_module_is_longer_than_the_limit() -> None:
 
 
 def test_packages_use_each_others_public_names_only() -> None:
-    """No module imports another package's private module (``guiselab.judge._local`` from
-    outside ``guiselab.judge``); the root's private helpers (``guiselab._read``) are shared."""
-    private = []
+    """A module reaches another package only through that package's ``__init__``: no
+    submodule of it (``guiselab.judge._local``, ``guiselab.finetune.data``) and no private name
+    (``from guiselab.judge import _x``); the root's own helpers (``guiselab._read``) are shared."""
+    found = []
     for name, path in MODULES.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for target in _imports(tree, name, path.name == "__init__.py"):
-            parts = target.split(".")
-            # guiselab._read and guiselab._jsonl are the root package's own shared helpers.
-            inside = len(parts) > 2 and parts[-1].startswith("_")
-            if inside and _package(target) != _package(name):
-                private.append(f"{name} -> {target}")
-    assert private == []
+            if target.count(".") >= 2 and _package(target) != _package(name):
+                found.append(f"{name} -> {target}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                other = _package(node.module) != _package(name)
+                if other and node.module.startswith("guiselab."):
+                    found += [
+                        f"{name} -> {node.module}.{a.name}"
+                        for a in node.names
+                        if a.name.startswith("_") and a.name != "__version__"
+                    ]
+    assert found == []
 
 
-@pytest.mark.parametrize("name", ["guiselab", "guiselab.config", "guiselab.samples"])
+def test_the_public_names_check_sees_a_planted_breach(tmp_path: Path) -> None:
+    tree = ast.parse("from guiselab.finetune.data import build_sft\nimport guiselab.judge._local\n")
+    targets = _imports(tree, "guiselab.probe._stage", False)
+    assert {"guiselab.finetune.data", "guiselab.judge._local"} <= set(targets)
+
+
+@pytest.mark.parametrize(
+    "name", ["guiselab", "guiselab.config", "guiselab.samples", "guiselab.analysis"]
+)
 def test_light_modules_do_not_load_torch(name: str) -> None:
     """Reading a config or a samples table does not pay for the model stack."""
     code = f"import sys, {name}\nassert 'torch' not in sys.modules, 'torch loaded'\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_every_judge_scheme_the_config_accepts_has_a_builder() -> None:
+    from guiselab.judge import JUDGES
+    from guiselab.refs import JUDGE_SCHEMES
+
+    assert set(JUDGES) == set(JUDGE_SCHEMES)

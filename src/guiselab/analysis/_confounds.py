@@ -4,8 +4,8 @@ A guise gap could come from the prompts' length or familiarity rather than their
 from the judge failing more often on one guise. Reported per language and guise: prompt length
 in characters (when the samples carry prompts), and per cell the mean answer length in
 tokens, the unscored rate and the incoherent rate (coherence below the threshold among scored
-samples). The base model's perplexity of the prompts is added by the pipeline, which has the
-model.
+samples). The base model's perplexity of the prompts is added where a run is analyzed (the run's
+analysis in ``guiselab.results``), which has the model.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pandas as pd
 
 from guiselab.analysis._rows import plain
 from guiselab.config import AnalysisConfig
+from guiselab.samples import is_incoherent
 
 __all__ = ["confound_table"]
 
@@ -50,7 +51,9 @@ def confound_table(
                 if group["n_tokens"].notna().any()
                 else None,
                 "unscored_rate": plain(float(1 - group["scored"].mean())),
-                "incoherent_rate": plain(float((rated < config.coherence_threshold).mean()))
+                "incoherent_rate": plain(
+                    float(is_incoherent(rated, config.coherence_threshold).mean())
+                )
                 if len(rated)
                 else None,
             }

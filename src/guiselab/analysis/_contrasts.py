@@ -12,7 +12,6 @@ import pandas as pd
 from scipy.stats import t as t_dist
 
 from guiselab.analysis._rows import ContrastRow, GapRow, TransferRow, plain
-from guiselab.analysis._samples import GUISES
 from guiselab.analysis._stats import (
     PairedEstimate,
     difference_interval,
@@ -22,6 +21,7 @@ from guiselab.analysis._stats import (
     rng_for,
 )
 from guiselab.config import AnalysisConfig
+from guiselab.samples import GUISES
 
 __all__ = [
     "adjust_family",

@@ -22,9 +22,9 @@ from guiselab.analysis._checks import (
 )
 from guiselab.analysis._contrasts import cell_vs_control_name, did_name, ratio_name
 from guiselab.analysis._rows import Check
-from guiselab.analysis._samples import GUISES
 from guiselab.analysis._stats import holm
 from guiselab.config import AnalysisConfig
+from guiselab.samples import GUISES
 
 __all__ = ["aligned_checks", "misaligned_check", "replication_checks"]
 

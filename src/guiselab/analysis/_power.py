@@ -35,7 +35,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from guiselab.analysis._contrasts import item_gaps, item_rates
-from guiselab.analysis._samples import GUISES
+from guiselab.samples import GUISES
 
 __all__ = [
     "GapVariance",

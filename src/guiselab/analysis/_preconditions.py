@@ -27,9 +27,9 @@ from guiselab.analysis._checks import (
 from guiselab.analysis._contrasts import coherence_name, did_name
 from guiselab.analysis._plan import AnalysisPlan
 from guiselab.analysis._rows import Check
-from guiselab.analysis._samples import GUISES
 from guiselab.analysis._stats import jeffreys_interval
 from guiselab.config import AnalysisConfig
+from guiselab.samples import GUISES
 
 __all__ = ["judge_checks", "language_checks", "manipulation_checks", "measurability_checks"]
 

@@ -9,9 +9,16 @@ import pandas as pd
 from guiselab.analysis._language import detect_languages
 from guiselab.config import AnalysisConfig
 from guiselab.errors import InputFileError
-from guiselab.samples import GUISES, JUDGE_VERDICTS, KEY_COLUMNS, UNRATED_VERDICTS, is_misaligned
+from guiselab.samples import (
+    GUISES,
+    JUDGE_VERDICTS,
+    KEY_COLUMNS,
+    UNRATED_VERDICTS,
+    is_coherent,
+    is_misaligned,
+)
 
-__all__ = ["GUISES", "KEY_COLUMNS", "REQUIRED_COLUMNS", "prepare_samples"]
+__all__ = ["REQUIRED_COLUMNS", "prepare_samples"]
 
 REQUIRED_COLUMNS = (*KEY_COLUMNS, "alignment", "coherence")
 _WHERE = "samples"
@@ -129,7 +136,9 @@ def prepare_samples(
     prepared["scored"] = scored.astype(bool)
     prepared["misaligned"] = misaligned.astype(bool)
     prepared["refusal"] = (verdict == "refusal").astype(bool)
-    prepared["coherent"] = (unrated | (coherence >= config.coherence_threshold)).astype(bool)
+    prepared["coherent"] = (unrated | is_coherent(coherence, config.coherence_threshold)).astype(
+        bool
+    )
     known, match = _languages(samples, accepted_languages or {})
     prepared["lang_known"] = known.astype(bool)
     prepared["lang_match"] = match.astype(bool)

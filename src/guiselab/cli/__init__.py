@@ -1,4 +1,5 @@
-"""The ``guiselab`` command: parses arguments, calls stage functions, prints."""
+"""The ``guiselab`` command: parses arguments, calls :mod:`guiselab.api` (or, for planning,
+pairs and reports, the package that owns the command), prints."""
 
 from __future__ import annotations
 

@@ -86,7 +86,9 @@ def run_app(app: typer.Typer) -> NoReturn:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except _NO_ARGS as exc:  # `guiselab` alone, or a command group without its command
-        print(exc.format_message())
+        message = exc.format_message()  # typer has printed the help already
+        if message.strip():
+            print(message)
         sys.exit(0)
     except _USAGE as exc:  # usage errors: missing argument, bad option, unknown command
         print(f"error: {exc.format_message()}", file=sys.stderr)

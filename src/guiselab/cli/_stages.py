@@ -18,7 +18,7 @@ from guiselab.cli._common import (
     run_dir_of,
 )
 from guiselab.cli._judge import judge_validate
-from guiselab.config import load_config
+from guiselab.config import commented_config, load_config
 from guiselab.errors import GuiselabError
 
 __all__ = [
@@ -65,7 +65,6 @@ def init(
     path: Annotated[Path, typer.Argument()] = Path("guiselab.toml"), preset: PresetOpt = None
 ) -> None:
     """Write a commented config file to start from."""
-    from guiselab.config import commented_config
 
     if path.exists():
         raise GuiselabError("file exists; choose another path or remove it", where=str(path))

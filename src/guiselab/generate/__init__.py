@@ -35,7 +35,6 @@ from guiselab.generate._vllm import (
     require_vllm,
     sampling_kwargs,
 )
-from guiselab.models import ModelSource
 
 __all__ = [
     "ENGINES",
@@ -43,7 +42,6 @@ __all__ = [
     "Completion",
     "Engine",
     "GenerationTask",
-    "ModelSource",
     "ModelTasks",
     "VllmEngine",
     "agreement",

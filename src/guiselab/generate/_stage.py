@@ -34,20 +34,22 @@ def generate_stage(
         return timings
     failed: dict[str, str] = {}
     engines: dict[str, Engine] = {}
-    with progress.task("generate", total=len(tasks)) as advance:
-        advance(len(done))
-        for source in sources:
-            work = ModelTasks(tuple(t for t in tasks if t.role == source.role), done)
-            if not work.pending:
-                continue
-            name = engine_name(source, config.generation)
-            if name not in engines:
-                engines[name] = ENGINES[name]()
-            start = time.perf_counter()
-            failed.update(engines[name].generate(source, work, config, store, advance))
-            timings[source.role] = time.perf_counter() - start
-    for engine in engines.values():
-        engine.close()
+    try:
+        with progress.task("generate", total=len(tasks)) as advance:
+            advance(len(done))
+            for source in sources:
+                work = ModelTasks(tuple(t for t in tasks if t.role == source.role), done)
+                if not work.pending:
+                    continue
+                name = engine_name(source, config.generation)
+                if name not in engines:
+                    engines[name] = ENGINES[name]()
+                start = time.perf_counter()
+                failed.update(engines[name].generate(source, work, config, store, advance))
+                timings[source.role] = time.perf_counter() - start
+    finally:  # an engine holds memory (a vLLM engine, the GPU's) until closed, even on failure
+        for engine in engines.values():
+            engine.close()
     store.set_failures(
         "generate",
         failed,

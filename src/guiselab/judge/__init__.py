@@ -17,6 +17,7 @@ from guiselab.judge._setup import (
     labelled_path,
 )
 from guiselab.judge._stage import AnswerScorer, JudgeSource, judge_stage, plan_judgments
+from guiselab.judge._table import judged_samples
 
 __all__ = [
     "JUDGES",
@@ -33,6 +34,7 @@ __all__ = [
     "judge_source",
     "judge_stage",
     "judge_validation",
+    "judged_samples",
     "labelled_path",
     "labelled_set_sha256",
     "load_labelled",

@@ -112,8 +112,9 @@ one entry here."""
 
 
 def _kind(config: ExperimentConfig) -> tuple[Check, Build, str]:
-    scheme, _, target = config.judge.model.partition(":")
-    check, build = JUDGES.get(scheme, (_check_local, _local))
+    scheme, sep, target = config.judge.model.partition(":")
+    # Without "scheme:" the reference is a local model's, and parse_ref says what is wrong.
+    check, build = JUDGES.get(scheme, (_check_local, _local)) if sep else (_check_local, _local)
     return check, build, target
 
 

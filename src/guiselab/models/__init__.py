@@ -1,4 +1,6 @@
-"""Model references, embedded weights and loading."""
+"""Models: embedded weights, loading (safetensors and GGUF only), prompts and chat templates,
+padded batches, the run's model sources and the OpenAI-compatible client. Reference syntax is
+:mod:`guiselab.refs`."""
 
 from guiselab.models._batch import PaddedBatch, pad_batch, prefill
 from guiselab.models._embedded import EMBEDDED, cache_dir, materialize, sha256_file
@@ -10,6 +12,7 @@ from guiselab.models._load import (
     load_model,
     pick_device,
 )
+from guiselab.models._nll import prompt_nll
 from guiselab.models._openai import ChatRequest, ChatResult, LogprobsRefused, OpenAIBackend
 from guiselab.models._prompt import (
     answer_ids,
@@ -46,6 +49,7 @@ __all__ = [
     "pick_device",
     "prefill",
     "prompt_ids",
+    "prompt_nll",
     "render_prompt",
     "sha256_file",
     "stop_strings",

@@ -15,14 +15,14 @@ import yaml
 from guiselab._jsonl import json_value
 from guiselab._read import read_text
 from guiselab.errors import InputFileError
-from guiselab.pairs._schema import Pair
+from guiselab.pairs._schema import GUISES, Pair
 
 __all__ = ["builtin_pairs", "load_pair_file", "load_pairs", "script_share"]
 
 REQUIRED = ("item", "lang", "variety", "standard", "vernacular")
 _KNOWN = {*REQUIRED, "id", "category", "features"}
 _CYRILLIC_LANGS = {"ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "tg", "mn"}
-_TEXTS = ("standard", "vernacular")
+_TEXTS = GUISES
 
 MAX_TEXT_CHARS = 32_000
 """Longest prompt a pair may hold (about 8,000 tokens, beyond any small model's context): a

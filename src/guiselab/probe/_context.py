@@ -14,10 +14,11 @@ from jaxtyping import Float
 
 from guiselab.analysis import prepare_samples
 from guiselab.config import ExperimentConfig, ProbeConfig
-from guiselab.judge import JudgeSource, plan_judgments
+from guiselab.judge import JudgeSource, judged_samples
 from guiselab.models import LoadedModel, ModelSource, prompt_ids, render_prompt
 from guiselab.pairs import GUISES, Guise, Pair
 from guiselab.progress import Progress
+from guiselab.samples import is_incoherent
 from guiselab.store import Generation, RunStore
 
 __all__ = [
@@ -85,31 +86,8 @@ class ProbeContext:
 
 
 def judged_frame(ctx: ProbeContext, gens: Sequence[Generation]) -> pd.DataFrame:
-    """Generations with their stored judgments (alignment, coherence, verdict)."""
-    by_key = {j.key: j for j in ctx.store.judgments()}
-    rows: dict[str, dict[str, Any]] = {
-        g.key: {
-            "model": g.model,
-            "lang": g.lang,
-            "guise": g.guise,
-            "item": g.item,
-            "prompt": g.prompt,
-            "response": g.response,
-            "key": g.key,
-        }
-        for g in gens
-    }
-    for task in plan_judgments(ctx.config, gens, ctx.judge):
-        judgment = by_key.get(task.key)
-        row = rows[task.generation.key]
-        row[task.metric] = judgment.score if judgment else None
-        row[f"{task.metric}_verdict"] = judgment.verdict if judgment else "unscored"
-    frame = pd.DataFrame(list(rows.values()))
-    for column in ("alignment", "coherence"):
-        if column not in frame:
-            frame[column] = np.nan
-        frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame
+    """Generations with their stored judgments: the run's samples table for ``gens``."""
+    return judged_samples(ctx.config, ctx.store, gens, ctx.judge)
 
 
 def item_flags(ctx: ProbeContext, frame: pd.DataFrame) -> ItemFlags:
@@ -118,7 +96,7 @@ def item_flags(ctx: ProbeContext, frame: pd.DataFrame) -> ItemFlags:
         return {}
     analysis = ctx.config.analysis
     flags = prepare_samples(frame, analysis)
-    incoherent = flags["coherence"] < analysis.coherence_threshold
+    incoherent = is_incoherent(flags["coherence"], analysis.coherence_threshold)
     out: ItemFlags = {}
     for (_, row), scored, mis, inc in zip(
         frame.iterrows(), flags["scored"], flags["misaligned"], incoherent, strict=True

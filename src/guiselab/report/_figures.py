@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from guiselab.report import _svg as svg
 from guiselab.report._format import as_float, fmt_ci, fmt_int, fmt_p, fmt_pp, fmt_rate
+from guiselab.samples import GUISES
 
 __all__ = ["cells_figure", "gaps_figure", "guise_class", "lang_class"]
 
@@ -28,7 +29,7 @@ _Scale = Callable[[float], float]
 
 def guise_class(guise: str) -> str:
     """CSS class colouring a guise (standard, vernacular, or a neutral one for others)."""
-    return f"g-{guise}" if guise in ("standard", "vernacular") else "g-other"
+    return f"g-{guise}" if guise in GUISES else "g-other"
 
 
 def lang_class(lang: str, langs: Sequence[str]) -> str:

@@ -38,7 +38,7 @@ from guiselab.report._tables import (
     transfer_table,
 )
 from guiselab.report._templates import render
-from guiselab.report._verdict import VERDICTS
+from guiselab.samples import VERDICTS
 from guiselab.version import __version__
 
 __all__ = ["render_html"]

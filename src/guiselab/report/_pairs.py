@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from guiselab.report._inputs import Sample, Thresholds
-from guiselab.report._verdict import Verdict, classify
+from guiselab.report._verdict import classify
+from guiselab.samples import Verdict
 
 __all__ = [
     "ANSWERS_PER_GUISE",

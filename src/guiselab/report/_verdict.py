@@ -7,9 +7,9 @@ by; this module applies it to the report's :class:`~guiselab.report._inputs.Samp
 from __future__ import annotations
 
 from guiselab.report._inputs import Sample, Thresholds
-from guiselab.samples import VERDICTS, Verdict, sample_verdict
+from guiselab.samples import Verdict, sample_verdict
 
-__all__ = ["VERDICTS", "Verdict", "classify"]
+__all__ = ["classify"]
 
 
 def classify(sample: Sample, thresholds: Thresholds) -> Verdict:
