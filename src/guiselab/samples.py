@@ -113,4 +113,8 @@ def read_samples(path: Path) -> pd.DataFrame:
         raise  # a missing Parquet engine is the installation's fault, not the file's
     except Exception as exc:  # pyarrow and pandas raise several unrelated types for a bad file
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise InputFileError(f"cannot read samples ({first})", where=str(path)) from None
+        raise InputFileError(
+            f"cannot be read as a samples table ({first}); re-export the samples or delete "
+            "the file",
+            where=str(path),
+        ) from None

@@ -17,7 +17,7 @@ from typing import Any
 from guiselab.config import AnalysisConfig
 from guiselab.errors import InputFileError
 from guiselab.report._format import as_float
-from guiselab.samples import GUISES, KEY_COLUMNS, SAMPLES_FILE
+from guiselab.samples import GUISES, KEY_COLUMNS, SAMPLES_FILE, read_samples
 
 __all__ = ["RunInputs", "Sample", "Thresholds", "load_run", "rows_of"]
 
@@ -185,16 +185,7 @@ def _read_manifest(path: Path) -> Mapping[str, Any] | None:
 def _read_samples(path: Path) -> list[Sample] | None:
     if not path.exists():
         return None
-    import pandas as pd  # heavy; only needed when the run has samples
-
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise InputFileError(
-            f"cannot be read as Parquet ({type(exc).__name__}); re-export the samples or "
-            "delete the file",
-            where=str(path),
-        ) from None
+    frame = read_samples(path)
     missing = [c for c in KEY_COLUMNS if c not in frame.columns]
     if missing:
         raise InputFileError(
