@@ -47,6 +47,8 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("smoke") / "run"
     done = _run("run", "--preset", "smoke", "--out", str(run_dir), "--quiet")
     assert done.returncode == 0, done.stderr[-3000:]
+    # The terminal holds guiselab's lines only: no library progress bar (loading weights).
+    assert "it/s]" not in done.stderr and "Loading weights" not in done.stderr, done.stderr[-3000:]
     return run_dir
 
 

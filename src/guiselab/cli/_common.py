@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -68,6 +69,11 @@ def run_app(app: typer.Typer) -> NoReturn:
     server or the disk failing exits 1; an interrupt exits 130.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # The terminal shows guiselab's own progress and summary: the libraries' bars (weights
+    # loading), their logging below errors and their warnings are kept out of it.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore", module=r"(?!guiselab)")
     try:
         code = app(standalone_mode=False)
     except GuiselabError as exc:
