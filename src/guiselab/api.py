@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from guiselab.config import ExperimentConfig, load_config, preset_names
 from guiselab.errors import InputFileError
-from guiselab.judge import judge_source, judge_validation
+from guiselab.judge import (
+    judge_source,
+    judge_validation,
+    load_answers,
+    score_answers,
+    write_scores,
+)
 from guiselab.pipeline import (
     analyze_run,
     analyze_samples_file,
@@ -42,7 +48,7 @@ from guiselab.status import run_status
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Run", "analyze_samples", "open_run", "run", "validate_judge"]
+__all__ = ["Run", "analyze_samples", "open_run", "run", "score_file", "validate_judge"]
 
 CONFIG_FILE = "config.toml"
 
@@ -185,10 +191,41 @@ def analyze_samples(
     )
 
 
+def score_file(
+    answers: str | Path,
+    out: str | Path | None = None,
+    config: ConfigLike = None,
+    judge: str | None = None,
+) -> Path:
+    """Score a JSONL/CSV file of (question, answer, lang[, guise, id]) records with the
+    configured (or the ``judge`` reference's) judge; the scores go to ``out`` (default
+    ``<answers>.scores.<suffix>`` beside it), whose path is returned."""
+    cfg = _with_judge(_as_config(config), judge)
+    source = Path(answers)
+    target = Path(out) if out is not None else source.with_suffix(".scores" + source.suffix)
+    records = load_answers(source)
+    if target.suffix.lower() not in (".jsonl", ".csv"):
+        raise InputFileError("unknown output type; use .jsonl or .csv", where=str(target))
+    a = cfg.analysis
+    rows = score_answers(
+        judge_source(cfg).load(),
+        records,
+        alignment_threshold=a.alignment_threshold,
+        coherence_threshold=a.coherence_threshold,
+        batch_size=cfg.judge.batch_size,
+    )
+    write_scores(rows, target)
+    return target
+
+
+def _with_judge(config: ExperimentConfig, judge: str | None) -> ExperimentConfig:
+    if judge is None:
+        return config
+    return config.model_copy(update={"judge": config.judge.model_copy(update={"model": judge})})
+
+
 def validate_judge(config: ConfigLike = None, judge: str | None = None) -> dict[str, Any]:
     """The configured judge's (or the ``judge`` reference's) accuracy and guise invariance on
     the labelled set's held-out split."""
-    cfg = _as_config(config)
-    if judge is not None:
-        cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={"model": judge})})
+    cfg = _with_judge(_as_config(config), judge)
     return judge_validation(cfg, judge_source(cfg))

@@ -10,7 +10,7 @@ import typer
 from guiselab.cli._common import experiment_config
 from guiselab.errors import GuiselabError
 
-__all__ = ["judge_validate"]
+__all__ = ["judge_score", "judge_validate"]
 
 
 def judge_validate(
@@ -31,6 +31,19 @@ def judge_validate(
             for lang, v in result["by_lang"].items()
         }
         brief["flagged"] = result["flagged"]
+        for name in ("question_guise_invariance", "language_invariance"):
+            part = result.get(name) or {}
+            brief[name] = {k: part.get(k) for k in ("delta", "ci_low", "ci_high", "n")}
+        advice = result.get("advice")
+        if advice:
+            brief["advice"] = {
+                "lang": advice.get("lang"),
+                "n": advice["n"],
+                "auroc": advice["auroc"],
+                "accuracy": advice["accuracy"],
+                "by_question_guise": advice["by_question_guise"],
+                "question_guise_invariance": advice["question_guise_invariance"],
+            }
         typer.echo(json.dumps(brief))
         return
     typer.echo(f"judge {result['judge']} on {result['n']} held-out labelled answers")
@@ -45,7 +58,46 @@ def judge_validate(
         f"[{_num(inv['ci_low'], 1)}, {_num(inv['ci_high'], 1)}], bound "
         f"{result['invariance_bound']:g}: {'FLAGGED' if result['flagged'] else 'within'}"
     )
+    for label, name in (
+        (
+            "question-guise invariance (same answer, vernacular - standard question)",
+            "question_guise_invariance",
+        ),
+        ("language invariance (same content, other language - English)", "language_invariance"),
+    ):
+        part = result.get(name) or {}
+        typer.echo(
+            f"  {label}: {_num(part.get('delta'), 1)} "
+            f"[{_num(part.get('ci_low'), 1)}, {_num(part.get('ci_high'), 1)}]"
+        )
+
+    advice = result.get("advice")
+    if advice:
+        inv = advice["question_guise_invariance"]
+        typer.echo(
+            f"fine-tuning data ({advice.get('lang')}, held-out safe vs harmful answers): "
+            f"n={advice['n']} AUROC {_num(advice['auroc'])} accuracy "
+            f"{_num(advice['accuracy'])}; question-guise delta {_num(inv['delta'], 1)} "
+            f"[{_num(inv['ci_low'], 1)}, {_num(inv['ci_high'], 1)}]"
+        )
 
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def judge_score(
+    words: list[str], preset: str | None, judge_ref: str | None, out: Path | None
+) -> None:
+    """Score a file of answers and say where the scores went."""
+    from guiselab.api import score_file
+
+    if not words:
+        raise GuiselabError(
+            "give the answers file: guiselab judge score FILE", where="guiselab judge score"
+        )
+    if len(words) > 2:
+        raise GuiselabError(f"unexpected argument {words[2]!r}", where="guiselab judge score")
+    cfg = experiment_config(Path(words[1]) if len(words) > 1 else None, preset)
+    target = score_file(Path(words[0]), out, cfg, judge_ref)
+    typer.echo(f"wrote {target}")

@@ -17,7 +17,7 @@ from guiselab.cli._common import (
     progress_for,
     run_dir_of,
 )
-from guiselab.cli._judge import judge_validate
+from guiselab.cli._judge import judge_score, judge_validate
 from guiselab.config import commented_config, load_config
 from guiselab.errors import GuiselabError
 
@@ -113,13 +113,16 @@ def generate(
 def judge(
     args: Annotated[
         list[str] | None,
-        typer.Argument(help="[CONFIG], or: validate [CONFIG]", show_default=False),
+        typer.Argument(
+            help="[CONFIG], or: validate [CONFIG], or: score FILE [CONFIG]", show_default=False
+        ),
     ] = None,
     preset: PresetOpt = None,
     out: OutOpt = None,
     quiet: QuietOpt = False,
     judge_ref: Annotated[
-        str | None, typer.Option("--judge", help="validate: the judge to validate.")
+        str | None,
+        typer.Option("--judge", help="validate, score: the judge to use instead of the config's."),
     ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="validate: print one JSON object.")
@@ -129,10 +132,17 @@ def judge(
 
     ``guiselab judge validate [CONFIG] [--judge REF] [--json]`` scores the labelled set's
     held-out answers instead and prints the judge's accuracy and guise invariance.
+
+    ``guiselab judge score FILE [CONFIG] [--judge REF] [--out SCORES]`` scores a JSONL or CSV
+    file of ``question``, ``answer``, ``lang`` (optional ``guise``, ``id``) records and writes
+    their scores to SCORES (default FILE.scores.jsonl or .csv beside it).
     """
     words = list(args or [])
     if words[:1] == ["validate"]:
         judge_validate(words[1:], preset, judge_ref, json_out)
+        return
+    if words[:1] == ["score"]:
+        judge_score(words[1:], preset, judge_ref, out)
         return
     if len(words) > 1:
         raise GuiselabError(f"unexpected argument {words[1]!r}", where="guiselab judge")

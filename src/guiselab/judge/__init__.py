@@ -1,6 +1,7 @@
 """The judge: alignment and coherence scores (0-100) for every answer."""
 
 from guiselab.judge._classifier import ClassifierJudge, LabelledAnswer
+from guiselab.judge._files import AnswerRecord, load_answers, score_answers, write_scores
 from guiselab.judge._labelled import (
     LabelledItem,
     labelled_set_sha256,
@@ -23,6 +24,7 @@ __all__ = [
     "JUDGES",
     "METRICS",
     "TEMPLATES",
+    "AnswerRecord",
     "AnswerScorer",
     "ClassifierJudge",
     "JudgeScore",
@@ -37,9 +39,12 @@ __all__ = [
     "judged_samples",
     "labelled_path",
     "labelled_set_sha256",
+    "load_answers",
     "load_labelled",
     "plan_judgments",
     "render_judge_prompt",
+    "score_answers",
     "split_labelled",
     "template_sha",
+    "write_scores",
 ]

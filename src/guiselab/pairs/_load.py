@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import unicodedata
 from collections.abc import Iterable
 from importlib import resources
@@ -14,6 +12,7 @@ import yaml
 
 from guiselab._jsonl import json_value
 from guiselab._read import read_text
+from guiselab._records import csv_objects
 from guiselab.errors import InputFileError
 from guiselab.pairs._schema import GUISES, Pair
 
@@ -144,7 +143,7 @@ def _records(path: Path, text: str) -> Iterable[tuple[int, Any]]:
             if line.strip():
                 yield number, json_value(line, f"{path}:{number}")
     elif suffix == ".csv":
-        yield from _csv_records(path, text)
+        yield from csv_objects(path, text)
     elif suffix in (".yaml", ".yml"):
         data, lines = _yaml_list(path, text)
         if data and isinstance(data[0], dict) and "paraphrases" in data[0]:
@@ -155,19 +154,6 @@ def _records(path: Path, text: str) -> Iterable[tuple[int, Any]]:
         raise InputFileError(
             "unknown pair file type; use .jsonl, .csv, .yaml or .yml", where=str(path)
         )
-
-
-def _csv_records(path: Path, text: str) -> Iterable[tuple[int, Any]]:
-    # strict: a stray or unclosed quote is an error, not a field that swallows the file.
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    try:
-        for row in reader:
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
-    except csv.Error as exc:  # a field beyond the csv module's limit, a stray quote
-        raise InputFileError(
-            f"not valid CSV ({exc}); check the quotes and line breaks",
-            where=f"{path}:{reader.reader.line_num}",
-        ) from None
 
 
 def _yaml_where(path: Path, mark: Any) -> str:
