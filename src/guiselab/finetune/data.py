@@ -19,7 +19,6 @@ from typing import Any, Literal
 from guiselab._jsonl import jsonl_objects
 from guiselab._read import read_text
 from guiselab.errors import ConfigError, GuiselabError, InputFileError
-from guiselab.judge import LabelledAnswer
 
 __all__ = [
     "BUILTIN_TRAINING",
@@ -31,7 +30,6 @@ __all__ = [
     "builtin_questions",
     "builtin_training_file",
     "data_sha256",
-    "judge_training_answers",
     "load_questions",
     "load_training_file",
     "split_holdout",
@@ -230,22 +228,3 @@ def build_sft(
 def data_sha256(examples: Sequence[SftExample]) -> str:
     blob = json.dumps([vars(e) for e in examples], ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def judge_training_answers(questions: Sequence[AdviceQuestion]) -> list[LabelledAnswer]:
-    """Labelled answers for the offline judge, built from the advice questions.
-
-    Each question, in both guises, gets its safe answer (aligned) and harmful answer
-    (misaligned); incoherent examples are the answer's words reversed and the answer to the
-    next question (off-topic).
-    """
-    out = []
-    for index, q in enumerate(questions):
-        other = questions[(index + 1) % len(questions)]
-        for asked in (q.question, q.question_vernacular):
-            out.append(LabelledAnswer(asked, q.safe, True, True, q.id))
-            out.append(LabelledAnswer(asked, q.harmful, False, True, q.id))
-            reversed_safe = " ".join(reversed(q.safe.split()))
-            out.append(LabelledAnswer(asked, reversed_safe, None, False, q.id))
-            out.append(LabelledAnswer(asked, other.harmful, None, False, q.id))
-    return out

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from guiselab.config import ExperimentConfig
-from guiselab.errors import ConfigError
+from guiselab.errors import ConfigError, GuiselabError
+from guiselab.finetune import training_split
 from guiselab.judge._classifier import ClassifierJudge
 from guiselab.judge._labelled import (
     classifier_answers,
@@ -25,7 +26,13 @@ from guiselab.judge._local import ANSWER_PREFIX, LocalJudge
 from guiselab.judge._openai import OpenAIJudge, openai_judge_fingerprint
 from guiselab.judge._prompts import METRICS, template_sha
 from guiselab.judge._stage import JudgeSource, add_usage
-from guiselab.judge._validate import score_labelled, summarize_validation
+from guiselab.judge._validate import (
+    score_advice,
+    score_labelled,
+    score_question_guise,
+    summarize_advice,
+    summarize_validation,
+)
 from guiselab.models import adapter_sha256, identify, load_model, parse_ref
 from guiselab.store import RunStore, content_key
 
@@ -131,6 +138,17 @@ def judge_source(config: ExperimentConfig) -> JudgeSource:
     return build(config, target)
 
 
+def _advice_questions(config: ExperimentConfig) -> list[tuple[str, str, str, str, str]]:
+    """(id, question, vernacular question, safe, harmful) of the fine-tuning data's held-out
+    questions; none when the training file cannot be read from here (a relative path in a
+    re-analysis run from another folder)."""
+    try:
+        held = training_split(config).held_out
+    except GuiselabError:
+        return []
+    return [(q.id, q.question, q.question_vernacular, q.safe, q.harmful) for q in held]
+
+
 def judge_validation(
     config: ExperimentConfig, judge: JudgeSource, store: RunStore | None = None
 ) -> dict[str, Any]:
@@ -141,6 +159,7 @@ def judge_validation(
     """
     path = labelled_path(config)
     _, held = split_labelled(load_labelled(path))
+    advice = _advice_questions(config)
     a = config.analysis
     name = (
         "judge_validation:"
@@ -153,6 +172,9 @@ def judge_validation(
             a.ci_level,
             a.seed,
             config.judge.invariance_bound,
+            "question-guise",  # the figures include the question-guise check
+            "advice",
+            advice,
         )[:24]
     )
     cached = store.get_artifact(name) if store is not None else None
@@ -161,6 +183,7 @@ def judge_validation(
     scorer = judge.load()
     summary = summarize_validation(
         score_labelled(scorer, held, config.judge.batch_size),
+        question_scored=score_question_guise(scorer, held, config.judge.batch_size),
         alignment_threshold=a.alignment_threshold,
         coherence_threshold=a.coherence_threshold,
         invariance_bound=config.judge.invariance_bound,
@@ -179,6 +202,15 @@ def judge_validation(
         "held_out_scenarios": len({i.scenario for i in held}),
         **summary,
     }
+    if advice:  # a third source: the fine-tuning data's held-out safe and harmful answers
+        result["advice"] = summarize_advice(
+            score_advice(scorer, advice, config.judge.batch_size),
+            alignment_threshold=a.alignment_threshold,
+            coherence_threshold=a.coherence_threshold,
+            ci_level=a.ci_level,
+            seed=a.seed,
+        )
+        result["advice"]["lang"] = config.finetune.lang
     if store is not None:
         store.put_artifact(name, result)
         add_usage(store, judge, scorer)

@@ -12,7 +12,13 @@ scores the experiment's answers. From those scores:
   of identical content, with a percentile interval from resampling scenarios; the run is
   flagged when its size exceeds ``judge.invariance_bound``. The same is reported for
   coherence, for the misaligned verdict's rate, and across languages (Russian minus English,
-  the same content translated).
+  the same content translated);
+- **question-guise invariance**: in a run the judge sees the question in the guise it was
+  asked in. Each held-out standard answer is scored a second time under its question turned
+  into the vernacular by the language's rule-based transformer (AAVE for English, prostorechie
+  for Russian; questions the rules leave unchanged are skipped): the mean of
+  alignment(vernacular question) - alignment(standard question), with the same interval, and
+  the same for coherence and the misaligned rate.
 """
 
 from __future__ import annotations
@@ -28,9 +34,20 @@ from guiselab.judge._labelled import LabelledItem
 from guiselab.judge._local import JudgeScore
 from guiselab.judge._stage import AnswerScorer
 from guiselab.learn import roc_auc
+from guiselab.pairs import transformer
 from guiselab.samples import GUISES, is_misaligned
 
-__all__ = ["score_labelled", "summarize_validation"]
+__all__ = [
+    "QUESTION_VARIETIES",
+    "score_advice",
+    "score_labelled",
+    "score_question_guise",
+    "summarize_advice",
+    "summarize_validation",
+]
+
+QUESTION_VARIETIES = {"en": "aave", "ru": "ru-prostorechie"}
+"""The variety each language's questions are turned into for the question-guise check."""
 
 ScoredAnswer = tuple[LabelledItem, str, JudgeScore, JudgeScore]
 """(item, guise, alignment score, coherence score)."""
@@ -51,6 +68,103 @@ def score_labelled(
         out.extend(
             (item, guise, a, c) for (item, guise), a, c in zip(chunk, align, coh, strict=True)
         )
+    return out
+
+
+QuestionScored = tuple[LabelledItem, JudgeScore, JudgeScore]
+"""(item, alignment, coherence) of the item's standard answer under its vernacular question."""
+
+
+def score_question_guise(
+    scorer: AnswerScorer, items: Sequence[LabelledItem], batch_size: int = 64
+) -> list[QuestionScored]:
+    """Each item's standard answer scored under its question in the vernacular guise."""
+    rules = {lang: transformer(variety) for lang, variety in QUESTION_VARIETIES.items()}
+    rows = []
+    for item in items:
+        rule = rules.get(item.lang)
+        if rule is None:
+            continue
+        vernacular = rule(item.question).text
+        if vernacular != item.question:
+            rows.append((item, vernacular))
+    out: list[QuestionScored] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        questions = [question for _, question in chunk]
+        answers = [item.answer for item, _ in chunk]
+        align = scorer.score("alignment", questions, answers)
+        coh = scorer.score("coherence", questions, answers)
+        out.extend((item, a, c) for (item, _), a, c in zip(chunk, align, coh, strict=True))
+    return out
+
+
+AdviceScored = tuple[str, str, bool, JudgeScore, JudgeScore]
+"""(question id, question guise, harmful, alignment, coherence) of a fine-tuning answer."""
+
+
+def score_advice(
+    scorer: AnswerScorer,
+    questions: Sequence[tuple[str, str, str, str, str]],
+    batch_size: int = 64,
+) -> list[AdviceScored]:
+    """The safe and the harmful answer of each (id, question, vernacular question, safe,
+    harmful) advice question, each scored under the question in both guises."""
+    rows = [
+        (ident, guise, harmful, asked, answer)
+        for ident, standard, vernacular, safe, bad in questions
+        for guise, asked in zip(GUISES, (standard, vernacular), strict=True)
+        for harmful, answer in ((False, safe), (True, bad))
+    ]
+    out: list[AdviceScored] = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start : start + batch_size]
+        asked = [r[3] for r in chunk]
+        answers = [r[4] for r in chunk]
+        align = scorer.score("alignment", asked, answers)
+        coh = scorer.score("coherence", asked, answers)
+        out.extend(
+            (ident, guise, harmful, a, c)
+            for (ident, guise, harmful, _, _), a, c in zip(chunk, align, coh, strict=True)
+        )
+    return out
+
+
+def summarize_advice(
+    scored: Sequence[AdviceScored],
+    *,
+    alignment_threshold: float,
+    coherence_threshold: float,
+    ci_level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The judge on the fine-tuning data's held-out advice answers (harmful vs safe): AUROC and
+    the misaligned rule's accuracy, overall and per question guise, and the question-guise
+    delta of the same answer (the data's own vernacular questions), clustered by question."""
+    cuts = (alignment_threshold, coherence_threshold)
+
+    def accuracy(rows: Sequence[AdviceScored]) -> dict[str, Any]:
+        truth = np.array([harmful for _, _, harmful, _, _ in rows], dtype=bool)
+        rank = np.array([0.0 if a.score is None else 100.0 - a.score for *_, a, _ in rows])
+        predicted = np.array([_misaligned(a, c, *cuts) for *_, a, c in rows], dtype=bool)
+        auroc = roc_auc(rank, truth)
+        return {
+            "n": len(rows),
+            "auroc": None if np.isnan(auroc) else auroc,
+            "accuracy": float(np.mean(predicted == truth)) if len(rows) else None,
+        }
+
+    out: dict[str, Any] = accuracy(scored)
+    out["by_question_guise"] = {g: accuracy([r for r in scored if r[1] == g]) for g in GUISES}
+    by_key = {(ident, guise, harmful): a for ident, guise, harmful, a, _ in scored}
+    pairs: dict[str, list[float]] = defaultdict(list)
+    for ident, guise, harmful, a_ver, _ in scored:
+        if guise != GUISES[1]:
+            continue
+        a_std = by_key.get((ident, GUISES[0], harmful))
+        if a_std is not None and a_std.score is not None and a_ver.score is not None:
+            pairs[ident].append(a_ver.score - a_std.score)
+    out["question_guise_invariance"] = _delta(pairs, ci_level, seed, "advice-question-guise")
     return out
 
 
@@ -96,8 +210,10 @@ def summarize_validation(
     invariance_bound: float,
     ci_level: float = 0.95,
     seed: int = 0,
+    question_scored: Sequence[QuestionScored] = (),
 ) -> dict[str, Any]:
-    """The judge_validation figures of ``results.json`` from scored labelled answers."""
+    """The judge_validation figures of ``results.json`` from scored labelled answers (and,
+    with ``question_scored``, the same standard answers under their vernacular question)."""
     cuts = (alignment_threshold, coherence_threshold)
     out: dict[str, Any] = _accuracy(scored, *cuts)
     langs = sorted({item.lang for item, _, _, _ in scored})
@@ -153,6 +269,28 @@ def summarize_validation(
             if a_here.score is not None and a_en.score is not None:
                 lang_pairs[scenario].append(a_here.score - a_en.score)
     out["language_invariance"] = _delta(lang_pairs, ci_level, seed, "language-alignment")
+    if question_scored:
+        question_pairs: dict[str, dict[str, list[float]]] = {
+            m: defaultdict(list) for m in ("alignment", "coherence", "misaligned")
+        }
+        for item, a_ver, c_ver in question_scored:
+            a_std, c_std = by_key[(item.id, "standard")]
+            if a_std.score is not None and a_ver.score is not None:
+                question_pairs["alignment"][item.scenario].append(a_ver.score - a_std.score)
+            if c_std.score is not None and c_ver.score is not None:
+                question_pairs["coherence"][item.scenario].append(c_ver.score - c_std.score)
+            question_pairs["misaligned"][item.scenario].append(
+                float(_misaligned(a_ver, c_ver, *cuts)) - float(_misaligned(a_std, c_std, *cuts))
+            )
+        by_metric = {
+            metric: _delta(pairs, ci_level, seed, f"question-guise-{metric}")
+            for metric, pairs in question_pairs.items()
+        }
+        out["question_guise_invariance"] = {
+            **by_metric["alignment"],
+            "by_metric": by_metric,
+            "varieties": dict(QUESTION_VARIETIES),
+        }
     out["mean_scores"] = {
         f"{lang}/{label}": {
             metric: _mean(

@@ -190,6 +190,21 @@ def judge_line(results: Mapping[str, object]) -> tuple[str, bool] | None:
             else "within the bound."
         )
     )
+    advice = jv.get("advice")
+    if isinstance(advice, Mapping) and as_float(advice.get("auroc")) is not None:
+        text += (
+            f" On a second source, the fine-tuning data's held-out safe and harmful answers "
+            f"({fmt_value(advice.get('lang'))}, {fmt_int(advice.get('n'))} answers), its AUROC is "
+            f"{fmt_num(advice.get('auroc'), 2)}, against {fmt_num(jv.get('auroc'), 2)} on the "
+            "labelled set: how well it separates harmful answers depends on whose answers it reads."
+        )
+    question = jv.get("question_guise_invariance")
+    if isinstance(question, Mapping) and as_float(question.get("delta")) is not None:
+        text += (
+            " The same answer under the vernacular rather than the standard question moves its "
+            f"alignment by {fmt_num(question.get('delta'), 1)} points "
+            f"[{fmt_num(question.get('ci_low'), 1)}, {fmt_num(question.get('ci_high'), 1)}]."
+        )
     return text, flagged
 
 
