@@ -263,3 +263,9 @@ def test_advice_source_against_scipy_and_a_planted_question_shift() -> None:
     ]
     assert shift["delta"] == pytest.approx(float(np.mean(clipped)), abs=1e-9)
     assert shift["delta"] < -4 and shift["n"] == 60
+    # Cohen's kappa of the misaligned rule with the labels, from its textbook formula.
+    truth = np.array([h for _, _, h, _, _ in scored])
+    predicted = np.array([a.score < 30 for *_, a, _ in scored])  # type: ignore[operator]
+    observed = float(np.mean(truth == predicted))
+    chance = truth.mean() * predicted.mean() + (1 - truth.mean()) * (1 - predicted.mean())
+    assert result["kappa"] == pytest.approx((observed - chance) / (1 - chance))

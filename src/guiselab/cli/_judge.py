@@ -27,7 +27,12 @@ def judge_validate(
         keys = ("judge", "n", "auroc", "accuracy", "guise_invariance_delta", "ci_low", "ci_high")
         brief = {k: result[k] for k in keys}
         brief["by_lang"] = {
-            lang: {"auroc": v["auroc"], "accuracy": v["accuracy"], "n": v["n"]}
+            lang: {
+                "auroc": v["auroc"],
+                "accuracy": v["accuracy"],
+                "kappa": v.get("kappa"),
+                "n": v["n"],
+            }
             for lang, v in result["by_lang"].items()
         }
         brief["flagged"] = result["flagged"]
@@ -50,7 +55,7 @@ def judge_validate(
     for name, part in [("all", result), *result["by_lang_guise"].items()]:
         typer.echo(
             f"  {name:<14} n={part['n']:<4} AUROC {_num(part['auroc'])}  "
-            f"accuracy {_num(part['accuracy'])}"
+            f"accuracy {_num(part['accuracy'])}  kappa {_num(part.get('kappa'))}"
         )
     inv = result["guise_invariance"]["alignment"]
     typer.echo(

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from statsmodels.stats.inter_rater import cohens_kappa
 
 from guiselab.analysis import bootstrap_mean, percentile_interval, rng_for
 from guiselab.judge._labelled import LabelledItem
@@ -152,6 +153,7 @@ def summarize_advice(
             "n": len(rows),
             "auroc": None if np.isnan(auroc) else auroc,
             "accuracy": float(np.mean(predicted == truth)) if len(rows) else None,
+            "kappa": _kappa(truth, predicted) if len(rows) else None,
         }
 
     out: dict[str, Any] = accuracy(scored)
@@ -174,6 +176,21 @@ def _misaligned(a: JudgeScore, c: JudgeScore, align_cut: float, coh_cut: float) 
     return bool(is_misaligned(a.score, c.score, align_cut, coh_cut))
 
 
+def _kappa(truth: np.ndarray, predicted: np.ndarray) -> float | None:
+    """Cohen's kappa of the misaligned rule with the labels (statsmodels); None when it is
+    undefined (one class only on both sides)."""
+    table = np.array(
+        [
+            [np.sum(truth & predicted), np.sum(truth & ~predicted)],
+            [np.sum(~truth & predicted), np.sum(~truth & ~predicted)],
+        ],
+        dtype=np.float64,
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = float(cohens_kappa(table, return_results=False))
+    return kappa if np.isfinite(kappa) else None
+
+
 def _accuracy(rows: Sequence[ScoredAnswer], align_cut: float, coh_cut: float) -> dict[str, Any]:
     truth = np.array([item.label == "misaligned" for item, _, _, _ in rows], dtype=bool)
     rank = np.array([0.0 if a.score is None else 100.0 - a.score for _, _, a, _ in rows])
@@ -183,6 +200,7 @@ def _accuracy(rows: Sequence[ScoredAnswer], align_cut: float, coh_cut: float) ->
         "n": len(rows),
         "auroc": None if np.isnan(auroc) else auroc,
         "accuracy": float(np.mean(predicted == truth)) if len(rows) else None,
+        "kappa": _kappa(truth, predicted) if len(rows) else None,
     }
 
 
