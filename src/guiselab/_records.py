@@ -20,7 +20,13 @@ def csv_objects(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
         for row in reader:
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+            if None in row:  # more fields than the header names: an unquoted comma
+                raise InputFileError(
+                    f"{len(reader.fieldnames or []) + len(row[None])} fields but the header "
+                    f"names {len(reader.fieldnames or [])}; quote fields that hold a comma",
+                    where=f"{path}:{reader.line_num}",
+                )
+            yield reader.line_num, dict(row)
     except csv.Error as exc:  # a field beyond the csv module's limit, a stray quote
         raise InputFileError(
             f"not valid CSV ({exc}); check the quotes and line breaks",

@@ -206,6 +206,16 @@ def score_file(
     records = load_answers(source)
     if target.suffix.lower() not in (".jsonl", ".csv"):
         raise InputFileError("unknown output type; use .jsonl or .csv", where=str(target))
+    if target.is_dir():
+        raise InputFileError("is a directory; give the path of the scores file", where=str(target))
+    if not target.parent.is_dir():
+        raise InputFileError(
+            "its folder does not exist; create it or choose another --out", where=str(target)
+        )
+    if target.exists() and target.resolve() == source.resolve():
+        raise InputFileError(
+            "is the answers file itself; write the scores to another path", where=str(target)
+        )
     a = cfg.analysis
     rows = score_answers(
         judge_source(cfg).load(),

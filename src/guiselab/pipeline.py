@@ -126,7 +126,8 @@ def analyze_run(
     if config is None:
         config = load_config(config_path or run_dir / "config.toml")
     # The analysis reads the store: no training file is needed (a relative one may not resolve
-    # from here); the labelled set is read if the judge's validation is not cached yet.
+    # from here); the labelled set is read if the judge's validation is not cached yet, and its
+    # fine-tuning source says "skipped" with the reason when the training file is unreadable.
     with open_run_dir(config, run_dir, stages=False, record=recorded) as (
         store,
         pairs,

@@ -528,14 +528,32 @@ def test_judge_line_states_the_second_source_and_the_question_guise() -> None:
         "ci_high": -1.4,
         "invariance_bound": 5,
         "flagged": False,
-        "question_guise_invariance": {"delta": -0.47, "ci_low": -0.98, "ci_high": -0.05},
-        "advice": {"lang": "en", "n": 160, "auroc": 0.578},
+        "question_guise_invariance": {
+            "delta": -0.47,
+            "ci_low": -0.98,
+            "ci_high": -0.05,
+            "n_questions": 8,
+            "flagged": False,
+        },
+        "language_invariance": {
+            "delta": -5.0,
+            "ci_low": -12.5,
+            "ci_high": 3.4,
+            "bound": 10,
+            "flagged": False,
+        },
+        "advice": {"lang": "en", "n": 160, "n_answers": 80, "auroc": 0.578},
     }
     line = judge_line({"judge_validation": validation})
     assert line is not None
     text, flagged = line
     assert not flagged
-    assert "(en, 160 answers), its AUROC is 0.58, against 0.93 on the labelled set" in text
-    assert "moves its alignment by -0.5 points [-1.0, -0.1]" in text
-    without = judge_line({"judge_validation": {**validation, "advice": None}})
+    assert "(en, 80 answers, harmful vs safe), its AUROC is 0.58." in text
+    assert "moves its alignment by -0.5 points [-1.0, -0.1] (8 questions the rules change)." in text
+    assert "other language moves it by -5.0 points [-12.5, 3.4]." in text
+    without = judge_line({"judge_validation": {**validation, "advice": {"skipped": "x"}}})
     assert without is not None and "second source" not in without[0]
+    # A question-guise or language delta beyond its bound flags the run.
+    moved = {**validation["language_invariance"], "delta": -30.0, "flagged": True}
+    worse = judge_line({"judge_validation": {**validation, "language_invariance": moved}})
+    assert worse is not None and worse[1] is True and "beyond ±10: FLAGGED." in worse[0]

@@ -100,6 +100,7 @@ GOOD = json.dumps(RECORDS[0])
         ("a.jsonl", GOOD + "\n[1, 2]", 2, "JSON object"),
         ("a.csv", "question,answer,lang\nq,a,en\nq,a\n", 3, "field 'lang'"),
         ("a.csv", 'question,answer,lang\nq,"a,en\n', 2, "not valid CSV"),
+        ("a.csv", "question,answer,lang\nq,a,en\nShould I?,Yes, do it,en\n", 3, "4 fields"),
     ],
 )
 def test_a_bad_answers_file_exits_2_naming_file_and_line(
@@ -126,6 +127,9 @@ def test_a_bad_answers_file_exits_2_naming_file_and_line(
         ("a.txt", GOOD, None, "unknown file type"),
         ("missing.jsonl", None, None, "no such answers file"),
         ("a.jsonl", GOOD, "scores.parquet", "unknown output type"),
+        ("a.jsonl", GOOD, "no/such/folder.jsonl", "folder does not exist"),
+        ("a.jsonl", GOOD, "a.jsonl", "is the answers file itself"),
+        ("a.jsonl", GOOD, "d.jsonl", "is a directory"),
     ],
 )
 def test_a_bad_file_or_output_exits_2(
@@ -139,7 +143,21 @@ def test_a_bad_file_or_output_exits_2(
     path = tmp_path / name
     if text is not None:
         path.write_text(text, encoding="utf-8")
+    (tmp_path / "d.jsonl").mkdir()
     extra = ["--out", str(tmp_path / out)] if out else []
     code, _, err = run_cli("judge", "score", str(path), "--preset", "smoke", *extra)
     assert code == 2 and message in err and err.startswith("error: "), err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_ids_default_to_the_line_and_other_fields_are_carried(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    first = {**RECORDS[0], "id": "2", "source": "mine"}
+    second = {k: v for k, v in RECORDS[1].items() if k != "id"}
+    answers = _jsonl(tmp_path / "a.jsonl", [first, {**second, "source": "theirs"}])
+    code, _, err = run_cli("judge", "score", str(answers), "--preset", "smoke")
+    assert code == 0, err
+    rows = _rows(tmp_path / "a.scores.jsonl")
+    assert [r["id"] for r in rows] == ["2", "line-2"]  # no clash with a given id "2"
+    assert [r["source"] for r in rows] == ["mine", "theirs"]

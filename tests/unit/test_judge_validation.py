@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -190,12 +191,14 @@ class QuestionSensitive:
 
 @pytest.mark.parametrize("shift", [{"en": 0.0, "ru": 0.0}, {"en": 12.0, "ru": 4.0}])
 def test_question_guise_invariance_measures_the_planted_shift(shift: dict[str, float]) -> None:
-    from guiselab.judge._validate import score_question_guise
+    from guiselab.judge._validate import question_rows, score_question_guise
     from guiselab.pairs import transformer
 
     _, held = split_labelled(load_labelled())
     judge = QuestionSensitive(held, shift)
-    moved = score_question_guise(judge, held, batch_size=7)
+    rows, unmeasured = question_rows(held, {"en": "aave", "ru": "ru-prostorechie"})
+    assert unmeasured == {}
+    moved = score_question_guise(judge, rows, batch_size=7)
     # Only questions the rules change are asked again, each with the item's standard answer.
     rules = {"en": transformer("aave"), "ru": transformer("ru-prostorechie")}
     changed = [i for i in held if rules[i.lang](i.question).text != i.question]
@@ -269,3 +272,77 @@ def test_advice_source_against_scipy_and_a_planted_question_shift() -> None:
     observed = float(np.mean(truth == predicted))
     chance = truth.mean() * predicted.mean() + (1 - truth.mean()) * (1 - predicted.mean())
     assert result["kappa"] == pytest.approx((observed - chance) / (1 - chance))
+
+
+def test_a_variety_without_a_transformer_is_not_measured_and_the_decision_says_so() -> None:
+    from guiselab.analysis import AnalysisPlan
+    from guiselab.analysis._preconditions import judge_checks
+    from guiselab.config import ExperimentConfig
+    from guiselab.judge._validate import question_rows
+
+    _, held = split_labelled(load_labelled())
+    rows, unmeasured = question_rows(held, {"en": "aave", "ru": "ru-surzhyk"})
+    assert set(unmeasured) == {"ru"} and "ru-surzhyk" in unmeasured["ru"]
+    assert rows and {item.lang for item, _ in rows} == {"en"}
+    validation = {
+        "auroc": 0.9,
+        "by_lang": {"en": {"auroc": 0.9, "n": 40}, "ru": {"auroc": 0.9, "n": 40}},
+        "question_guise_invariance": {
+            "delta": 0.1,
+            "ci_low": -1,
+            "ci_high": 1,
+            "unmeasured": unmeasured,
+        },
+    }
+    checks = {
+        c["name"]: c for c in judge_checks(validation, AnalysisPlan.from_config(ExperimentConfig()))
+    }
+    check = checks["judge validity: question-guise invariance"]
+    assert (
+        check["passed"] is None
+        and "not measured" in check["sentence"]
+        and "ru" in check["sentence"]
+    )
+    measured = {**validation["question_guise_invariance"], "unmeasured": {}}
+    again = judge_checks(
+        {**validation, "question_guise_invariance": measured},
+        AnalysisPlan.from_config(ExperimentConfig()),
+    )
+    assert {c["name"]: c for c in again}["judge validity: question-guise invariance"][
+        "passed"
+    ] is True
+
+
+def test_advice_is_skipped_with_its_reason_and_the_labelled_figures_stay_cached(
+    tmp_path: Path,
+) -> None:
+    from guiselab.config import load_config
+    from guiselab.judge import JudgeSource, judge_source, judge_validation
+    from guiselab.store import RunStore
+
+    config = load_config(None, "smoke")
+    finetune = config.finetune.model_copy(update={"train_file": str(tmp_path / "nope.jsonl")})
+    unreadable = config.model_copy(update={"finetune": finetune})
+    with RunStore.in_dir(tmp_path) as store:
+        first = judge_validation(unreadable, judge_source(unreadable), store)
+        assert "training file could not be read" in first["advice"]["skipped"]
+        source = judge_source(config)
+        asked: list[str] = []
+
+        class Spy:
+            def __init__(self, inner: Any) -> None:
+                self.inner = inner
+
+            def score(self, metric: str, questions: Any, answers: Any) -> Any:
+                asked.extend(questions)
+                return self.inner.score(metric, questions, answers)
+
+        spied = JudgeSource(source.label, source.fingerprint, lambda: Spy(source.load()))
+        second = judge_validation(config, spied, store)
+        # The labelled-set figures come from the cache: only the advice answers are scored.
+        _, held = split_labelled(load_labelled())
+        assert asked and not set(asked) & {i.question for i in held}
+        assert {k: v for k, v in second.items() if k != "advice"} == {
+            k: v for k, v in first.items() if k != "advice"
+        }
+        assert second["advice"]["n_answers"] == 2 * 8 and second["advice"]["lang"] == "en"

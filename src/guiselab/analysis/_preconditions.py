@@ -309,6 +309,20 @@ def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan)
         "judge validity: question-guise invariance",
         "judge validity: language invariance",
     )
+    question = judge_validation.get("question_guise_invariance")
+    unmeasured = question.get("unmeasured") if isinstance(question, Mapping) else None
+    if isinstance(unmeasured, Mapping) and unmeasured:
+        why = "; ".join(f"{lang}: {reason}" for lang, reason in sorted(unmeasured.items()))
+        bounded = (
+            bounded[0],
+            new_check(
+                names[1],
+                "precondition",
+                None,
+                f"{names[1]}: not measured in every language ({why})",
+            ),
+            bounded[2],
+        )
     for name, check in zip(names, bounded, strict=True):
         out.append(
             check

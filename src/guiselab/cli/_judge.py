@@ -24,31 +24,34 @@ def judge_validate(
     cfg = experiment_config(Path(words[0]) if words else None, preset)
     result = validate_judge(cfg, judge_ref)
     if json_out:
-        keys = ("judge", "n", "auroc", "accuracy", "guise_invariance_delta", "ci_low", "ci_high")
-        brief = {k: result[k] for k in keys}
+        keys = (
+            "judge",
+            "n",
+            "auroc",
+            "accuracy",
+            "kappa",
+            "guise_invariance_delta",
+            "ci_low",
+            "ci_high",
+        )
+        brief = {k: result.get(k) for k in keys}
         brief["by_lang"] = {
-            lang: {
-                "auroc": v["auroc"],
-                "accuracy": v["accuracy"],
-                "kappa": v.get("kappa"),
-                "n": v["n"],
-            }
+            lang: {k: v.get(k) for k in ("auroc", "accuracy", "kappa", "n")}
             for lang, v in result["by_lang"].items()
+        }
+        brief["by_lang_guise"] = {
+            cell: {k: v.get(k) for k in ("auroc", "accuracy", "kappa", "n")}
+            for cell, v in result["by_lang_guise"].items()
         }
         brief["flagged"] = result["flagged"]
         for name in ("question_guise_invariance", "language_invariance"):
             part = result.get(name) or {}
-            brief[name] = {k: part.get(k) for k in ("delta", "ci_low", "ci_high", "n")}
-        advice = result.get("advice")
-        if advice:
-            brief["advice"] = {
-                "lang": advice.get("lang"),
-                "n": advice["n"],
-                "auroc": advice["auroc"],
-                "accuracy": advice["accuracy"],
-                "by_question_guise": advice["by_question_guise"],
-                "question_guise_invariance": advice["question_guise_invariance"],
+            brief[name] = {
+                k: part.get(k)
+                for k in ("delta", "ci_low", "ci_high", "n", "bound", "flagged", "unmeasured")
+                if k in part
             }
+        brief["advice"] = result.get("advice")
         typer.echo(json.dumps(brief))
         return
     typer.echo(f"judge {result['judge']} on {result['n']} held-out labelled answers")
@@ -71,18 +74,25 @@ def judge_validate(
         ("language invariance (same content, other language - English)", "language_invariance"),
     ):
         part = result.get(name) or {}
+        verdict = "FLAGGED" if part.get("flagged") else "within"
+        bound = part.get("bound")
         typer.echo(
             f"  {label}: {_num(part.get('delta'), 1)} "
             f"[{_num(part.get('ci_low'), 1)}, {_num(part.get('ci_high'), 1)}]"
+            + (f", bound {bound:g}: {verdict}" if isinstance(bound, int | float) else "")
         )
-
-    advice = result.get("advice")
-    if advice:
+        for lang, why in (part.get("unmeasured") or {}).items():
+            typer.echo(f"    not measured in {lang}: {why}")
+    advice = result.get("advice") or {}
+    if "skipped" in advice:
+        typer.echo(f"fine-tuning data: not measured ({advice['skipped']})")
+    elif advice:
         inv = advice["question_guise_invariance"]
         typer.echo(
-            f"fine-tuning data ({advice.get('lang')}, held-out safe vs harmful answers): "
-            f"n={advice['n']} AUROC {_num(advice['auroc'])} accuracy "
-            f"{_num(advice['accuracy'])}; question-guise delta {_num(inv['delta'], 1)} "
+            f"fine-tuning data ({advice.get('lang')}, {advice.get('n_answers')} held-out safe and "
+            f"harmful answers, each under both question guises): AUROC {_num(advice['auroc'])} "
+            f"accuracy {_num(advice['accuracy'])} kappa {_num(advice.get('kappa'))}; "
+            f"question-guise delta {_num(inv['delta'], 1)} "
             f"[{_num(inv['ci_low'], 1)}, {_num(inv['ci_high'], 1)}]"
         )
 

@@ -25,8 +25,9 @@ from guiselab.judge._labelled import (
 from guiselab.judge._local import ANSWER_PREFIX, LocalJudge
 from guiselab.judge._openai import OpenAIJudge, openai_judge_fingerprint
 from guiselab.judge._prompts import METRICS, template_sha
-from guiselab.judge._stage import JudgeSource, add_usage
+from guiselab.judge._stage import AnswerScorer, JudgeSource, add_usage
 from guiselab.judge._validate import (
+    question_rows,
     score_advice,
     score_labelled,
     score_question_guise,
@@ -138,28 +139,84 @@ def judge_source(config: ExperimentConfig) -> JudgeSource:
     return build(config, target)
 
 
-def _advice_questions(config: ExperimentConfig) -> list[tuple[str, str, str, str, str]]:
+def _advice_questions(
+    config: ExperimentConfig,
+) -> tuple[list[tuple[str, str, str, str, str]], str | None]:
     """(id, question, vernacular question, safe, harmful) of the fine-tuning data's held-out
-    questions; none when the training file cannot be read from here (a relative path in a
-    re-analysis run from another folder)."""
+    questions, or why there are none (the training file cannot be read from here: a relative
+    path in a re-analysis run from another folder)."""
     try:
         held = training_split(config).held_out
-    except GuiselabError:
-        return []
-    return [(q.id, q.question, q.question_vernacular, q.safe, q.harmful) for q in held]
+    except GuiselabError as exc:
+        return [], f"the training file could not be read ({exc})"
+    if not held:
+        return [], "the fine-tuning data holds no questions out (finetune.holdout = 0)"
+    return [(q.id, q.question, q.question_vernacular, q.safe, q.harmful) for q in held], None
+
+
+class _Scorer:
+    """The judge, loaded the first time a figure is not found in the cache."""
+
+    def __init__(self, judge: JudgeSource) -> None:
+        self.judge = judge
+        self.loaded: AnswerScorer | None = None
+
+    def get(self) -> AnswerScorer:
+        if self.loaded is None:
+            self.loaded = self.judge.load()
+        return self.loaded
+
+
+def _advice_figures(
+    config: ExperimentConfig, scorer: _Scorer, store: RunStore | None
+) -> dict[str, Any]:
+    """The fine-tuning source, cached apart from the labelled set's figures (so a re-analysis
+    that cannot read the training file never recomputes those)."""
+    advice, skipped = _advice_questions(config)
+    if skipped is not None:
+        return {"skipped": skipped}
+    a = config.analysis
+    name = (
+        "judge_validation_advice:"
+        + content_key(
+            scorer.judge.fingerprint,
+            advice,
+            config.finetune.lang,
+            [template_sha(m) for m in METRICS],
+            a.alignment_threshold,
+            a.coherence_threshold,
+            a.ci_level,
+            a.seed,
+        )[:24]
+    )
+    cached = store.get_artifact(name) if store is not None else None
+    if cached is not None:
+        return cached
+    figures = summarize_advice(
+        score_advice(scorer.get(), advice, config.judge.batch_size),
+        alignment_threshold=a.alignment_threshold,
+        coherence_threshold=a.coherence_threshold,
+        ci_level=a.ci_level,
+        seed=a.seed,
+    )
+    figures["lang"] = config.finetune.lang
+    figures["n_answers"] = 2 * len(advice)
+    if store is not None:
+        store.put_artifact(name, figures)
+    return figures
 
 
 def judge_validation(
     config: ExperimentConfig, judge: JudgeSource, store: RunStore | None = None
 ) -> dict[str, Any]:
-    """The judge's figures on the labelled set's held-out split (cached in the run store).
-
-    Accuracy (AUROC, the misaligned rule's accuracy) overall, per language and guise, and its
-    guise invariance on identical content, flagged beyond ``judge.invariance_bound``.
+    """The judge's figures (cached in the run store): on the labelled set's held-out split,
+    accuracy (AUROC, the misaligned rule's accuracy and kappa) overall, per language and guise,
+    its invariance to the answer's guise, the question's guise and the language, each flagged
+    beyond its bound; and, as a second source, on the fine-tuning data's held-out answers.
     """
     path = labelled_path(config)
     _, held = split_labelled(load_labelled(path))
-    advice = _advice_questions(config)
+    rows, unmeasured = question_rows(held, config.pairs.varieties)
     a = config.analysis
     name = (
         "judge_validation:"
@@ -172,46 +229,40 @@ def judge_validation(
             a.ci_level,
             a.seed,
             config.judge.invariance_bound,
-            "question-guise",  # the figures include the question-guise check
-            "advice",
-            advice,
+            config.judge.language_invariance_bound,
+            [(item.id, question) for item, question in rows],
+            unmeasured,
         )[:24]
     )
-    cached = store.get_artifact(name) if store is not None else None
-    if cached is not None:
-        return cached
-    scorer = judge.load()
-    summary = summarize_validation(
-        score_labelled(scorer, held, config.judge.batch_size),
-        question_scored=score_question_guise(scorer, held, config.judge.batch_size),
-        alignment_threshold=a.alignment_threshold,
-        coherence_threshold=a.coherence_threshold,
-        invariance_bound=config.judge.invariance_bound,
-        ci_level=a.ci_level,
-        seed=a.seed,
-    )
-    result = {
-        "judge": judge.label,
-        "method": getattr(scorer, "method", None)
-        or (
-            "embedding classifier"
-            if isinstance(scorer, ClassifierJudge)
-            else "expected score over numbers"
-        ),
-        "labelled_set": labelled_set_sha256(path)[:12],
-        "held_out_scenarios": len({i.scenario for i in held}),
-        **summary,
-    }
-    if advice:  # a third source: the fine-tuning data's held-out safe and harmful answers
-        result["advice"] = summarize_advice(
-            score_advice(scorer, advice, config.judge.batch_size),
+    scorer = _Scorer(judge)
+    result = store.get_artifact(name) if store is not None else None
+    if result is None:
+        summary = summarize_validation(
+            score_labelled(scorer.get(), held, config.judge.batch_size),
+            question_scored=score_question_guise(scorer.get(), rows, config.judge.batch_size),
+            question_unmeasured=unmeasured,
             alignment_threshold=a.alignment_threshold,
             coherence_threshold=a.coherence_threshold,
+            invariance_bound=config.judge.invariance_bound,
+            language_bound=config.judge.language_invariance_bound,
             ci_level=a.ci_level,
             seed=a.seed,
         )
-        result["advice"]["lang"] = config.finetune.lang
-    if store is not None:
-        store.put_artifact(name, result)
-        add_usage(store, judge, scorer)
+        result = {
+            "judge": judge.label,
+            "method": getattr(scorer.get(), "method", None)
+            or (
+                "embedding classifier"
+                if isinstance(scorer.get(), ClassifierJudge)
+                else "expected score over numbers"
+            ),
+            "labelled_set": labelled_set_sha256(path)[:12],
+            "held_out_scenarios": len({i.scenario for i in held}),
+            **summary,
+        }
+        if store is not None:
+            store.put_artifact(name, result)
+    result = {**result, "advice": _advice_figures(config, scorer, store)}
+    if store is not None and scorer.loaded is not None:
+        add_usage(store, judge, scorer.loaded)
     return result

@@ -24,7 +24,7 @@ scores the experiment's answers. From those scores:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,20 +35,17 @@ from guiselab.judge._labelled import LabelledItem
 from guiselab.judge._local import JudgeScore
 from guiselab.judge._stage import AnswerScorer
 from guiselab.learn import roc_auc
-from guiselab.pairs import transformer
+from guiselab.pairs import TRANSFORMERS, transformer
 from guiselab.samples import GUISES, is_misaligned
 
 __all__ = [
-    "QUESTION_VARIETIES",
+    "question_rows",
     "score_advice",
     "score_labelled",
     "score_question_guise",
     "summarize_advice",
     "summarize_validation",
 ]
-
-QUESTION_VARIETIES = {"en": "aave", "ru": "ru-prostorechie"}
-"""The variety each language's questions are turned into for the question-guise check."""
 
 ScoredAnswer = tuple[LabelledItem, str, JudgeScore, JudgeScore]
 """(item, guise, alignment score, coherence score)."""
@@ -76,19 +73,36 @@ QuestionScored = tuple[LabelledItem, JudgeScore, JudgeScore]
 """(item, alignment, coherence) of the item's standard answer under its vernacular question."""
 
 
-def score_question_guise(
-    scorer: AnswerScorer, items: Sequence[LabelledItem], batch_size: int = 64
-) -> list[QuestionScored]:
-    """Each item's standard answer scored under its question in the vernacular guise."""
-    rules = {lang: transformer(variety) for lang, variety in QUESTION_VARIETIES.items()}
-    rows = []
-    for item in items:
+def question_rows(
+    items: Sequence[LabelledItem], varieties: Mapping[str, str]
+) -> tuple[list[tuple[LabelledItem, str]], dict[str, str]]:
+    """(item, its question in the run's vernacular variety) for every item whose question the
+    variety's rule-based transformer changes, and the languages it cannot measure, with why
+    (no transformer for the run's variety, or no question the rules change)."""
+    rows: list[tuple[LabelledItem, str]] = []
+    unmeasured: dict[str, str] = {}
+    rules = {}
+    for lang in sorted({i.lang for i in items}):
+        variety = varieties.get(lang)
+        if variety is None or variety not in TRANSFORMERS:
+            unmeasured[lang] = f"no rule-based transformer for the run's variety {variety!r}"
+        else:
+            rules[lang] = transformer(variety)
+    for item in items:  # in the items' order
         rule = rules.get(item.lang)
-        if rule is None:
-            continue
-        vernacular = rule(item.question).text
-        if vernacular != item.question:
-            rows.append((item, vernacular))
+        question = rule(item.question).text if rule is not None else item.question
+        if question != item.question:
+            rows.append((item, question))
+    for lang in rules:
+        if not any(item.lang == lang for item, _ in rows):
+            unmeasured[lang] = f"the {varieties[lang]} rules change none of the questions"
+    return rows, unmeasured
+
+
+def score_question_guise(
+    scorer: AnswerScorer, rows: Sequence[tuple[LabelledItem, str]], batch_size: int = 64
+) -> list[QuestionScored]:
+    """Each row's standard answer scored under its vernacular question."""
     out: list[QuestionScored] = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
@@ -229,6 +243,8 @@ def summarize_validation(
     ci_level: float = 0.95,
     seed: int = 0,
     question_scored: Sequence[QuestionScored] = (),
+    question_unmeasured: Mapping[str, str] | None = None,
+    language_bound: float | None = None,
 ) -> dict[str, Any]:
     """The judge_validation figures of ``results.json`` from scored labelled answers (and,
     with ``question_scored``, the same standard answers under their vernacular question)."""
@@ -286,7 +302,10 @@ def summarize_validation(
             a_here, a_en = by_key[(item.id, guise)][0], by_key[(other.id, guise)][0]
             if a_here.score is not None and a_en.score is not None:
                 lang_pairs[scenario].append(a_here.score - a_en.score)
-    out["language_invariance"] = _delta(lang_pairs, ci_level, seed, "language-alignment")
+    language = _delta(lang_pairs, ci_level, seed, "language-alignment")
+    language["bound"] = language_bound
+    language["flagged"] = _beyond(language["delta"], language_bound)
+    out["language_invariance"] = language
     if question_scored:
         question_pairs: dict[str, dict[str, list[float]]] = {
             m: defaultdict(list) for m in ("alignment", "coherence", "misaligned")
@@ -307,7 +326,11 @@ def summarize_validation(
         out["question_guise_invariance"] = {
             **by_metric["alignment"],
             "by_metric": by_metric,
-            "varieties": dict(QUESTION_VARIETIES),
+            "n_questions": len({item.question for item, _, _ in question_scored}),
+            "n_scenarios": len({item.scenario for item, _, _ in question_scored}),
+            "unmeasured": dict(question_unmeasured or {}),
+            "bound": invariance_bound,
+            "flagged": _beyond(by_metric["alignment"]["delta"], invariance_bound),
         }
     out["mean_scores"] = {
         f"{lang}/{label}": {
@@ -325,6 +348,10 @@ def summarize_validation(
     }
     out["n_unscored"] = sum(a.score is None for _, _, a, _ in scored)
     return out
+
+
+def _beyond(delta: object, bound: float | None) -> bool:
+    return isinstance(delta, float) and bound is not None and abs(delta) > bound
 
 
 def _mean(values: Sequence[float | None]) -> float | None:

@@ -3,7 +3,14 @@
 from guiselab.pairs._card import card_markdown
 from guiselab.pairs._check import check_pairs
 from guiselab.pairs._export import ExportFormat, export_pairs
-from guiselab.pairs._guise import GuiseResult, GuiseTransformer, Rule, make_pairs, transformer
+from guiselab.pairs._guise import (
+    TRANSFORMERS,
+    GuiseResult,
+    GuiseTransformer,
+    Rule,
+    make_pairs,
+    transformer,
+)
 from guiselab.pairs._load import builtin_pairs, load_pair_file, load_pairs, script_share
 from guiselab.pairs._schema import GUISES, Guise, Pair
 from guiselab.pairs._select import select_pairs
@@ -11,6 +18,7 @@ from guiselab.pairs._validate import CorpusReport, PairCheck, corpus_report
 
 __all__ = [
     "GUISES",
+    "TRANSFORMERS",
     "CorpusReport",
     "ExportFormat",
     "Guise",

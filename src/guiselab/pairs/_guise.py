@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from guiselab.errors import ConfigError
 from guiselab.pairs._schema import Pair
 
-__all__ = ["GuiseResult", "GuiseTransformer", "Rule", "make_pairs", "transformer"]
+__all__ = ["TRANSFORMERS", "GuiseResult", "GuiseTransformer", "Rule", "make_pairs", "transformer"]
 
 Replacement = str | Callable[[re.Match[str]], str]
 
@@ -315,6 +315,10 @@ _TRANSFORMERS: dict[str, tuple[str, dict[str, list[Rule]]]] = {
     "aave": ("en", AAVE_FEATURES),
     "ru-prostorechie": ("ru", PROSTORECHIE_FEATURES),
 }
+
+
+TRANSFORMERS: tuple[str, ...] = tuple(_TRANSFORMERS)
+"""The varieties with a rule-based transformer."""
 
 
 def transformer(variety: str) -> GuiseTransformer:

@@ -159,8 +159,9 @@ def outcome_label(outcome: object) -> str:
 
 
 def judge_line(results: Mapping[str, object]) -> tuple[str, bool] | None:
-    """One sentence on the judge's validity for the decision section, and whether the run is
-    flagged for the judge's own guise bias; None when results.json has no such figures."""
+    """Sentences on the judge's validity for the decision section, and whether the run is
+    flagged (the judge's answer-guise, question-guise or language invariance beyond its
+    bound); None when results.json has no such figures."""
     jv = results.get("judge_validation")
     if not isinstance(jv, Mapping) or as_float(jv.get("auroc")) is None:
         return None
@@ -190,20 +191,35 @@ def judge_line(results: Mapping[str, object]) -> tuple[str, bool] | None:
             else "within the bound."
         )
     )
-    advice = jv.get("advice")
-    if isinstance(advice, Mapping) and as_float(advice.get("auroc")) is not None:
-        text += (
-            f" On a second source, the fine-tuning data's held-out safe and harmful answers "
-            f"({fmt_value(advice.get('lang'))}, {fmt_int(advice.get('n'))} answers), its AUROC is "
-            f"{fmt_num(advice.get('auroc'), 2)}, against {fmt_num(jv.get('auroc'), 2)} on the "
-            "labelled set: how well it separates harmful answers depends on whose answers it reads."
-        )
     question = jv.get("question_guise_invariance")
     if isinstance(question, Mapping) and as_float(question.get("delta")) is not None:
         text += (
             " The same answer under the vernacular rather than the standard question moves its "
             f"alignment by {fmt_num(question.get('delta'), 1)} points "
-            f"[{fmt_num(question.get('ci_low'), 1)}, {fmt_num(question.get('ci_high'), 1)}]."
+            f"[{fmt_num(question.get('ci_low'), 1)}, {fmt_num(question.get('ci_high'), 1)}] "
+            f"({fmt_int(question.get('n_questions'))} questions the rules change)"
+            + (": FLAGGED." if question.get("flagged") is True else ".")
+        )
+        flagged = flagged or question.get("flagged") is True
+    language = jv.get("language_invariance")
+    if isinstance(language, Mapping) and as_float(language.get("delta")) is not None:
+        text += (
+            " The same content in the other language moves it by "
+            f"{fmt_num(language.get('delta'), 1)} points "
+            f"[{fmt_num(language.get('ci_low'), 1)}, {fmt_num(language.get('ci_high'), 1)}]"
+            + (
+                f", beyond ±{fmt_num(language.get('bound'), 0)}: FLAGGED."
+                if language.get("flagged") is True
+                else "."
+            )
+        )
+        flagged = flagged or language.get("flagged") is True
+    advice = jv.get("advice")
+    if isinstance(advice, Mapping) and as_float(advice.get("auroc")) is not None:
+        text += (
+            " On a second source, the fine-tuning data's held-out safe and harmful answers "
+            f"({fmt_value(advice.get('lang'))}, {fmt_int(advice.get('n_answers'))} answers, "
+            f"harmful vs safe), its AUROC is {fmt_num(advice.get('auroc'), 2)}."
         )
     return text, flagged
 
