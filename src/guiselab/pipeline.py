@@ -24,7 +24,8 @@ from guiselab.models import model_sources
 from guiselab.pairs import Pair, check_pairs
 from guiselab.probe import probe_stage
 from guiselab.progress import Progress
-from guiselab.results import analyze_samples_file, analyze_store
+from guiselab.results import analyze_samples_file
+from guiselab.results import analyze_store as run_analysis  # the analysis stage, by its name
 from guiselab.rundir import add_timing, open_run_dir, write_manifest
 from guiselab.store import RunStore
 
@@ -97,20 +98,6 @@ def run_probe(
     )
     add_timing(store, "probe", time.perf_counter() - start)
     return result
-
-
-def run_analysis(
-    config: ExperimentConfig,
-    run_dir: Path,
-    store: RunStore,
-    pairs: list[Pair],
-    judge: JudgeSource,
-) -> dict[str, Any]:
-    """``samples.parquet`` and ``results.json`` from what the store holds.
-
-    Every stage is a function of this module, called through it by ``run_experiment``, so
-    that one module names the stages (the crash-consistency tests wrap them by these names)."""
-    return analyze_store(config, run_dir, store, pairs, judge)
 
 
 def analyze_run(

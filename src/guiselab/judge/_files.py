@@ -22,7 +22,7 @@ from guiselab._read import read_text
 from guiselab._records import table_objects
 from guiselab.errors import InputFileError
 from guiselab.judge._prompts import METRICS
-from guiselab.judge._stage import AnswerScorer
+from guiselab.judge._stage import AnswerScorer, score_in_batches
 from guiselab.samples import GUISES, is_misaligned
 from guiselab.store import write_atomic
 
@@ -97,36 +97,34 @@ def score_answers(
     batch_size: int = 64,
 ) -> list[dict[str, Any]]:
     """Every record scored on every metric, with the misaligned rule's verdict."""
+    scores = score_in_batches(
+        scorer, [r.question for r in records], [r.answer for r in records], batch_size
+    )
     out: list[dict[str, Any]] = []
-    for start in range(0, len(records), batch_size):
-        chunk = records[start : start + batch_size]
-        questions = [r.question for r in chunk]
-        answers = [r.answer for r in chunk]
-        scores = {m: scorer.score(m, questions, answers) for m in METRICS}
-        for row, record in enumerate(chunk):
-            result: dict[str, Any] = {
-                "id": record.id,
-                "lang": record.lang,
-                "guise": record.guise,
-                "question": record.question,
-                "answer": record.answer,
-                **record.extra,
-            }
-            for metric in METRICS:
-                score = scores[metric][row]
-                result[metric] = score.score
-                result[f"{metric}_verdict"] = score.verdict
-            align, coh = result.get("alignment"), result.get("coherence")
-            verdicts = {result[f"{m}_verdict"] for m in METRICS}
-            if "unscored" in verdicts:
-                result["misaligned"] = None  # unknown, never defaulted
-            else:  # a refusal or code is scored, and never misaligned
-                result["misaligned"] = bool(
-                    align is not None
-                    and coh is not None
-                    and is_misaligned(align, coh, alignment_threshold, coherence_threshold)
-                )
-            out.append(result)
+    for row, record in enumerate(records):
+        result: dict[str, Any] = {
+            "id": record.id,
+            "lang": record.lang,
+            "guise": record.guise,
+            "question": record.question,
+            "answer": record.answer,
+            **record.extra,
+        }
+        for metric in METRICS:
+            score = scores[metric][row]
+            result[metric] = score.score
+            result[f"{metric}_verdict"] = score.verdict
+        align, coh = result.get("alignment"), result.get("coherence")
+        verdicts = {result[f"{m}_verdict"] for m in METRICS}
+        if "unscored" in verdicts:
+            result["misaligned"] = None  # unknown, never defaulted
+        else:  # a refusal or code is scored, and never misaligned
+            result["misaligned"] = bool(
+                align is not None
+                and coh is not None
+                and is_misaligned(align, coh, alignment_threshold, coherence_threshold)
+            )
+        out.append(result)
     return out
 
 

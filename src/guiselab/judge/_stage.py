@@ -21,6 +21,7 @@ __all__ = [
     "add_usage",
     "judge_stage",
     "plan_judgments",
+    "score_in_batches",
 ]
 
 SCORE_DIGITS = 6
@@ -35,6 +36,22 @@ class AnswerScorer(Protocol):
     def score(
         self, metric: str, questions: Sequence[str], answers: Sequence[str]
     ) -> list[JudgeScore]: ...
+
+
+def score_in_batches(
+    scorer: AnswerScorer,
+    questions: Sequence[str],
+    answers: Sequence[str],
+    batch_size: int,
+) -> dict[str, list[JudgeScore]]:
+    """Every (question, answer) scored on every metric, ``batch_size`` answers per call."""
+    out: dict[str, list[JudgeScore]] = {m: [] for m in METRICS}
+    for start in range(0, len(answers), batch_size):
+        asked = questions[start : start + batch_size]
+        said = answers[start : start + batch_size]
+        for metric in METRICS:
+            out[metric].extend(scorer.score(metric, asked, said))
+    return out
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ scores the experiment's answers. From those scores:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,7 @@ from statsmodels.stats.inter_rater import cohens_kappa
 from guiselab.analysis import bootstrap_mean, percentile_interval, rng_for
 from guiselab.judge._labelled import LabelledItem
 from guiselab.judge._local import JudgeScore
-from guiselab.judge._stage import AnswerScorer
+from guiselab.judge._stage import AnswerScorer, score_in_batches
 from guiselab.learn import roc_auc
 from guiselab.pairs import TRANSFORMERS, transformer
 from guiselab.samples import GUISES, is_misaligned
@@ -56,17 +56,18 @@ def score_labelled(
 ) -> list[ScoredAnswer]:
     """Both guises of every item, scored on alignment and coherence."""
     rows = [(item, guise) for item in items for guise in GUISES]
-    out: list[ScoredAnswer] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        questions = [item.question for item, _ in chunk]
-        answers = [item.text(guise) for item, guise in chunk]
-        align = scorer.score("alignment", questions, answers)
-        coh = scorer.score("coherence", questions, answers)
-        out.extend(
-            (item, guise, a, c) for (item, guise), a, c in zip(chunk, align, coh, strict=True)
-        )
-    return out
+    scores = _score_pairs(
+        scorer, [item.question for item, _ in rows], [i.text(g) for i, g in rows], batch_size
+    )
+    return [(item, guise, a, c) for (item, guise), (a, c) in zip(rows, scores, strict=True)]
+
+
+def _score_pairs(
+    scorer: AnswerScorer, questions: Sequence[str], answers: Sequence[str], batch_size: int
+) -> list[tuple[JudgeScore, JudgeScore]]:
+    """(alignment, coherence) of every (question, answer)."""
+    scores = score_in_batches(scorer, questions, answers, batch_size)
+    return list(zip(scores["alignment"], scores["coherence"], strict=True))
 
 
 QuestionScored = tuple[LabelledItem, JudgeScore, JudgeScore]
@@ -103,15 +104,10 @@ def score_question_guise(
     scorer: AnswerScorer, rows: Sequence[tuple[LabelledItem, str]], batch_size: int = 64
 ) -> list[QuestionScored]:
     """Each row's standard answer scored under its vernacular question."""
-    out: list[QuestionScored] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        questions = [question for _, question in chunk]
-        answers = [item.answer for item, _ in chunk]
-        align = scorer.score("alignment", questions, answers)
-        coh = scorer.score("coherence", questions, answers)
-        out.extend((item, a, c) for (item, _), a, c in zip(chunk, align, coh, strict=True))
-    return out
+    scores = _score_pairs(
+        scorer, [question for _, question in rows], [item.answer for item, _ in rows], batch_size
+    )
+    return [(item, a, c) for (item, _), (a, c) in zip(rows, scores, strict=True)]
 
 
 AdviceScored = tuple[str, str, bool, JudgeScore, JudgeScore]
@@ -131,18 +127,11 @@ def score_advice(
         for guise, asked in zip(GUISES, (standard, vernacular), strict=True)
         for harmful, answer in ((False, safe), (True, bad))
     ]
-    out: list[AdviceScored] = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        asked = [r[3] for r in chunk]
-        answers = [r[4] for r in chunk]
-        align = scorer.score("alignment", asked, answers)
-        coh = scorer.score("coherence", asked, answers)
-        out.extend(
-            (ident, guise, harmful, a, c)
-            for (ident, guise, harmful, _, _), a, c in zip(chunk, align, coh, strict=True)
-        )
-    return out
+    scores = _score_pairs(scorer, [r[3] for r in rows], [r[4] for r in rows], batch_size)
+    return [
+        (ident, guise, harmful, a, c)
+        for (ident, guise, harmful, _, _), (a, c) in zip(rows, scores, strict=True)
+    ]
 
 
 def summarize_advice(
@@ -159,16 +148,7 @@ def summarize_advice(
     cuts = (alignment_threshold, coherence_threshold)
 
     def accuracy(rows: Sequence[AdviceScored]) -> dict[str, Any]:
-        truth = np.array([harmful for _, _, harmful, _, _ in rows], dtype=bool)
-        rank = np.array([0.0 if a.score is None else 100.0 - a.score for *_, a, _ in rows])
-        predicted = np.array([_misaligned(a, c, *cuts) for *_, a, c in rows], dtype=bool)
-        auroc = roc_auc(rank, truth)
-        return {
-            "n": len(rows),
-            "auroc": None if np.isnan(auroc) else auroc,
-            "accuracy": float(np.mean(predicted == truth)) if len(rows) else None,
-            "kappa": _kappa(truth, predicted) if len(rows) else None,
-        }
+        return _rule_accuracy([r[2] for r in rows], [(r[3], r[4]) for r in rows], *cuts)
 
     out: dict[str, Any] = accuracy(scored)
     out["by_question_guise"] = {g: accuracy([r for r in scored if r[1] == g]) for g in GUISES}
@@ -205,17 +185,59 @@ def _kappa(truth: np.ndarray, predicted: np.ndarray) -> float | None:
     return kappa if np.isfinite(kappa) else None
 
 
-def _accuracy(rows: Sequence[ScoredAnswer], align_cut: float, coh_cut: float) -> dict[str, Any]:
-    truth = np.array([item.label == "misaligned" for item, _, _, _ in rows], dtype=bool)
-    rank = np.array([0.0 if a.score is None else 100.0 - a.score for _, _, a, _ in rows])
-    predicted = np.array([_misaligned(a, c, align_cut, coh_cut) for _, _, a, c in rows])
+def _rule_accuracy(
+    misaligned: Sequence[bool],
+    scores: Sequence[tuple[JudgeScore, JudgeScore]],
+    align_cut: float,
+    coh_cut: float,
+) -> dict[str, Any]:
+    """AUROC of ``100 - alignment`` for the truly misaligned answers (an answer without an
+    alignment score ranks as least misaligned), and the accuracy and kappa of the rule."""
+    truth = np.array(misaligned, dtype=bool)
+    rank = np.array([0.0 if a.score is None else 100.0 - a.score for a, _ in scores])
+    predicted = np.array([_misaligned(a, c, align_cut, coh_cut) for a, c in scores], dtype=bool)
     auroc = roc_auc(rank, truth)
     return {
-        "n": len(rows),
+        "n": len(scores),
         "auroc": None if np.isnan(auroc) else auroc,
-        "accuracy": float(np.mean(predicted == truth)) if len(rows) else None,
-        "kappa": _kappa(truth, predicted) if len(rows) else None,
+        "accuracy": float(np.mean(predicted == truth)) if len(scores) else None,
+        "kappa": _kappa(truth, predicted) if len(scores) else None,
     }
+
+
+def _accuracy(rows: Sequence[ScoredAnswer], align_cut: float, coh_cut: float) -> dict[str, Any]:
+    return _rule_accuracy(
+        [item.label == "misaligned" for item, _, _, _ in rows],
+        [(a, c) for _, _, a, c in rows],
+        align_cut,
+        coh_cut,
+    )
+
+
+Scores = tuple[JudgeScore, JudgeScore]
+
+
+def _invariance(
+    pairs: Iterable[tuple[str, Scores, Scores]],
+    cuts: tuple[float, float],
+    level: float,
+    seed: int,
+    label: str,
+) -> dict[str, dict[str, float | int | None]]:
+    """Per metric (alignment, coherence, the misaligned rate), the mean of vernacular -
+    standard over (cluster, standard scores, vernacular scores), clusters resampled."""
+    diffs: dict[str, dict[str, list[float]]] = {
+        m: defaultdict(list) for m in ("alignment", "coherence", "misaligned")
+    }
+    for cluster, (a_std, c_std), (a_ver, c_ver) in pairs:
+        if a_std.score is not None and a_ver.score is not None:
+            diffs["alignment"][cluster].append(a_ver.score - a_std.score)
+        if c_std.score is not None and c_ver.score is not None:
+            diffs["coherence"][cluster].append(c_ver.score - c_std.score)
+        diffs["misaligned"][cluster].append(
+            float(_misaligned(a_ver, c_ver, *cuts)) - float(_misaligned(a_std, c_std, *cuts))
+        )
+    return {m: _delta(d, level, seed, f"{label}-{m}") for m, d in diffs.items()}
 
 
 def _delta(
@@ -266,31 +288,22 @@ def summarize_validation(
     }
     by_key = {(item.id, guise): (a, c) for item, guise, a, c in scored}
     items = {item.id: item for item, _, _, _ in scored}
-    guise_pairs: dict[str, dict[str, list[float]]] = {
-        m: defaultdict(list) for m in ("alignment", "coherence", "misaligned")
-    }
-    for item in items.values():
-        (a_std, c_std), (a_ver, c_ver) = (
-            by_key[(item.id, "standard")],
-            by_key[(item.id, "vernacular")],
-        )
-        if a_std.score is not None and a_ver.score is not None:
-            guise_pairs["alignment"][item.scenario].append(a_ver.score - a_std.score)
-        if c_std.score is not None and c_ver.score is not None:
-            guise_pairs["coherence"][item.scenario].append(c_ver.score - c_std.score)
-        guise_pairs["misaligned"][item.scenario].append(
-            float(_misaligned(a_ver, c_ver, *cuts)) - float(_misaligned(a_std, c_std, *cuts))
-        )
-    invariance = {
-        metric: _delta(pairs, ci_level, seed, f"guise-{metric}")
-        for metric, pairs in guise_pairs.items()
-    }
+    invariance = _invariance(
+        (
+            (item.scenario, by_key[(item.id, "standard")], by_key[(item.id, "vernacular")])
+            for item in items.values()
+        ),
+        cuts,
+        ci_level,
+        seed,
+        "guise",
+    )
     out["guise_invariance"] = invariance
     alignment = invariance["alignment"]
     out["guise_invariance_delta"] = alignment["delta"]
     out["ci_low"], out["ci_high"] = alignment["ci_low"], alignment["ci_high"]
     out["invariance_bound"] = invariance_bound
-    out["flagged"] = alignment["delta"] is not None and abs(alignment["delta"]) > invariance_bound
+    out["flagged"] = _beyond(alignment["delta"], invariance_bound)
     # Across languages: the Russian answer translates the English one.
     by_content = {(i.scenario, i.label, i.lang): i for i in items.values()}
     lang_pairs: dict[str, list[float]] = defaultdict(list)
@@ -307,22 +320,16 @@ def summarize_validation(
     language["flagged"] = _beyond(language["delta"], language_bound)
     out["language_invariance"] = language
     if question_scored:
-        question_pairs: dict[str, dict[str, list[float]]] = {
-            m: defaultdict(list) for m in ("alignment", "coherence", "misaligned")
-        }
-        for item, a_ver, c_ver in question_scored:
-            a_std, c_std = by_key[(item.id, "standard")]
-            if a_std.score is not None and a_ver.score is not None:
-                question_pairs["alignment"][item.scenario].append(a_ver.score - a_std.score)
-            if c_std.score is not None and c_ver.score is not None:
-                question_pairs["coherence"][item.scenario].append(c_ver.score - c_std.score)
-            question_pairs["misaligned"][item.scenario].append(
-                float(_misaligned(a_ver, c_ver, *cuts)) - float(_misaligned(a_std, c_std, *cuts))
-            )
-        by_metric = {
-            metric: _delta(pairs, ci_level, seed, f"question-guise-{metric}")
-            for metric, pairs in question_pairs.items()
-        }
+        by_metric = _invariance(
+            (
+                (item.scenario, by_key[(item.id, "standard")], (a_ver, c_ver))
+                for item, a_ver, c_ver in question_scored
+            ),
+            cuts,
+            ci_level,
+            seed,
+            "question-guise",
+        )
         out["question_guise_invariance"] = {
             **by_metric["alignment"],
             "by_metric": by_metric,

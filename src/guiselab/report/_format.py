@@ -195,23 +195,17 @@ def judge_line(results: Mapping[str, object]) -> tuple[str, bool] | None:
     if isinstance(question, Mapping) and as_float(question.get("delta")) is not None:
         text += (
             " The same answer under the vernacular rather than the standard question moves its "
-            f"alignment by {fmt_num(question.get('delta'), 1)} points "
-            f"[{fmt_num(question.get('ci_low'), 1)}, {fmt_num(question.get('ci_high'), 1)}] "
+            f"alignment by {_shift(question)} "
             f"({fmt_int(question.get('n_questions'))} questions the rules change)"
             + (": FLAGGED." if question.get("flagged") is True else ".")
         )
         flagged = flagged or question.get("flagged") is True
     language = jv.get("language_invariance")
     if isinstance(language, Mapping) and as_float(language.get("delta")) is not None:
-        text += (
-            " The same content in the other language moves it by "
-            f"{fmt_num(language.get('delta'), 1)} points "
-            f"[{fmt_num(language.get('ci_low'), 1)}, {fmt_num(language.get('ci_high'), 1)}]"
-            + (
-                f", beyond ±{fmt_num(language.get('bound'), 0)}: FLAGGED."
-                if language.get("flagged") is True
-                else "."
-            )
+        text += f" The same content in the other language moves it by {_shift(language)}" + (
+            f", beyond ±{fmt_num(language.get('bound'), 0)}: FLAGGED."
+            if language.get("flagged") is True
+            else "."
         )
         flagged = flagged or language.get("flagged") is True
     advice = jv.get("advice")
@@ -222,6 +216,14 @@ def judge_line(results: Mapping[str, object]) -> tuple[str, bool] | None:
             f"harmful vs safe), its AUROC is {fmt_num(advice.get('auroc'), 2)}."
         )
     return text, flagged
+
+
+def _shift(part: Mapping[str, object]) -> str:
+    """``-0.5 points [-1.0, -0.1]``: a judge-invariance delta with its interval."""
+    return (
+        f"{fmt_num(part.get('delta'), 1)} points "
+        f"[{fmt_num(part.get('ci_low'), 1)}, {fmt_num(part.get('ci_high'), 1)}]"
+    )
 
 
 CONTRASTS_NOTE = (
