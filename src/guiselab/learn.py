@@ -18,15 +18,20 @@ __all__ = ["fit_logistic", "group_folds", "predict_logistic", "roc_auc"]
 
 
 def fit_logistic(
-    x: Float[np.ndarray, "n d"], y: Float[np.ndarray, " n"], l2: float
+    x: Float[np.ndarray, "n d"],
+    y: Float[np.ndarray, " n"],
+    l2: float,
+    weight: Float[np.ndarray, " n"] | None = None,
 ) -> Float[np.ndarray, " d+1"]:
-    """L2-penalised logistic regression (bias unpenalised); returns [w..., b]."""
+    """L2-penalised logistic regression (bias unpenalised), each row's log-loss multiplied by
+    its ``weight`` (1 by default); returns [w..., b]."""
     design = np.hstack([x, np.ones((len(x), 1))])
+    rows = np.ones(len(x)) if weight is None else np.asarray(weight, dtype=np.float64)
 
     def loss(w: Float[np.ndarray, " d+1"]) -> tuple[float, Float[np.ndarray, " d+1"]]:
         z = design @ w
-        value = float(np.sum(np.logaddexp(0, z) - y * z)) + 0.5 * l2 * float(w[:-1] @ w[:-1])
-        grad = design.T @ (1 / (1 + np.exp(-z)) - y)
+        value = float(rows @ (np.logaddexp(0, z) - y * z)) + 0.5 * l2 * float(w[:-1] @ w[:-1])
+        grad = design.T @ (rows * (1 / (1 + np.exp(-z)) - y))
         grad[:-1] += l2 * w[:-1]
         return value, grad
 

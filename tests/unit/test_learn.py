@@ -47,6 +47,23 @@ def test_fit_logistic_matches_statsmodels_logit() -> None:
     assert np.linalg.norm(shrunk[:-1]) < np.linalg.norm(weights[:-1])
 
 
+def test_fit_logistic_weights_match_statsmodels_frequency_weights() -> None:
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 2))
+    y = (rng.random(200) < 1 / (1 + np.exp(-(x @ np.array([1.5, -1.0]))))).astype(np.float64)
+    weight = rng.integers(1, 4, size=200).astype(np.float64)
+    got = fit_logistic(x, y, l2=0.0, weight=weight)
+    design = np.hstack([x, np.ones((200, 1))])
+    reference = sm.GLM(y, design, family=sm.families.Binomial(), freq_weights=weight).fit().params
+    np.testing.assert_allclose(got, reference, atol=1e-4)
+    # A weight of 3 is three copies of the row.
+    copies = np.repeat(np.arange(200), weight.astype(int))
+    np.testing.assert_allclose(got, fit_logistic(x[copies], y[copies], l2=0.0), atol=1e-4)
+    assert not np.allclose(got, fit_logistic(x, y, l2=0.0), atol=1e-3)
+
+
 def test_group_folds_keep_groups_whole() -> None:
     groups = [f"q{i % 7}" for i in range(28)]
     for seed in (None, 0, 1):
