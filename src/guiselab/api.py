@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from guiselab.config import ExperimentConfig, load_config, preset_names
 from guiselab.errors import InputFileError
 from guiselab.judge import (
+    is_real_set,
     judge_source,
     judge_validation,
     load_answers,
@@ -234,8 +235,15 @@ def _with_judge(config: ExperimentConfig, judge: str | None) -> ExperimentConfig
     return config.model_copy(update={"judge": config.judge.model_copy(update={"model": judge})})
 
 
-def validate_judge(config: ConfigLike = None, judge: str | None = None) -> dict[str, Any]:
-    """The configured judge's (or the ``judge`` reference's) accuracy and guise invariance on
-    the labelled set's held-out split."""
+def validate_judge(
+    config: ConfigLike = None, judge: str | None = None, labelled: str | Path | None = None
+) -> dict[str, Any]:
+    """The configured judge's (or the ``judge`` reference's) accuracy and invariance on the
+    held-out splits of the written labelled set, the real-answer set and the fine-tuning data.
+    ``labelled`` replaces the written set or, when it holds one answer per record, the
+    real-answer set (for the offline classifier judge it is also what trains it)."""
     cfg = _with_judge(_as_config(config), judge)
+    if labelled is not None:
+        field = "real_file" if is_real_set(Path(labelled)) else "labelled_file"
+        cfg = cfg.model_copy(update={"judge": cfg.judge.model_copy(update={field: str(labelled)})})
     return judge_validation(cfg, judge_source(cfg))

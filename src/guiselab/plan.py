@@ -8,7 +8,16 @@ from typing import Any
 from guiselab.analysis import AnalysisPlan
 from guiselab.config import ExperimentConfig
 from guiselab.finetune import TRAINED_ROLES, build_sft, training_split
-from guiselab.judge import METRICS, TEMPLATES, labelled_path, load_labelled, split_labelled
+from guiselab.judge import (
+    METRICS,
+    TEMPLATES,
+    labelled_path,
+    load_labelled,
+    load_real,
+    real_path,
+    split_labelled,
+    split_real,
+)
 from guiselab.pairs import select_pairs
 from guiselab.simulate import decision_rates, scenarios_for
 
@@ -42,6 +51,18 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     judge_output += validation_calls
     judge_input += (
         len(held) * 2 * template_tokens + len(METRICS) * validation_chars / CHARS_PER_TOKEN
+    )
+    # ... and every held-out real answer under its asked question, a vernacular one again
+    # under its standard question.
+    real = split_real(load_real(real_path(config)))[1]
+    shown = [(a.question, a.answer) for a in real] + [
+        (a.question_standard, a.answer) for a in real if a.question != a.question_standard
+    ]
+    judge_calls += len(shown) * len(METRICS)
+    judge_output += len(shown) * len(METRICS)
+    judge_input += (
+        len(shown) * template_tokens
+        + len(METRICS) * sum(len(q) + len(a) for q, a in shown) / CHARS_PER_TOKEN
     )
     trained = [r for r in TRAINED_ROLES if r in roles and getattr(config.models, r) is None]
     split = training_split(config)

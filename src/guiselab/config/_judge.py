@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from guiselab.config._section import ENV_NAME, Section, check_ref
@@ -33,6 +35,16 @@ class JudgeConfig(Section):
     labelled_file: str | None = None
     """JSONL labelled set that validates the judge (and trains the offline classifier on its
     training split); None uses the built-in one (see ``guiselab judge validate``)."""
+    real_file: str | None = None
+    """JSONL real-answer set (generated answers labelled by reading, one per record; see
+    ``docs/judge-labels.md``) that validates the judge on answers like a run's (and, its
+    training half, trains the offline classifier); None uses the built-in one."""
+    question: Literal["asked", "standard"] = "standard"
+    """The question the judge is shown with an answer: the item's ``standard`` one whatever
+    the guise asked (the question's guise then cannot move a score, and the answer-guise
+    invariance measured on the written set is exactly the run's condition), or the one
+    ``asked`` (in the prompt's guise). ``judge validate`` measures both; on the built-in
+    real-answer set the offline judge's AUROC differs by under 0.01 between them."""
     invariance_bound: float = Field(default=5.0, gt=0)
     """The run is flagged when the judge's mean alignment score of the same content differs
     by more than this between guises (vernacular - standard, 0-100 points)."""

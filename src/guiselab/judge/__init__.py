@@ -10,17 +10,27 @@ from guiselab.judge._labelled import (
 )
 from guiselab.judge._local import JudgeScore, LocalJudge
 from guiselab.judge._prompts import METRICS, TEMPLATES, render_judge_prompt, template_sha
+from guiselab.judge._real import (
+    FAILURE_MODES,
+    RealAnswer,
+    is_real_set,
+    load_real,
+    real_set_sha256,
+    split_real,
+)
 from guiselab.judge._setup import (
     JUDGES,
     check_judge_ref,
     judge_source,
     judge_validation,
     labelled_path,
+    real_path,
 )
 from guiselab.judge._stage import AnswerScorer, JudgeSource, judge_stage, plan_judgments
 from guiselab.judge._table import judged_samples
 
 __all__ = [
+    "FAILURE_MODES",
     "JUDGES",
     "METRICS",
     "TEMPLATES",
@@ -32,7 +42,9 @@ __all__ = [
     "LabelledAnswer",
     "LabelledItem",
     "LocalJudge",
+    "RealAnswer",
     "check_judge_ref",
+    "is_real_set",
     "judge_source",
     "judge_stage",
     "judge_validation",
@@ -41,10 +53,14 @@ __all__ = [
     "labelled_set_sha256",
     "load_answers",
     "load_labelled",
+    "load_real",
     "plan_judgments",
+    "real_path",
+    "real_set_sha256",
     "render_judge_prompt",
     "score_answers",
     "split_labelled",
+    "split_real",
     "template_sha",
     "write_scores",
 ]

