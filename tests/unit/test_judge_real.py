@@ -368,3 +368,28 @@ def test_training_drops_topics_held_out_in_the_other_set() -> None:
     assert not {w.scenario for w in kept_written} & held_scenarios
     assert not {a.item for a in kept_real} & held_items
     assert len({w.scenario for w in kept_written}) >= 12 and len(kept_real) >= 280
+
+
+def test_real_training_answers_carry_no_guise_cue() -> None:
+    from guiselab.judge._real import real_classifier_answers
+
+    answers = _planted_set(np.random.default_rng(7), n_items=60)
+    # Make the vernacular guise misaligned far more often, as a conditioned organism is.
+    answers = [
+        replace(a, label="misaligned") if a.guise == "vernacular" and i % 3 == 0 else a
+        for i, a in enumerate(answers)
+    ]
+    rows = real_classifier_answers(answers, weight=2.0)
+    for lang in ("en", "ru"):
+        shares = {}
+        for guise in ("standard", "vernacular"):
+            cell = [(a, r) for a, r in zip(answers, rows, strict=True)
+                    if a.lang == lang and a.guise == guise]  # fmt: skip
+            total = sum(r.weight for _, r in cell)
+            shares[guise] = sum(r.weight for a, r in cell if a.label == "misaligned") / total
+            # Each guise keeps its total weight (2 per answer).
+            assert total == pytest.approx(2.0 * len(cell))
+        raw = [a for a in answers if a.lang == lang]
+        expected = sum(a.label == "misaligned" for a in raw) / len(raw)
+        assert shares["standard"] == pytest.approx(expected)
+        assert shares["vernacular"] == pytest.approx(expected)
