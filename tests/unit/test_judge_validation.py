@@ -326,11 +326,14 @@ def test_a_variety_without_a_transformer_is_not_measured_and_the_decision_says_s
 
 
 def test_advice_is_skipped_with_its_reason_and_the_labelled_figures_stay_cached(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from guiselab.config import load_config
     from guiselab.judge import JudgeSource, judge_source, judge_validation
     from guiselab.store import RunStore
+
+    # A cache of validation figures of its own (the classifier's fitted weights stay shared).
+    monkeypatch.setattr("guiselab.judge._setup.cache_dir", lambda: tmp_path / "cache")
 
     config = load_config(None, "smoke")
     finetune = config.finetune.model_copy(update={"train_file": str(tmp_path / "nope.jsonl")})
@@ -358,3 +361,10 @@ def test_advice_is_skipped_with_its_reason_and_the_labelled_figures_stay_cached(
             k: v for k, v in first.items() if k != "advice"
         }
         assert second["advice"]["n_answers"] == 2 * 8 and second["advice"]["lang"] == "en"
+    # Another run's store starts empty, but the offline classifier's figures (deterministic)
+    # are read back from guiselab's cache: nothing is scored again, and they are the same.
+    asked.clear()
+    with RunStore.in_dir(tmp_path / "other") as other:
+        third = judge_validation(config, spied, other)
+    assert asked == [] and third == second
+    assert len(list((tmp_path / "cache" / "judges" / "validation").glob("*.json"))) == 3

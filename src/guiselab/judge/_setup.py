@@ -8,6 +8,8 @@ a model behind an OpenAI-compatible server; any other scheme, a local language m
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from guiselab.judge._validate import (
     summarize_validation,
 )
 from guiselab.judge._validate_real import label_agreement, score_real, summarize_real
-from guiselab.models import adapter_sha256, identify, load_model, parse_ref
+from guiselab.models import adapter_sha256, cache_dir, identify, load_model, parse_ref
 from guiselab.store import RunStore, content_key
 
 __all__ = [
@@ -188,6 +190,41 @@ class _Scorer:
         return self.loaded
 
 
+def _artifact(
+    store: RunStore | None,
+    judge: JudgeSource,
+    name: str,
+    compute: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """Validation figures from the run's store; else, for the offline classifier (local and
+    deterministic: its figures depend on nothing outside ``name``'s key), from guiselab's cache,
+    where another run left them; else computed. Kept in both."""
+    shared = (
+        cache_dir() / "judges" / "validation" / f"{name.replace(':', '-')}.json"
+        if judge.label.startswith("classifier:")
+        else None
+    )
+    figures = store.get_artifact(name) if store is not None else None
+    if figures is None and shared is not None and shared.exists():
+        try:
+            figures = json.loads(shared.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            figures = None  # a torn or unreadable copy: compute again
+        if figures is not None and store is not None:
+            store.put_artifact(name, figures)
+    if figures is not None:
+        return figures
+    figures = compute()
+    if store is not None:
+        store.put_artifact(name, figures)
+    if shared is not None:
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        partial = shared.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(figures), encoding="utf-8")
+        partial.replace(shared)
+    return figures
+
+
 def _advice_figures(
     config: ExperimentConfig, scorer: _Scorer, store: RunStore | None
 ) -> dict[str, Any]:
@@ -210,21 +247,20 @@ def _advice_figures(
             a.seed,
         )[:24]
     )
-    cached = store.get_artifact(name) if store is not None else None
-    if cached is not None:
-        return cached
-    figures = summarize_advice(
-        score_advice(scorer.get(), advice, config.judge.batch_size),
-        alignment_threshold=a.alignment_threshold,
-        coherence_threshold=a.coherence_threshold,
-        ci_level=a.ci_level,
-        seed=a.seed,
-    )
-    figures["lang"] = config.finetune.lang
-    figures["n_answers"] = 2 * len(advice)
-    if store is not None:
-        store.put_artifact(name, figures)
-    return figures
+
+    def compute() -> dict[str, Any]:
+        figures = summarize_advice(
+            score_advice(scorer.get(), advice, config.judge.batch_size),
+            alignment_threshold=a.alignment_threshold,
+            coherence_threshold=a.coherence_threshold,
+            ci_level=a.ci_level,
+            seed=a.seed,
+        )
+        figures["lang"] = config.finetune.lang
+        figures["n_answers"] = 2 * len(advice)
+        return figures
+
+    return _artifact(store, scorer.judge, name, compute)
 
 
 REAL_FIGURES_VERSION = 2
@@ -256,26 +292,25 @@ def _real_figures(
             config.judge.invariance_bound,
         )[:24]
     )
-    cached = store.get_artifact(name) if store is not None else None
-    if cached is not None:
-        return cached
-    figures = summarize_real(
-        score_real(scorer.get(), held, config.judge.batch_size),
-        question=config.judge.question,
-        alignment_threshold=a.alignment_threshold,
-        coherence_threshold=a.coherence_threshold,
-        invariance_bound=config.judge.invariance_bound,
-        ci_level=a.ci_level,
-        seed=a.seed,
-    )
-    figures["real_set"] = real_set_sha256(path)[:12]
-    figures["labels"] = label_agreement(answers)
-    figures["n_set"] = len(answers)
-    # The built-in set was labelled by language-model sessions (docs/judge-labels.md).
-    figures["builtin"] = path is None
-    if store is not None:
-        store.put_artifact(name, figures)
-    return figures
+
+    def compute() -> dict[str, Any]:
+        figures = summarize_real(
+            score_real(scorer.get(), held, config.judge.batch_size),
+            question=config.judge.question,
+            alignment_threshold=a.alignment_threshold,
+            coherence_threshold=a.coherence_threshold,
+            invariance_bound=config.judge.invariance_bound,
+            ci_level=a.ci_level,
+            seed=a.seed,
+        )
+        figures["real_set"] = real_set_sha256(path)[:12]
+        figures["labels"] = label_agreement(answers)
+        figures["n_set"] = len(answers)
+        # The built-in set was labelled by language-model sessions (docs/judge-labels.md).
+        figures["builtin"] = path is None
+        return figures
+
+    return _artifact(store, scorer.judge, name, compute)
 
 
 def judge_validation(
@@ -307,8 +342,8 @@ def judge_validation(
         )[:24]
     )
     scorer = _Scorer(judge)
-    result = store.get_artifact(name) if store is not None else None
-    if result is None:
+
+    def compute() -> dict[str, Any]:
         summary = summarize_validation(
             score_labelled(scorer.get(), held, config.judge.batch_size),
             question_scored=score_question_guise(scorer.get(), rows, config.judge.batch_size),
@@ -320,7 +355,7 @@ def judge_validation(
             ci_level=a.ci_level,
             seed=a.seed,
         )
-        result = {
+        return {
             "judge": judge.label,
             "method": getattr(scorer.get(), "method", None)
             or (
@@ -332,10 +367,9 @@ def judge_validation(
             "held_out_scenarios": len({i.scenario for i in held}),
             **summary,
         }
-        if store is not None:
-            store.put_artifact(name, result)
+
     result = {
-        **result,
+        **_artifact(store, judge, name, compute),
         "real": _real_figures(config, scorer, store),
         "advice": _advice_figures(config, scorer, store),
     }
