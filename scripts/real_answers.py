@@ -4,8 +4,9 @@ Three steps, each a subcommand:
 
 ``sample RUN [RUN ...] --out DIR --per-cell N``
     Draws N generations per (model, language, guise, variety) cell from the runs' stores,
-    uniformly at random within the cell (an answer seen in two runs counts once), with provenance (model reference, adapter hash, the run's
-    config hash, item, sample, seed). Writes ``DIR/records.jsonl`` and the labelling batches
+    uniformly at random within the cell (an answer seen in two runs counts once), with
+    provenance (model reference, adapter hash, the run's config hash, item, sample, seed).
+    Writes ``DIR/records.jsonl`` and the labelling batches
     ``DIR/batch-K.jsonl``, which show a labeller only what the guide allows: the question in its
     guise, the answer and whether it hit the token budget, never the model that wrote it. A
     fifth of the records, drawn at random within each language, also goes into
