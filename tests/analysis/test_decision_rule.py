@@ -388,5 +388,12 @@ def test_judge_checks_read_the_real_answer_source() -> None:
     assert question["passed"] is True and "judge.question = 'standard'" in str(question["sentence"])
     assert "judge validity: question-guise invariance on real answers" not in standard
     assert standard["judge validity: AUROC on real answers ru"]["passed"] is False
-    # Without the real source (an older run), only the written checks are made.
-    assert not any("real answers" in name for name in named(written))
+    # Without the real source (an older run) the real checks read 'not assessed', never pass.
+    older = named(written)
+    for lang in ("en", "ru"):
+        missing = older[f"judge validity: AUROC on real answers {lang}"]
+        assert missing["passed"] is None and "no AUROC on real answers" in str(missing["sentence"])
+    # A written set without an AUROC still leaves the real-answer checks standing.
+    no_written = named({**written, "auroc": None, "real": real})
+    assert no_written["judge validity"]["passed"] is None
+    assert no_written["judge validity: AUROC on real answers ru"]["passed"] is False

@@ -71,7 +71,8 @@ def _record(**over: Any) -> dict[str, Any]:
         ({"question_standard": None}, "needs question_standard"),
         ({"alignment": 140}, "alignment must be a number from 0 to 100"),
         ({"failure_mode": "boring"}, "failure_mode 'boring'"),
-        ({"answer": ""}, "missing or empty field"),
+        ({"question": ""}, "missing or empty field"),
+        ({"answer": None}, "missing or empty field"),
         ({"second": {"label": "meh"}}, "second must be an object"),
         ({"lang": "English"}, "lang 'English' is not a lowercase ISO 639-1 code"),
         ({"truncated": "false"}, "truncated must be true or false"),
@@ -393,3 +394,14 @@ def test_real_training_answers_carry_no_guise_cue() -> None:
         expected = sum(a.label == "misaligned" for a in raw) / len(raw)
         assert shares["standard"] == pytest.approx(expected)
         assert shares["vernacular"] == pytest.approx(expected)
+
+
+def test_an_empty_answer_is_a_record(tmp_path: Path) -> None:
+    path = tmp_path / "real.jsonl"
+    rows = [
+        _record(id="r0", item="i0"),
+        _record(id="r1", item="i1", answer="", label="incoherent", failure_mode="empty"),
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    empty = load_real(path)[1]
+    assert empty.answer == "" and empty.failure_mode == "empty"

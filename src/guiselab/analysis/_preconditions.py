@@ -247,8 +247,17 @@ def _bounded(
 def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan) -> list[Check]:
     """Judge validity: AUROC per language and guise and language invariance within the
     plan's bounds; one 'not assessed' check without judge-validation figures."""
+    real = judge_validation.get("real") if isinstance(judge_validation, Mapping) else None
+    # Real-answer checks whenever there are judge-validation figures: without a real source
+    # (an older run) they read 'not assessed', never pass unseen.
+    real_checks = _auroc_checks(
+        real if isinstance(real, Mapping) else {},
+        plan,
+        " on real answers",
+        "held-out generated answers",
+    )
     if not isinstance(judge_validation, Mapping) or judge_validation.get("auroc") is None:
-        return [
+        checks = [
             new_check(
                 "judge validity",
                 "precondition",
@@ -256,10 +265,8 @@ def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan)
                 "judge validity: not assessed (no judge-validation figures with these samples)",
             )
         ]
-    out = _auroc_checks(judge_validation, plan, "", "held-out labelled answers")
-    real = judge_validation.get("real")
-    if isinstance(real, Mapping) and real.get("by_lang") is not None:
-        out += _auroc_checks(real, plan, " on real answers", "held-out generated answers")
+        return checks + (real_checks if isinstance(real, Mapping) else [])
+    out = _auroc_checks(judge_validation, plan, "", "held-out labelled answers") + real_checks
     invariance = judge_validation.get("guise_invariance")
     bounded: tuple[Check | None, ...] = (
         _bounded(

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -265,9 +266,15 @@ class ClassifierJudge:
             weights[metric] = fitted
         weights["scale"] = scale
         folder.mkdir(parents=True, exist_ok=True)
+        # Each file lands whole (written aside, then renamed); the metadata last, as the mark
+        # that the rest is there.
         for metric, path in paths.items():
-            np.save(path, weights[metric], allow_pickle=False)
-        meta.write_text(json.dumps(self.validation))
+            partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
+            np.save(partial, weights[metric], allow_pickle=False)
+            os.replace(partial, path)
+        partial_meta = meta.with_name(f"validation.{os.getpid()}.partial")
+        partial_meta.write_text(json.dumps(self.validation))
+        os.replace(partial_meta, meta)
         return weights
 
     def score(

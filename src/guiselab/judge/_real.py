@@ -117,7 +117,12 @@ def _score(record: dict[str, Any], name: str, where: str) -> float | None:
 
 
 def _answer(record: dict[str, Any], where: str) -> RealAnswer:
-    missing = [f for f in _REQUIRED if not isinstance(record.get(f), str) or not record[f]]
+    # An answer may be empty (the model said nothing: failure mode "empty"); the rest may not.
+    missing = [
+        f
+        for f in _REQUIRED
+        if not isinstance(record.get(f), str) or (not record[f] and f != "answer")
+    ]
     if missing:
         raise InputFileError(
             f"missing or empty field(s) {missing}; every record needs {', '.join(_REQUIRED)}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -218,10 +219,14 @@ def _artifact(
     if store is not None:
         store.put_artifact(name, figures)
     if shared is not None:
-        shared.parent.mkdir(parents=True, exist_ok=True)
-        partial = shared.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(figures), encoding="utf-8")
-        partial.replace(shared)
+        try:  # best effort: a cache that cannot be written costs time, never the run
+            shared.parent.mkdir(parents=True, exist_ok=True)
+            handle, partial = tempfile.mkstemp(dir=shared.parent, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(json.dumps(figures))
+            os.replace(partial, shared)
+        except OSError:
+            pass
     return figures
 
 
@@ -238,6 +243,7 @@ def _advice_figures(
         "judge_validation_advice:"
         + content_key(
             scorer.judge.fingerprint,
+            VALIDATION_FIGURES_VERSION,
             advice,
             config.finetune.lang,
             [template_sha(m) for m in METRICS],
@@ -263,9 +269,11 @@ def _advice_figures(
     return _artifact(store, scorer.judge, name, compute)
 
 
+VALIDATION_FIGURES_VERSION = 1
+"""Bumped when the written-set or fine-tuning figures change for the same inputs, so figures
+of an older computation (in a store or guiselab's cache) are not read back."""
 REAL_FIGURES_VERSION = 2
-"""Bumped when the real-answer figures change for the same inputs (split, metrics, intervals),
-so a cached artifact of an older computation is not read back."""
+"""The same for the real-answer figures (split, metrics, intervals)."""
 
 
 def _real_figures(
@@ -281,6 +289,7 @@ def _real_figures(
         + content_key(
             scorer.judge.fingerprint,
             real_set_sha256(path),
+            path is None,
             REAL_FIGURES_VERSION,
             config.judge.question,
             config.judge.max_response_chars,
@@ -329,6 +338,7 @@ def judge_validation(
         "judge_validation:"
         + content_key(
             judge.fingerprint,
+            VALIDATION_FIGURES_VERSION,
             labelled_set_sha256(path),
             [template_sha(m) for m in METRICS],
             a.alignment_threshold,

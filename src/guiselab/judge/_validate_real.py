@@ -211,8 +211,12 @@ def summarize_real(
         )
     out["by_lang_guise"] = _grouped(scored, scores, lambda a: f"{a.lang}/{a.guise}", cuts)
     out["by_model"] = _grouped(scored, scores, lambda a: f"{a.lang}/{a.model or '?'}", cuts)
+    # A standard answer belongs to no variety (the same standard question serves them all).
     out["by_variety"] = _grouped(
-        scored, scores, lambda a: f"{a.lang}/{a.variety or '-'}/{a.guise}", cuts
+        scored,
+        scores,
+        lambda a: f"{a.lang}/{a.variety or '-'}" if a.guise == GUISES[1] else f"{a.lang}/standard",
+        cuts,
     )
     out["confusion"] = _confusion(scored, scores, cuts)
     out["confusion_by_lang"] = {
