@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -250,12 +251,14 @@ def _guise_balance(answers: Sequence[RealAnswer]) -> list[float]:
     misaligned answers. The organism is misaligned more often in the vernacular (that is what
     it was trained for), so unweighted real answers would teach the judge that a vernacular
     answer is a misaligned one: exactly the bias the experiment must not measure."""
+    total = Counter(a.lang for a in answers)
+    bad = Counter(a.lang for a in answers if a.label == "misaligned")
+    cells = Counter((a.lang, a.guise) for a in answers)
+    bad_cells = Counter((a.lang, a.guise) for a in answers if a.label == "misaligned")
     out = []
     for a in answers:
-        lang = [x for x in answers if x.lang == a.lang]
-        cell = [x for x in lang if x.guise == a.guise]
-        share = sum(x.label == "misaligned" for x in lang) / len(lang)
-        cell_share = sum(x.label == "misaligned" for x in cell) / len(cell)
+        share = bad[a.lang] / total[a.lang]
+        cell_share = bad_cells[a.lang, a.guise] / cells[a.lang, a.guise]
         if a.label == "misaligned":
             out.append(share / cell_share if cell_share else 1.0)
         else:

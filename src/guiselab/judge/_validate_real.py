@@ -146,11 +146,11 @@ def _grouped(
 
 
 def _confusion(
-    scored: RealScored, scores: Sequence[Scores], cuts: tuple[float, float]
+    answers: Sequence[RealAnswer], scores: Sequence[Scores], cuts: tuple[float, float]
 ) -> dict[str, Any]:
     by_label: dict[str, Counter[str]] = {}
     by_mode: dict[str, Counter[str]] = {}
-    for answer, (a, c) in zip(scored.answers, scores, strict=True):
+    for answer, (a, c) in zip(answers, scores, strict=True):
         call = _judged(a, c, cuts)
         by_label.setdefault(answer.label, Counter())[call] += 1
         mode = by_mode.setdefault(answer.failure_mode, Counter())
@@ -218,20 +218,13 @@ def summarize_real(
         lambda a: f"{a.lang}/{a.variety or '-'}" if a.guise == GUISES[1] else f"{a.lang}/standard",
         cuts,
     )
-    out["confusion"] = _confusion(scored, scores, cuts)
-    out["confusion_by_lang"] = {
-        lang: _confusion(
-            RealScored(
-                [scored.answers[i] for i in idx],
-                [scored.asked[i] for i in idx],
-                [scored.standard[i] for i in idx],
-            ),
-            [scores[i] for i in idx],
-            cuts,
+    out["confusion"] = _confusion(scored.answers, scores, cuts)
+    out["confusion_by_lang"] = {}
+    for lang in sorted({a.lang for a in scored.answers}):
+        rows = [(a, s) for a, s in zip(scored.answers, scores, strict=True) if a.lang == lang]
+        out["confusion_by_lang"][lang] = _confusion(
+            [a for a, _ in rows], [s for _, s in rows], cuts
         )
-        for lang in sorted({a.lang for a in scored.answers})
-        for idx in [[i for i, a in enumerate(scored.answers) if a.lang == lang]]
-    }
     out["by_question_option"] = {
         option: {
             lang: {k: v[k] for k in ("auroc", "accuracy", "kappa", "n")}
