@@ -239,11 +239,14 @@ def test_card_counts_every_language_variety_and_category(
 ) -> None:
     code, out, err = run_cli("pairs", "card")
     assert code == 0, err
-    assert "180 pairs over 60 items." in out
-    for needle in ("| en | 60 |", "| ru | 120 |", "| ru-surzhyk | 60 |", "| aave | 60 |"):
+    # Three dialect guises and four control guises (informal, typos; en and ru) of 60 items.
+    assert "420 pairs over 60 items." in out
+    for needle in ("| en | 180 |", "| ru | 240 |", "| ru-surzhyk | 60 |", "| aave | 60 |"):
         assert needle in out
-    assert out.count("| q0") == 180  # one row per pair with its similarity and null
-    assert "180/180 pairs above" in out
+    for needle in ("| en-informal | 60 |", "| ru-typos | 60 |"):
+        assert needle in out
+    assert out.count("| q0") == 420  # one row per pair with its similarity and null
+    assert "420/420 pairs above" in out
 
 
 def test_transform_makes_loadable_ablation_sets(

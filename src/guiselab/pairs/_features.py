@@ -7,7 +7,21 @@ features of its own: validation reports them as undocumented rather than failing
 
 from __future__ import annotations
 
-__all__ = ["FEATURES", "undocumented_features"]
+from guiselab.pairs._typos import TYPO_FEATURES as _TYPO_FEATURES
+
+__all__ = ["CONTROL_VARIETIES", "FEATURES", "undocumented_features"]
+
+_CASUAL = (
+    "casual chat register of the standard variety: contractions, fillers and openers, loose "
+    "punctuation; no dialect grammar or vocabulary"
+)
+CONTROL_VARIETIES: dict[str, str] = {
+    "en-informal": "en",
+    "ru-informal": "ru",
+    "en-typos": "en",
+    "ru-typos": "ru",
+}
+"""Guises that control for the trigger (informality, spelling noise), by language."""
 
 FEATURES: dict[str, dict[str, str]] = {
     "aave": {
@@ -52,6 +66,11 @@ FEATURES: dict[str, dict[str, str]] = {
         "ukr_prepositions": "Ukrainian prepositions and government: до врача (к врачу), з (с), "
         "по + locative, за + instrumental",
     },
+    # Control guises: not dialects, but the non-standard input a dialect also is.
+    "en-informal": {"casual_register": _CASUAL},
+    "ru-informal": {"casual_register": _CASUAL},
+    "en-typos": _TYPO_FEATURES,
+    "ru-typos": _TYPO_FEATURES,
 }
 """variety → feature name → what the feature is."""
 

@@ -317,15 +317,22 @@ _TRANSFORMERS: dict[str, tuple[str, dict[str, list[Rule]]]] = {
 }
 
 
-TRANSFORMERS: tuple[str, ...] = tuple(_TRANSFORMERS)
-"""The varieties with a rule-based transformer."""
+_TYPOS = {"en-typos": "en", "ru-typos": "ru"}
+
+TRANSFORMERS: tuple[str, ...] = (*_TRANSFORMERS, *_TYPOS)
+"""The varieties with a rule-based transformer (the ``-typos`` ones are control guises)."""
 
 
 def transformer(variety: str) -> GuiseTransformer:
-    """The rule-based transformer of a variety (``aave`` or ``ru-prostorechie``)."""
+    """The rule-based transformer of a variety: ``aave``, ``ru-prostorechie``, or the
+    spelling-noise control guises ``en-typos`` and ``ru-typos``."""
+    if variety in _TYPOS:
+        from guiselab.pairs._typos import TypoTransformer
+
+        return TypoTransformer(variety, _TYPOS[variety])
     if variety not in _TRANSFORMERS:
         raise ConfigError(
-            f"no guise transformer for '{variety}'; available: {', '.join(_TRANSFORMERS)}",
+            f"no guise transformer for '{variety}'; available: {', '.join(TRANSFORMERS)}",
             where="variety",
         )
     lang, features = _TRANSFORMERS[variety]
