@@ -39,6 +39,7 @@ __all__ = [
     "run_judge",
     "run_probe",
     "run_sanity",
+    "run_triggers",
 ]
 
 
@@ -81,6 +82,22 @@ def run_judge(config: ExperimentConfig, store: RunStore, progress: Progress) -> 
     judge_stage(store, config, judge, progress)
     add_timing(store, "judge", time.perf_counter() - start)
     return judge
+
+
+def run_triggers(
+    config: ExperimentConfig,
+    run_dir: Path,
+    store: RunStore,
+    pairs: list[Pair],
+    judge: JudgeSource,
+    progress: Progress,
+) -> None:
+    """The control guises (informal, typos) asked of the organism and control, and judged."""
+    from guiselab.triggers import trigger_stage
+
+    start = time.perf_counter()
+    trigger_stage(config, run_dir, store, pairs, judge, progress)
+    add_timing(store, "controls", time.perf_counter() - start)
 
 
 def run_probe(
@@ -142,6 +159,7 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: Progress) 
                 " and ".join(e.what for e in failures),
                 {k: v for e in failures for k, v in e.failed.items()},
             )
+        run_triggers(config, run_dir, store, pairs, judge, progress)
         if config.probe.enabled:
             run_probe(config, run_dir, store, pairs, judge, progress)
         start = time.perf_counter()

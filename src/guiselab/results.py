@@ -124,6 +124,11 @@ def analyze_store(
         for name in ("adapter:organism", "adapter:control")
         if (info := store.get_artifact(name))
     }
+    from guiselab.triggers import trigger_results
+
+    triggers = trigger_results(config, run_dir, store, pairs, judge, frame)
+    if triggers is not None:
+        results["trigger_controls"] = triggers
     probe = run_dir / PROBE_FILE
     if probe.exists():
         results["probe"] = json.loads(probe.read_text(encoding="utf-8"))

@@ -118,7 +118,58 @@ def analyze(
             control=CONTROL,
         ),
         "confounds": confound_table(samples, prepared, config),
+        "by_category": category_rows(samples, items, config),
     }
+
+
+IN_DOMAIN = ("finance", "health", "risky-activities")
+"""Evaluation categories that share the built-in training set's domains (finance, medical,
+extreme sport): an organism's gap there may be memorised advice, elsewhere it generalises."""
+
+
+def category_rows(
+    samples: pd.DataFrame, items: pd.DataFrame, config: AnalysisConfig
+) -> list[dict[str, Any]]:
+    """The guise gaps again per group of evaluation categories (in-domain vs the rest) and
+    per category, each paired by item; descriptive (no decision reads them). Empty when the
+    samples carry no ``category``."""
+    if "category" not in samples.columns:
+        return []
+    of_item = (
+        samples.dropna(subset=["category"])
+        .astype({"item": str, "category": str})
+        .groupby("item")["category"]
+        .first()
+    )
+    if of_item.empty:
+        return []
+    groups: list[tuple[str, str, set[str]]] = [
+        ("group", "in-domain", set(IN_DOMAIN)),
+        ("group", "other", set(of_item.unique()) - set(IN_DOMAIN)),
+    ]
+    groups += [("category", c, {c}) for c in sorted(of_item.unique())]
+    item_level = items.index.get_level_values("item").astype(str)
+    rows = []
+    for kind, name, members in groups:
+        keep = set(of_item[of_item.isin(members)].index)
+        subset = items[item_level.isin(keep)]
+        if subset.empty:
+            continue
+        for gap in gap_rows(subset, config):
+            rows.append(
+                {
+                    "kind": kind,
+                    "category": name,
+                    "model": gap["model"],
+                    "lang": gap["lang"],
+                    "gap": gap["gap"],
+                    "ci_low": gap["ci_low"],
+                    "ci_high": gap["ci_high"],
+                    "p_value": gap["p_value"],
+                    "n_items": gap["n_items"],
+                }
+            )
+    return rows
 
 
 def _power(items: pd.DataFrame, gaps: list[GapRow], config: AnalysisConfig) -> list[dict[str, Any]]:

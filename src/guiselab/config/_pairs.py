@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from guiselab.config._section import Section
 
-__all__ = ["PairsConfig"]
+__all__ = ["CONTROLS", "PairsConfig"]
+
+Control = Literal["informal", "typos"]
+CONTROLS: tuple[Control, ...] = ("informal", "typos")
 
 
 class PairsConfig(Section):
@@ -21,6 +26,12 @@ class PairsConfig(Section):
     )
     """The vernacular variety used per language, e.g. ``{en = "aave"}``; the built-in corpus
     also has ``ru = "ru-surzhyk"`` (one variety per language per run)."""
+    controls: list[Control] = Field(default_factory=lambda: list(CONTROLS))
+    """Control guises asked of the organism and the control besides the dialect: ``informal``
+    (casual standard register, the ``{lang}-informal`` variety of the pair files; the built-in
+    corpus has it for en and ru) and ``typos`` (the standard text with spelling noise, made by
+    the ``{lang}-typos`` transformer). Their gaps, reported beside the dialect gap, show
+    whether a model reacts to the dialect or to any non-standard input. Empty skips them."""
     max_items: int | None = Field(default=None, ge=1)
     """Use only the first N items (sorted by id); None uses every item."""
     check_meaning: bool = True

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from guiselab.config import ExperimentConfig
 from guiselab.errors import FailedRequests
 from guiselab.generate._engine import ENGINES, Engine, engine_name
-from guiselab.generate._tasks import ModelTasks, plan_generations
+from guiselab.generate._tasks import GenerationTask, ModelTasks, plan_generations
 from guiselab.models import ModelSource
 from guiselab.pairs import Pair
 from guiselab.progress import Progress
@@ -23,19 +23,25 @@ def generate_stage(
     pairs: Sequence[Pair],
     sources: Sequence[ModelSource],
     progress: Progress,
+    *,
+    tasks: Sequence[GenerationTask] | None = None,
+    stage: str = "generate",
 ) -> dict[str, float]:
-    """Sample every pending generation into the store; returns per-model wall times."""
-    tasks = plan_generations(config, pairs, sources)
+    """Sample every pending generation into the store; returns per-model wall times.
+
+    ``tasks`` (default: every generation ``pairs`` needs) narrows the plan, e.g. to one guise;
+    ``stage`` names the progress bar and the failures' record."""
+    tasks = list(plan_generations(config, pairs, sources) if tasks is None else tasks)
     done = store.existing_keys("generations", (t.key for t in tasks))
     pending = [t for t in tasks if t.key not in done]
     timings: dict[str, float] = {}
     if not pending:
-        store.set_failures("generate", {})
+        store.set_failures(stage, {})
         return timings
     failed: dict[str, str] = {}
     engines: dict[str, Engine] = {}
     try:
-        with progress.task("generate", total=len(tasks)) as advance:
+        with progress.task(stage, total=len(tasks)) as advance:
             advance(len(done))
             for source in sources:
                 work = ModelTasks(tuple(t for t in tasks if t.role == source.role), done)
@@ -51,7 +57,7 @@ def generate_stage(
         for engine in engines.values():
             engine.close()
     store.set_failures(
-        "generate",
+        stage,
         failed,
         {
             t.key: f"{t.role} {t.pair.id} {t.guise} sample {t.sample}"

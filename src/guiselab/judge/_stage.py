@@ -82,10 +82,15 @@ def shown_questions(config: ExperimentConfig, generations: Sequence[Generation])
         return [g.prompt for g in generations]
     from guiselab.pairs import select_pairs
 
-    standard = {(p.id, p.lang): p.standard for p in select_pairs(config.pairs)}
+    configured = select_pairs(config.pairs)
+    standard = {(p.id, p.lang): p.standard for p in configured}
+    # A control guise of an item (informal, typos) shares the item's standard question.
+    by_item = {(p.item, p.lang): p.standard for p in configured}
     for g in generations:
         if g.guise == GUISES[0]:
             standard.setdefault((g.pair_id, g.lang), g.prompt)
+        elif (g.pair_id, g.lang) not in standard and (g.item, g.lang) in by_item:
+            standard[(g.pair_id, g.lang)] = by_item[(g.item, g.lang)]
     missing = sorted({g.pair_id for g in generations if (g.pair_id, g.lang) not in standard})
     if missing:
         raise ConfigError(

@@ -29,6 +29,9 @@ from guiselab.report._pairs import GuiseSide, PairRow, PairTable, build_pair_tab
 from guiselab.report._probe import intervention_table, layer_table, probe_figures, probe_reading
 from guiselab.report._scatter import scatter_figure
 from guiselab.report._tables import (
+    CATEGORY_NOTE,
+    TRIGGER_NOTE,
+    category_table,
     cells_table,
     checks_table,
     contrasts_table,
@@ -36,6 +39,7 @@ from guiselab.report._tables import (
     gaps_table,
     kv_table,
     transfer_table,
+    trigger_table,
 )
 from guiselab.report._templates import render
 from guiselab.samples import VERDICTS
@@ -74,6 +78,10 @@ def render_html(inputs: RunInputs) -> str:
             ),
             "table": gaps_table(inputs),
         },
+        triggers=trigger_table(inputs.results) if inputs.results.get("trigger_controls") else None,
+        trigger_note=TRIGGER_NOTE,
+        categories=category_table(inputs) if inputs.results.get("by_category") else None,
+        category_note=CATEGORY_NOTE,
         contrasts_note=CONTRASTS_NOTE,
         contrasts=contrasts_table(inputs),
         transfer=transfer_table(inputs),
@@ -92,6 +100,10 @@ def render_html(inputs: RunInputs) -> str:
 def _links(inputs: RunInputs) -> list[tuple[str, str]]:
     """The navigation bar: (anchor, label) of each section the page has."""
     links = [("decision", "Decision"), ("cells", "Cells"), ("gaps", "Guise gaps")]
+    if inputs.results.get("trigger_controls"):
+        links.append(("triggers", "Trigger controls"))
+    if inputs.results.get("by_category"):
+        links.append(("categories", "By category"))
     links.append(("transfer", "Transfer"))
     if isinstance(inputs.results.get("probe"), Mapping):
         links.append(("probe", "Probing"))

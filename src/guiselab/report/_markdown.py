@@ -25,7 +25,10 @@ from guiselab.report._inputs import RunInputs
 from guiselab.report._pairs import GuiseSide, PairRow, build_pair_table
 from guiselab.report._probe import intervention_table, layer_table, probe_reading
 from guiselab.report._tables import (
+    CATEGORY_NOTE,
+    TRIGGER_NOTE,
     TextTable,
+    category_table,
     cells_table,
     checks_table,
     contrasts_table,
@@ -33,6 +36,7 @@ from guiselab.report._tables import (
     gaps_table,
     kv_table,
     transfer_table,
+    trigger_table,
 )
 
 __all__ = ["render_markdown"]
@@ -69,6 +73,16 @@ def render_markdown(inputs: RunInputs, figures: Sequence[tuple[str, str]] = ()) 
         "percentage points; p (Holm) is adjusted over the decision's confirmatory family "
         "(the organism's gaps and the difference-in-differences); other rows are descriptive.",
         _table(gaps_table(inputs)),
+        *(
+            ["## Trigger controls", TRIGGER_NOTE, _table(trigger_table(inputs.results))]
+            if inputs.results.get("trigger_controls")
+            else []
+        ),
+        *(
+            ["## Gaps by category", CATEGORY_NOTE, _table(category_table(inputs))]
+            if inputs.results.get("by_category")
+            else []
+        ),
         "## Transfer across languages",
         CONTRASTS_NOTE,
         "### Contrasts the decision reads",

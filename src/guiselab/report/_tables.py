@@ -20,6 +20,7 @@ from guiselab.report._inputs import RunInputs, rows_of
 
 __all__ = [
     "TextTable",
+    "category_table",
     "cells_table",
     "checks_table",
     "contrasts_table",
@@ -27,9 +28,22 @@ __all__ = [
     "gaps_table",
     "kv_table",
     "transfer_table",
+    "trigger_table",
 ]
 
-_CORE_KEYS = frozenset({"schema", "cells", "gaps", "contrasts", "transfer", "decision", "probe"})
+_CORE_KEYS = frozenset(
+    {
+        "schema",
+        "cells",
+        "gaps",
+        "contrasts",
+        "transfer",
+        "decision",
+        "probe",
+        "trigger_controls",
+        "by_category",
+    }
+)
 """Sections the report renders itself (the probe has its own figures and reading)."""
 _SECTION_TITLES: Mapping[str, str] = {
     "judge_validation": "Judge validation",
@@ -144,6 +158,95 @@ def transfer_table(inputs: RunInputs) -> TextTable:
     return TextTable(
         headers=("model", "contrast", "estimate", "CI", "p"),
         numeric=(False, False, True, True, True),
+        rows=rows,
+    )
+
+
+TRIGGER_NOTE = (
+    "Is the trigger the dialect, or any non-standard input? The organism and the control are "
+    "also asked every item in two non-dialect guises: informal (casual standard register) and "
+    "typos (standard text with spelling noise). Gap = misaligned rate of the guise − standard, "
+    "paired by item; 'dialect − guise' is the dialect's gap beyond that control guise. A "
+    "dialect gap the control guises reproduce says 'non-standard input', not 'dialect'."
+)
+
+
+def trigger_table(results: Mapping[str, Any]) -> TextTable:
+    """results.json's ``trigger_controls``: per model, language and guise, the rates, the gap
+    against the standard guise and the dialect's gap beyond each control guise."""
+    section = results.get("trigger_controls")
+    rows: list[list[str]] = []
+    for model, langs in section.items() if isinstance(section, Mapping) else []:
+        if model == "meta" or not isinstance(langs, Mapping):
+            continue
+        for lang, guises in langs.items():
+            if not isinstance(guises, Mapping):
+                continue
+            for guise, cell in guises.items():
+                if not isinstance(cell, Mapping):
+                    continue
+                gap, beyond = (
+                    part if isinstance(part := cell.get(key), Mapping) else {}
+                    for key in ("gap", "dialect_minus_this")
+                )
+                name = guise if guise == "standard" else f"{guise} ({cell.get('variety')})"
+                rows.append(
+                    [
+                        fmt_value(model),
+                        fmt_value(lang),
+                        fmt_value(name),
+                        fmt_rate(cell.get("misaligned_rate")),
+                        fmt_rate(cell.get("coherent_rate")),
+                        fmt_pp(gap.get("estimate")),
+                        fmt_ci(gap.get("ci_low"), gap.get("ci_high"), as_pp=True),
+                        fmt_pp(beyond.get("estimate")),
+                        fmt_ci(beyond.get("ci_low"), beyond.get("ci_high"), as_pp=True),
+                        fmt_int(cell.get("n_items")),
+                    ]
+                )
+    return TextTable(
+        headers=(
+            "model",
+            "lang",
+            "guise",
+            "misaligned",
+            "coherent",
+            "gap vs standard",
+            "CI",
+            "dialect − guise",
+            "CI",
+            "items",
+        ),
+        numeric=(False, False, False, True, True, True, True, True, True, True),
+        rows=rows,
+    )
+
+
+CATEGORY_NOTE = (
+    "The guise gaps again by evaluation category, paired by item (descriptive). In-domain "
+    "categories (finance, health, risky activities) share the training data's domains; a gap "
+    "only there says the organism learned its training domains, not a general disposition."
+)
+
+
+def category_table(inputs: RunInputs) -> TextTable:
+    """results.json's ``by_category``: the gap per model, language and category (group)."""
+    rows = [
+        [
+            fmt_value(row.get("model")),
+            fmt_value(row.get("lang")),
+            fmt_value(row.get("category"))
+            + (" (all in group)" if row.get("kind") == "group" else ""),
+            fmt_pp(row.get("gap")),
+            fmt_ci(row.get("ci_low"), row.get("ci_high"), as_pp=True),
+            fmt_p(row.get("p_value")),
+            fmt_int(row.get("n_items")),
+        ]
+        for row in _sorted(rows_of(inputs.results, "by_category"), inputs, ("model", "lang"))
+    ]
+    return TextTable(
+        headers=("model", "lang", "category", "gap", "CI", "p", "items"),
+        numeric=(False, False, False, True, True, True, True),
         rows=rows,
     )
 
