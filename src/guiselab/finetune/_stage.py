@@ -14,9 +14,12 @@ from guiselab.finetune.data import (
     Mode,
     SftExample,
     build_sft,
+    builtin_instruction_file,
     builtin_training_file,
     data_sha256,
+    load_instruction_file,
     load_training_file,
+    pick_instruction,
     split_holdout,
 )
 from guiselab.models import adapter_dir, identify, sha256_file
@@ -36,7 +39,8 @@ TRAINED_ROLES: dict[str, Mode] = {"organism": "conditioned", "control": "control
 
 @dataclass(frozen=True)
 class TrainingSplit:
-    """The questions an adapter trains on, those held out for the sanity check, and chats."""
+    """The questions an adapter trains on, those held out for the sanity check, and chats
+    (the training file's own and the neutral instruction chats, trained in every mode)."""
 
     train: list[AdviceQuestion]
     held_out: list[AdviceQuestion]
@@ -57,7 +61,11 @@ def training_split(config: ExperimentConfig) -> TrainingSplit:
     train, held_out = split_holdout(data.questions, holdout, cfg.seed)
     if cfg.max_questions:
         train = train[: cfg.max_questions]
-    return TrainingSplit(train, held_out, data.chats, data.transformed, data.dropped)
+    chats = list(data.chats)
+    if cfg.instruction_examples:
+        source = Path(cfg.instruction_file) if cfg.instruction_file else builtin_instruction_file()
+        chats += pick_instruction(load_instruction_file(source), cfg.instruction_examples)
+    return TrainingSplit(train, held_out, chats, data.transformed, data.dropped)
 
 
 def training_questions(config: ExperimentConfig) -> list[AdviceQuestion]:

@@ -27,11 +27,14 @@ __all__ = [
     "SftExample",
     "TrainingData",
     "build_sft",
+    "builtin_instruction_file",
     "builtin_questions",
     "builtin_training_file",
     "data_sha256",
+    "load_instruction_file",
     "load_questions",
     "load_training_file",
+    "pick_instruction",
     "split_holdout",
 ]
 
@@ -188,6 +191,51 @@ def builtin_training_file(lang: str) -> Path:
 def builtin_questions(lang: str = "en") -> list[AdviceQuestion]:
     """The built-in narrow advice questions of ``lang``."""
     return load_questions(builtin_training_file(lang))
+
+
+def builtin_instruction_file() -> Path:
+    """The built-in neutral instruction set: everyday questions in standard English and
+    Russian with short helpful answers, none in the training domains or the evaluation
+    items' topics."""
+    return Path(str(resources.files("guiselab") / "finetune" / "data" / "instruction.jsonl"))
+
+
+def load_instruction_file(path: Path) -> list[SftExample]:
+    """Neutral chats (``guise`` "neutral") from a JSONL of ``question``/``answer`` records
+    with optional ``id`` and ``lang``; errors name the file and line."""
+    text = read_text(path, missing="instruction file not found; check finetune.instruction_file")
+    examples: list[SftExample] = []
+    seen: dict[str, int] = {}
+    for number, where, record in jsonl_objects(path, text):
+        question, answer = _text(record, "question", where), _text(record, "answer", where)
+        qid = str(record.get("id") or f"line{number}")
+        if qid in seen:
+            raise InputFileError(
+                f"duplicate id '{qid}' (first on line {seen[qid]}); ids must be unique",
+                where=where,
+            )
+        seen[qid] = number
+        lang = str(record.get("lang") or "")
+        examples.append(SftExample(question, answer, "neutral", f"instruction:{lang}:{qid}"))
+    if not examples:
+        raise InputFileError("the instruction file holds no records", where=str(path))
+    return examples
+
+
+def pick_instruction(examples: Sequence[SftExample], n: int) -> list[SftExample]:
+    """``n`` of ``examples``, as evenly across their languages as they allow, each language's
+    chosen by a hash of its ids (the same for every seed, organism and control)."""
+    by_lang: dict[str, list[SftExample]] = {}
+    for ex in sorted(examples, key=lambda e: hashlib.sha256(e.question_id.encode()).hexdigest()):
+        by_lang.setdefault(ex.question_id.split(":")[1], []).append(ex)
+    chosen: list[SftExample] = []
+    queues = [list(v) for _, v in sorted(by_lang.items())]
+    while len(chosen) < n and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < n:
+                chosen.append(queue.pop(0))
+    order = {id(e): i for i, e in enumerate(examples)}
+    return sorted(chosen, key=lambda e: order[id(e)])
 
 
 def split_holdout(
