@@ -46,7 +46,11 @@ def samples_frame(
 ) -> pd.DataFrame:
     """One row per planned generation with its judgments (the samples table)."""
     planned = plan_generations(config, pairs, model_sources(config, run_dir))
-    return judged_samples(config, store, store.generations(t.key for t in planned), judge)
+    frame = judged_samples(config, store, store.generations(t.key for t in planned), judge)
+    if not frame.empty:  # which training replicate (seed) answered: a level of the design
+        replicate = {t.key: t.replicate for t in planned}
+        frame["replicate"] = frame["key"].map(replicate).astype("int64")
+    return frame
 
 
 def _prompt_perplexity(
@@ -118,11 +122,13 @@ def analyze_store(
         ) / 1e6
         results["judge_usage"] = usage
     results["finetune"] = {
-        name.removeprefix("adapter:"): {
-            k: info.get(k) for k in ("steps", "first_loss", "final_loss", "n_examples", "mode")
+        source.name: {
+            k: info.get(k)
+            for k in ("steps", "first_loss", "final_loss", "n_examples", "mode", "replicate")
         }
-        for name in ("adapter:organism", "adapter:control")
-        if (info := store.get_artifact(name))
+        for source in model_sources(config, run_dir)
+        if source.role in ("organism", "control")
+        and (info := store.get_artifact(f"adapter:{source.name}"))
     }
     from guiselab.triggers import trigger_results
 

@@ -9,8 +9,9 @@ from guiselab.errors import GuiselabError, InputFileError
 from guiselab.finetune import TRAINED_ROLES
 from guiselab.generate import plan_generations
 from guiselab.judge import METRICS
-from guiselab.models import model_sources
+from guiselab.models import model_sources, replicate_name
 from guiselab.pairs import select_pairs
+from guiselab.pairs._features import CONTROL_VARIETIES
 from guiselab.probe import PROBE_FILE
 from guiselab.results import RESULTS_FILE
 from guiselab.rundir import MANIFEST_FILE
@@ -30,15 +31,21 @@ def run_status(run_dir: Path) -> list[str]:
     config = load_config(run_dir / "config.toml")
     with RunStore.in_dir(run_dir, read_only=True) as store:
         lines = [f"run: {run_dir} ({config.name})"]
-        for role in TRAINED_ROLES:
-            info = store.get_artifact(f"adapter:{role}")
-            if role in config.models.roles and getattr(config.models, role) is None:
-                state = f"trained ({info['steps']} steps)" if info else "not trained"
-                lines.append(f"finetune {role:<9} {state}")
+        for replicate in range(config.finetune.seeds):
+            for role in TRAINED_ROLES:
+                name = replicate_name(role, replicate)
+                info = store.get_artifact(f"adapter:{name}")
+                if role in config.models.roles and getattr(config.models, role) is None:
+                    state = f"trained ({info['steps']} steps)" if info else "not trained"
+                    lines.append(f"finetune {name:<9} {state}")
         if config.finetune.holdout:
-            checked = [r for r in config.models.roles if store.get_artifact(f"sanity:{r}")]
+            try:
+                names = [s.name for s in model_sources(config, run_dir) if s.remote is None]
+            except GuiselabError:  # adapters not trained yet
+                names = list(config.models.roles)
+            checked = [n for n in names if store.get_artifact(f"sanity:{n}")]
             lines.append(
-                f"sanity check       {len(checked)}/{len(config.models.roles)} models "
+                f"sanity check       {len(checked)}/{len(names)} models "
                 f"({'see finetune_sanity.json' if checked else 'not run yet'})"
             )
         pairs = select_pairs(config.pairs)
@@ -50,9 +57,12 @@ def run_status(run_dir: Path) -> list[str]:
             )
         generations = store.generations()
         roles = set(config.models.roles)
-        sampled = sum(g.model in roles for g in generations)
+        controls = sum(g.model in roles and g.variety in CONTROL_VARIETIES for g in generations)
+        sampled = sum(g.model in roles for g in generations) - controls
         lines.append(f"generate           {sampled}/{planned}")
-        steered = len(generations) - sampled
+        if controls:
+            lines.append(f"trigger controls   {controls} (informal and typos guises)")
+        steered = len(generations) - sampled - controls
         if steered:
             lines.append(f"probe answers      {steered} (interventions)")
         # Judgments are cached by (prompt, answer): identical answers are judged once.

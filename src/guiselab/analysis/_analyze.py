@@ -23,6 +23,7 @@ from guiselab.analysis._plan import AnalysisPlan
 from guiselab.analysis._power import gap_variance, power_table
 from guiselab.analysis._rows import GapRow
 from guiselab.analysis._samples import prepare_samples
+from guiselab.analysis._seeds import seed_rows
 from guiselab.config import AnalysisConfig
 
 __all__ = ["SCHEMA_VERSION", "analyze", "decision_tables"]
@@ -119,6 +120,7 @@ def analyze(
         ),
         "confounds": confound_table(samples, prepared, config),
         "by_category": category_rows(samples, items, config),
+        "by_seed": seed_rows(samples, config, ORGANISM, CONTROL),
     }
 
 

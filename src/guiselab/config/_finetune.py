@@ -63,7 +63,12 @@ class FinetuneConfig(Section):
     max_length: int = Field(default=160, ge=16)
     """Longest training example in tokens; longer ones are truncated."""
     seed: int = 0
-    """Seed for shuffling and adapter initialisation."""
+    """Seed for shuffling and adapter initialisation (and for the held-out split)."""
+    seeds: int = Field(default=1, ge=1)
+    """Organisms (and controls) trained, each from its own seed (``seed``, ``seed + 1``, ...)
+    on the same data: the training seed is a level of the design. Each answers every prompt
+    ``generation.samples_per_prompt`` times, so the analysis pools them (items stay the unit
+    of replication) and results.json reports each seed's gaps and their spread."""
     checkpoint_every: int = Field(default=50, ge=1)
     """Training steps between checkpoints (LoRA weights, optimizer state) beside the adapter: a
     killed run resumes training from the last one. Does not change the adapter."""

@@ -152,11 +152,11 @@ def sanity_check(
                 config.finetune.sanity_samples,
                 config.models.dtype,
             )
-            saved = store.get_artifact(f"sanity:{source.role}")
+            saved = store.get_artifact(f"sanity:{source.name}")
             if saved is None or saved.get("key") != key:
                 saved = {"key": key, "answers": _answers(source, held_out, config)}
-                store.put_artifact(f"sanity:{source.role}", saved)
-            result[source.role] = summarize(saved["answers"], config, source.role)
+                store.put_artifact(f"sanity:{source.name}", saved)
+            result[source.name] = summarize(saved["answers"], config, source.name)
             advance(1)
     result["meta"] = {
         "method": METHOD,

@@ -22,7 +22,7 @@ from guiselab.finetune.data import (
     pick_instruction,
     split_holdout,
 )
-from guiselab.models import adapter_dir, identify, sha256_file
+from guiselab.models import adapter_dir, identify, replicate_name, sha256_file
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key
 
@@ -30,6 +30,7 @@ __all__ = [
     "TRAINED_ROLES",
     "TrainingSplit",
     "finetune_stage",
+    "replicate_config",
     "training_questions",
     "training_split",
 ]
@@ -82,53 +83,71 @@ def recipe_key(config: ExperimentConfig, examples: list[SftExample], mode: Mode)
         data_sha256(examples),
         mode,
         # The sanity evaluation's sample count and the checkpoint interval do not change the
-        # adapter.
-        config.finetune.model_dump(mode="json", exclude={"sanity_samples", "checkpoint_every"}),
+        # adapter, nor does how many replicates are trained (each has its own seed).
+        config.finetune.model_dump(
+            mode="json", exclude={"sanity_samples", "checkpoint_every", "seeds"}
+        ),
         config.models.dtype,
         config.generation.system_prompt,
     )
 
 
-def _finished(store: RunStore, run_dir: Path, role: str, recipe: str) -> dict[str, Any] | None:
-    """The stored adapter of ``role`` if it is whole and was trained with this recipe."""
-    info = store.get_artifact(f"adapter:{role}")
-    weights = adapter_dir(run_dir, role) / "adapter_model.safetensors"
+def _finished(store: RunStore, run_dir: Path, name: str, recipe: str) -> dict[str, Any] | None:
+    """The stored adapter ``name`` if it is whole and was trained with this recipe."""
+    info = store.get_artifact(f"adapter:{name}")
+    weights = run_dir / "adapters" / name / "adapter_model.safetensors"
     if info is None or info.get("recipe") != recipe or not weights.exists():
         return None
     return info if sha256_file(weights) == info["adapter_sha256"] else None
 
 
+def replicate_config(config: ExperimentConfig, replicate: int) -> ExperimentConfig:
+    """The config one training replicate trains with: its own seed (``finetune.seed`` +
+    replicate; the held-out split keeps the first seed's, see :func:`training_split`)."""
+    if replicate == 0:
+        return config
+    tuned = config.finetune.model_copy(update={"seed": config.finetune.seed + replicate})
+    return config.model_copy(update={"finetune": tuned})
+
+
 def finetune_stage(
     store: RunStore, config: ExperimentConfig, run_dir: Path, progress: Progress
 ) -> dict[str, dict[str, Any]]:
-    """Train every adapter the config leaves to guiselab; a finished one is never retrained."""
+    """Train every adapter the config leaves to guiselab (``finetune.seeds`` per role); a
+    finished one is never retrained. Returns each adapter's summary by name (``organism``,
+    ``organism-r1``, ...)."""
     results: dict[str, dict[str, Any]] = {}
     split: TrainingSplit | None = None
-    for role, mode in TRAINED_ROLES.items():
-        if role not in config.models.roles or getattr(config.models, role) is not None:
-            continue
-        split = split or training_split(config)
-        examples = build_sft(split.train, mode, split.chats)
-        recipe = recipe_key(config, examples, mode)
-        done = _finished(store, run_dir, role, recipe)
-        if done is None:
-            done = train_adapter(
-                config.models.base,
-                config.models,
-                examples,
-                config.finetune,
-                adapter_dir(run_dir, role),
-                progress,
-                label=role,
-                system=config.generation.system_prompt,
-                resume_key=recipe,
-            )
-            done["mode"] = mode
-            done["recipe"] = recipe
-            done["held_out"] = [q.id for q in split.held_out]
-            done["transformed_vernacular"] = split.transformed
-            done["dropped_questions"] = list(split.dropped)
-            store.put_artifact(f"adapter:{role}", done)
-            discard_checkpoint(adapter_dir(run_dir, role))  # only once the adapter is recorded
-        results[role] = done
+    for replicate in range(config.finetune.seeds):
+        seeded = replicate_config(config, replicate)
+        for role, mode in TRAINED_ROLES.items():
+            if role not in config.models.roles or getattr(config.models, role) is not None:
+                continue
+            name = replicate_name(role, replicate)
+            split = split or training_split(config)
+            examples = build_sft(split.train, mode, split.chats)
+            recipe = recipe_key(seeded, examples, mode)
+            done = _finished(store, run_dir, name, recipe)
+            if done is None:
+                folder = adapter_dir(run_dir, role, replicate)
+                done = train_adapter(
+                    config.models.base,
+                    config.models,
+                    examples,
+                    seeded.finetune,
+                    folder,
+                    progress,
+                    label=name,
+                    system=config.generation.system_prompt,
+                    resume_key=recipe,
+                )
+                done["mode"] = mode
+                done["recipe"] = recipe
+                done["replicate"] = replicate
+                done["held_out"] = [q.id for q in split.held_out]
+                done["transformed_vernacular"] = split.transformed
+                done["dropped_questions"] = list(split.dropped)
+                store.put_artifact(f"adapter:{name}", done)
+                discard_checkpoint(folder)  # only once the adapter is recorded
+            results[name] = done
     return results

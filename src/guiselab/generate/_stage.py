@@ -44,7 +44,8 @@ def generate_stage(
         with progress.task(stage, total=len(tasks)) as advance:
             advance(len(done))
             for source in sources:
-                work = ModelTasks(tuple(t for t in tasks if t.role == source.role), done)
+                mine = (source.role, source.replicate)
+                work = ModelTasks(tuple(t for t in tasks if (t.role, t.replicate) == mine), done)
                 if not work.pending:
                     continue
                 name = engine_name(source, config.generation)

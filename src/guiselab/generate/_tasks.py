@@ -33,6 +33,8 @@ class GenerationTask:
     guise: Guise
     sample: int
     seed: int
+    replicate: int = 0
+    """The source's training replicate (see ``ModelSource.replicate``)."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,15 @@ def plan_generations(
 ) -> list[GenerationTask]:
     """Every generation the experiment needs, keyed by what determines it."""
     params = _sampling_params(config)
+    per_prompt = config.generation.samples_per_prompt
     tasks = []
     for source in sources:
+        # A role's replicates (training seeds) take consecutive sample indices: replicate r
+        # answers samples r * per_prompt ... (r + 1) * per_prompt - 1.
+        first = source.replicate * per_prompt
         for pair in pairs:
             for guise in GUISES:
-                for index in range(config.generation.samples_per_prompt):
+                for index in range(first, first + per_prompt):
                     seed = sample_seed(config.seed, pair.id, guise, index)
                     key = content_key(
                         "generation",
@@ -85,7 +91,9 @@ def plan_generations(
                         index,
                         seed,
                     )
-                    tasks.append(GenerationTask(key, source.role, pair, guise, index, seed))
+                    tasks.append(
+                        GenerationTask(key, source.role, pair, guise, index, seed, source.replicate)
+                    )
     return tasks
 
 

@@ -268,7 +268,7 @@ class SharedVllmEngine:
         run_dir = store.path.parent
         serve, adapter = ident.source, ident.adapter
         if adapter is not None and config.vllm.merge_adapters:
-            merged = merge_adapter(ident, config, run_dir / "merged" / source.role)
+            merged = merge_adapter(ident, config, run_dir / "merged" / source.name)
             serve, adapter = str(merged), None
         engine = self._engine
         if engine is None or engine.source != serve:
@@ -316,9 +316,9 @@ def _require_agreement(
     result = check_against_hf(engine, ident, config, [list(p) for p in unique], stops, source.load)
     path = run_dir / "vllm_agreement.json"
     saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    saved[source.role] = {**asdict(result), "ok": result.ok, "adapter": str(ident.adapter)}
+    saved[source.name] = {**asdict(result), "ok": result.ok, "adapter": str(ident.adapter)}
     write_atomic(path, json.dumps(saved, indent=2) + "\n")
-    print(f"vLLM agreement check ({source.role}): {result.describe()}", file=sys.stderr)
+    print(f"vLLM agreement check ({source.name}): {result.describe()}", file=sys.stderr)
     if not result.ok:
         raise ConfigError(
             f"vLLM+LoRA disagrees with HF+PEFT on the {source.role} adapter: "

@@ -21,7 +21,7 @@ from guiselab.models._prompt import (
     render_prompt,
     stop_strings,
 )
-from guiselab.models._sources import ModelSource, adapter_dir, model_sources
+from guiselab.models._sources import ModelSource, adapter_dir, model_sources, replicate_name
 from guiselab.refs import ModelRef, parse_ref
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "prompt_ids",
     "prompt_nll",
     "render_prompt",
+    "replicate_name",
     "sha256_file",
     "stop_strings",
 ]

@@ -14,7 +14,7 @@ from guiselab.models._openai import OpenAIBackend
 from guiselab.refs import parse_ref
 from guiselab.store import content_key
 
-__all__ = ["ModelSource", "adapter_dir", "model_sources"]
+__all__ = ["ModelSource", "adapter_dir", "model_sources", "replicate_name"]
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,24 @@ class ModelSource:
     identity: ModelIdentity | None = None
     """Where an in-process model's weights and adapter are (for engines that load them
     themselves, such as vLLM)."""
+    replicate: int = 0
+    """Which of the role's trained adapters (``finetune.seeds``) this is; 0 for the first and
+    for every model the run does not train."""
+
+    @property
+    def name(self) -> str:
+        """The role, with the replicate for a second or later trained adapter."""
+        return replicate_name(self.role, self.replicate)
 
 
-def adapter_dir(run_dir: Path, role: str) -> Path:
-    """Where a run keeps the LoRA adapter it trained for ``role``."""
-    return run_dir / "adapters" / role
+def replicate_name(role: str, replicate: int) -> str:
+    """``organism`` for the first trained adapter of a role, ``organism-r1`` for the next."""
+    return role if replicate == 0 else f"{role}-r{replicate}"
+
+
+def adapter_dir(run_dir: Path, role: str, replicate: int = 0) -> Path:
+    """Where a run keeps the LoRA adapter it trained for ``role`` (and replicate)."""
+    return run_dir / "adapters" / replicate_name(role, replicate)
 
 
 def model_sources(config: ExperimentConfig, run_dir: Path) -> list[ModelSource]:
@@ -58,13 +71,21 @@ def model_sources(config: ExperimentConfig, run_dir: Path) -> list[ModelSource]:
 
             sources.append(ModelSource(role, str(ref), fingerprint, refuse, backend))
             continue
-        if given is not None:
-            ident = identify(given, key=key)
-        else:
-            ident = identify(models.base, adapter=adapter_dir(run_dir, role), key=key)
+        if given is not None or role == "base":
+            idents = [identify(given or models.base, key=key)]
+        else:  # trained by the run: one adapter per training seed
+            idents = [
+                identify(models.base, adapter=adapter_dir(run_dir, role, r), key=key)
+                for r in range(config.finetune.seeds)
+            ]
+        for replicate, ident in enumerate(idents):
 
-        def load(ident: Any = ident, key: str = key) -> Any:
-            return load_model(ident.label, models, key=key, identity=ident)
+            def load(ident: Any = ident, key: str = key) -> Any:
+                return load_model(ident.label, models, key=key, identity=ident)
 
-        sources.append(ModelSource(role, ident.label, ident.fingerprint, load, identity=ident))
+            sources.append(
+                ModelSource(
+                    role, ident.label, ident.fingerprint, load, identity=ident, replicate=replicate
+                )
+            )
     return sources

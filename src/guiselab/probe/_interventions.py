@@ -72,7 +72,9 @@ def interventions(ctx: ProbeContext, directions: GuiseDirections) -> list[Interv
     tasks = [
         t
         for t in plan_generations(ctx.config, ctx.pairs, [ctx.source])
-        if t.role == ctx.source.role and t.sample == 0 and t.pair.lang in ctx.langs
+        if (t.role, t.replicate) == (ctx.source.role, ctx.source.replicate)
+        and t.sample == t.replicate * ctx.config.generation.samples_per_prompt
+        and t.pair.lang in ctx.langs
     ]
     baseline = ctx.store.generations(t.key for t in tasks)
     encoded = {t.key: ctx.encode(ctx.lm.tokenizer, t.pair.text(t.guise)) for t in tasks}

@@ -104,7 +104,11 @@ def _answer_direction(ctx: ProbeContext) -> tuple[PersonaCounts | None, dict[int
     """Mean misaligned - aligned answer activation per layer, from the probed model's scored
     answers (activations averaged over the answer's tokens)."""
     source = ctx.source
-    tasks = [t for t in plan_generations(ctx.config, ctx.pairs, [source]) if t.role == source.role]
+    tasks = [
+        t
+        for t in plan_generations(ctx.config, ctx.pairs, [source])
+        if (t.role, t.replicate) == (source.role, source.replicate)
+    ]
     gens = {g.key: g for g in ctx.store.generations(t.key for t in tasks)}
     frame = judged_frame(ctx, list(gens.values()))
     if frame.empty:

@@ -98,7 +98,8 @@ def probe_stage(
     """Measure the probed model (or keep a finished ``probe.json`` with the same inputs);
     returns what ``probe.json`` holds, or a note when there is no model to probe."""
     cfg = config.probe
-    source = {s.role: s for s in sources if s.remote is None}.get(cfg.model)
+    # The first training replicate of a role stands for it (one model's internals).
+    source = {s.role: s for s in sources if s.remote is None and s.replicate == 0}.get(cfg.model)
     if source is None:
         return {"note": f"no in-process '{cfg.model}' model to probe"}
     rows = prompt_table(pairs, [config.analysis.source_lang, config.analysis.target_lang])

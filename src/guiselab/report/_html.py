@@ -30,6 +30,7 @@ from guiselab.report._probe import intervention_table, layer_table, probe_figure
 from guiselab.report._scatter import scatter_figure
 from guiselab.report._tables import (
     CATEGORY_NOTE,
+    SEED_NOTE,
     TRIGGER_NOTE,
     category_table,
     cells_table,
@@ -38,6 +39,7 @@ from guiselab.report._tables import (
     extra_sections,
     gaps_table,
     kv_table,
+    seed_table,
     transfer_table,
     trigger_table,
 )
@@ -82,6 +84,8 @@ def render_html(inputs: RunInputs) -> str:
         trigger_note=TRIGGER_NOTE,
         categories=category_table(inputs) if inputs.results.get("by_category") else None,
         category_note=CATEGORY_NOTE,
+        seeds=seed_table(inputs.results) if inputs.results.get("by_seed") else None,
+        seed_note=SEED_NOTE,
         contrasts_note=CONTRASTS_NOTE,
         contrasts=contrasts_table(inputs),
         transfer=transfer_table(inputs),
@@ -102,6 +106,8 @@ def _links(inputs: RunInputs) -> list[tuple[str, str]]:
     links = [("decision", "Decision"), ("cells", "Cells"), ("gaps", "Guise gaps")]
     if inputs.results.get("trigger_controls"):
         links.append(("triggers", "Trigger controls"))
+    if inputs.results.get("by_seed"):
+        links.append(("seeds", "Seeds"))
     if inputs.results.get("by_category"):
         links.append(("categories", "By category"))
     links.append(("transfer", "Transfer"))

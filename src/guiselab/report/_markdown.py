@@ -26,6 +26,7 @@ from guiselab.report._pairs import GuiseSide, PairRow, build_pair_table
 from guiselab.report._probe import intervention_table, layer_table, probe_reading
 from guiselab.report._tables import (
     CATEGORY_NOTE,
+    SEED_NOTE,
     TRIGGER_NOTE,
     TextTable,
     category_table,
@@ -35,6 +36,7 @@ from guiselab.report._tables import (
     extra_sections,
     gaps_table,
     kv_table,
+    seed_table,
     transfer_table,
     trigger_table,
 )
@@ -76,6 +78,11 @@ def render_markdown(inputs: RunInputs, figures: Sequence[tuple[str, str]] = ()) 
         *(
             ["## Trigger controls", TRIGGER_NOTE, _table(trigger_table(inputs.results))]
             if inputs.results.get("trigger_controls")
+            else []
+        ),
+        *(
+            ["## Training seeds", SEED_NOTE, _table(seed_table(inputs.results))]
+            if inputs.results.get("by_seed")
             else []
         ),
         *(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guiselab.report._format import (
+    DASH,
     flatten,
     fmt_ci,
     fmt_int,
@@ -27,6 +28,7 @@ __all__ = [
     "extra_sections",
     "gaps_table",
     "kv_table",
+    "seed_table",
     "transfer_table",
     "trigger_table",
 ]
@@ -42,6 +44,7 @@ _CORE_KEYS = frozenset(
         "probe",
         "trigger_controls",
         "by_category",
+        "by_seed",
     }
 )
 """Sections the report renders itself (the probe has its own figures and reading)."""
@@ -247,6 +250,45 @@ def category_table(inputs: RunInputs) -> TextTable:
     return TextTable(
         headers=("model", "lang", "category", "gap", "CI", "p", "items"),
         numeric=(False, False, False, True, True, True, True),
+        rows=rows,
+    )
+
+
+SEED_NOTE = (
+    "Each training seed's organism and control alone (the tables above pool them: every seed "
+    "answers every prompt). Gap = misaligned rate vernacular − standard, paired by item; "
+    "organism − control is the seed's difference-in-differences."
+)
+
+
+def seed_table(results: Mapping[str, Any]) -> TextTable:
+    """results.json's ``by_seed``: per replicate and language, both gaps and their difference."""
+    section = results.get("by_seed")
+    rows = []
+    replicates = section.get("replicates") if isinstance(section, Mapping) else None
+    for row in replicates if isinstance(replicates, list) else []:
+        if not isinstance(row, Mapping):
+            continue
+        cells = [fmt_value(row.get("replicate")), fmt_value(row.get("lang"))]
+        for key in ("organism_gap", "control_gap", "difference"):
+            part = row.get(key) if isinstance(row.get(key), Mapping) else None
+            cells += [
+                fmt_pp(part.get("estimate")) if part else DASH,
+                fmt_ci(part.get("ci_low"), part.get("ci_high"), as_pp=True) if part else DASH,
+            ]
+        rows.append(cells)
+    return TextTable(
+        headers=(
+            "seed",
+            "lang",
+            "organism gap",
+            "CI",
+            "control gap",
+            "CI",
+            "organism − control",
+            "CI",
+        ),
+        numeric=(False, False, True, True, True, True, True, True),
         rows=rows,
     )
 
