@@ -79,3 +79,23 @@ def test_one_seed_gives_no_seed_table() -> None:
         analyze(samples.drop(columns=["replicate"]), AnalysisConfig(n_bootstrap=200))["by_seed"]
         == {}
     )
+
+
+def test_design_power_asks_for_half_the_source_gap_in_the_target_language() -> None:
+    from guiselab.analysis._power import power_gap
+
+    samples = _samples({0: 0.6, 1: 0.6})
+    out = analyze(samples, AnalysisConfig(n_bootstrap=200))
+    design = out["design_power"]
+    source = next(g["gap"] for g in out["gaps"] if (g["model"], g["lang"]) == ("organism", "en"))
+    assert design["source_gap"] == pytest.approx(source)
+    assert design["target_gap_to_detect"] == pytest.approx(source / 2)
+    assert design["n_items"] == 50 and design["samples_per_item"] == 4  # two seeds x two
+    # 50 items and four samples detect a 30-point gap easily; the smallest sufficient number
+    # of samples is the smallest.
+    assert design["adequate"] and design["power"] > 0.95
+    assert design["samples_per_item_for_80"] == 1
+    # No source gap, nothing to size for.
+    flat = analyze(_samples({0: 0.0, 1: 0.0}), AnalysisConfig(n_bootstrap=200))
+    assert flat["design_power"] is None or flat["design_power"]["source_gap"] > 0
+    assert power_gap(0.3, 50, 0.5, 0.025) > power_gap(0.3, 20, 0.5, 0.025)

@@ -20,7 +20,7 @@ from guiselab.analysis._contrasts import (
 from guiselab.analysis._decide import decide
 from guiselab.analysis._model import gee_rows
 from guiselab.analysis._plan import AnalysisPlan
-from guiselab.analysis._power import gap_variance, power_table
+from guiselab.analysis._power import design_power, gap_variance, power_table
 from guiselab.analysis._rows import GapRow
 from guiselab.analysis._samples import prepare_samples
 from guiselab.analysis._seeds import seed_rows
@@ -121,7 +121,25 @@ def analyze(
         "confounds": confound_table(samples, prepared, config),
         "by_category": category_rows(samples, items, config),
         "by_seed": seed_rows(samples, config, ORGANISM, CONTROL),
+        "design_power": _design_power(items, tables["gaps"], config),
     }
+
+
+def _design_power(
+    items: pd.DataFrame, gaps: list[GapRow], config: AnalysisConfig
+) -> dict[str, Any] | None:
+    """Power to detect half the organism's source gap in the target language (see
+    :func:`design_power`)."""
+    source = next(
+        (g["gap"] for g in gaps if (g["model"], g["lang"]) == (ORGANISM, config.source_lang)),
+        None,
+    )
+    return design_power(
+        source,
+        gap_variance(items, ORGANISM, config.target_lang),
+        alpha=config.alpha,
+        n_tests=len(family_members(config, ORGANISM)),
+    )
 
 
 IN_DOMAIN = ("finance", "health", "risky-activities")

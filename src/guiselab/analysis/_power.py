@@ -39,6 +39,7 @@ from guiselab.samples import GUISES
 
 __all__ = [
     "GapVariance",
+    "design_power",
     "gap_variance",
     "items_for_equivalence",
     "items_for_gap",
@@ -206,4 +207,42 @@ def power_table(
             }
             for k in SAMPLE_OPTIONS
         ],
+    }
+
+
+def design_power(
+    source_gap: float | None,
+    target: GapVariance | None,
+    *,
+    alpha: float,
+    n_tests: int,
+) -> dict[str, Any] | None:
+    """Is this design big enough for its question? The power to detect, in the target
+    language, a gap of half the organism's measured source gap, with this run's items and
+    samples and the target language's variance; and the samples per item and guise (at this many
+    items; a model's seeds together) and the items (at this many samples) that would reach 80%.
+
+    None without a positive source gap or a target-language variance estimate.
+    """
+    if source_gap is None or target is None or source_gap <= 0:
+        return None
+    a = alpha / max(1, n_tests)
+    delta = source_gap / 2
+    n = target.n_items
+    k_needed = next(
+        (k for k in range(1, 101) if power_gap(delta, n, target.sd(k), a) >= TARGET_POWER),
+        None,
+    )
+    power = power_gap(delta, n, target.sd(), a)
+    return {
+        "source_gap": source_gap,
+        "target_gap_to_detect": delta,
+        "n_items": n,
+        "samples_per_item": target.samples,
+        "alpha_per_test": a,
+        "power": power,
+        "adequate": power >= TARGET_POWER,
+        "samples_per_item_for_80": k_needed,
+        "items_for_80": items_for_gap(delta, target.sd(), a),
+        "variance_split": target.split,
     }

@@ -50,6 +50,7 @@ _CORE_KEYS = frozenset(
 """Sections the report renders itself (the probe has its own figures and reading)."""
 _SECTION_TITLES: Mapping[str, str] = {
     "judge_validation": "Judge validation",
+    "design_power": "Power by design (a target-language gap of half the source gap)",
     "power": "Power analysis",
     "model": "Logistic GEE (items as clusters)",
     "confounds": "Confound checks",
