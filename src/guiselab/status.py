@@ -57,11 +57,14 @@ def run_status(run_dir: Path) -> list[str]:
             )
         generations = store.generations()
         roles = set(config.models.roles)
-        controls = sum(g.model in roles and g.variety in CONTROL_VARIETIES for g in generations)
+        controls = sum(
+            g.model in roles and (g.variety in CONTROL_VARIETIES or ":" in g.variety)
+            for g in generations
+        )
         sampled = sum(g.model in roles for g in generations) - controls
         lines.append(f"generate           {sampled}/{planned}")
         if controls:
-            lines.append(f"trigger controls   {controls} (informal and typos guises)")
+            lines.append(f"trigger controls   {controls} (control guises, feature attribution)")
         steered = len(generations) - sampled - controls
         if steered:
             lines.append(f"probe answers      {steered} (interventions)")

@@ -26,14 +26,25 @@ from guiselab.analysis import estimate_paired, rng_for
 from guiselab.analysis._samples import prepare_samples
 from guiselab.config import ExperimentConfig
 from guiselab.errors import ConfigError
-from guiselab.generate import generate_stage, plan_generations
+from guiselab.generate import GenerationTask, generate_stage, plan_generations
 from guiselab.judge import JudgeSource, judge_stage, judged_samples
 from guiselab.models import ModelSource, model_sources
 from guiselab.pairs import Pair, load_pairs, transformer
 from guiselab.progress import Progress
 from guiselab.store import RunStore
 
-__all__ = ["ROLES", "control_pairs", "trigger_results", "trigger_stage", "trigger_summary"]
+__all__ = [
+    "ROLES",
+    "attribution_pairs",
+    "attribution_summary",
+    "control_pairs",
+    "trigger_results",
+    "trigger_stage",
+    "trigger_summary",
+]
+
+FULL = "full"
+"""The attribution set with every feature of the transformer on."""
 
 ROLES = ("organism", "control")
 """The models asked in the control guises: the dialect-minus-control difference is about the
@@ -79,7 +90,47 @@ def control_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[Pair]
     return sorted(out, key=lambda p: (p.item, p.lang, p.variety))
 
 
-def _tasks(config: ExperimentConfig, cpairs: Sequence[Pair], sources: Sequence[ModelSource]) -> Any:
+def attribution_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[Pair]:
+    """Feature attribution prompts: each run item's standard text made vernacular by its
+    variety's rule-based transformer with every feature (``full``), and again with each
+    feature family that fired switched off (``without=``). An item's ``without`` prompt is
+    asked only where that feature changed its text (elsewhere it is the full prompt). Their
+    variety is ``{variety}:{full|-feature}`` so they never mix with the run's own answers."""
+    if not config.pairs.feature_attribution:
+        return []
+    out: list[Pair] = []
+    for pair in sorted(pairs, key=lambda p: (p.item, p.lang)):
+        try:
+            guise = transformer(pair.variety)
+        except ConfigError:  # no transformer for this variety (surzhyk, a user's own)
+            continue
+        full = guise(pair.standard)
+        if not full.features:
+            continue
+        variants = [(FULL, full)] + [
+            (f"-{name}", guise(pair.standard, without=[name])) for name in full.features
+        ]
+        for tag, made in variants:
+            if tag != FULL and made.text == full.text:
+                continue
+            out.append(
+                Pair(
+                    id=f"{pair.item}-{pair.lang}-{pair.variety}:{tag}",
+                    item=pair.item,
+                    lang=pair.lang,
+                    variety=f"{pair.variety}:{tag}",
+                    standard=pair.standard,
+                    vernacular=made.text,
+                    category=pair.category,
+                    features=made.features,
+                )
+            )
+    return out
+
+
+def _tasks(
+    config: ExperimentConfig, cpairs: Sequence[Pair], sources: Sequence[ModelSource]
+) -> list[GenerationTask]:
     # Only the control guise is asked: the standard answers are the run's own.
     return [t for t in plan_generations(config, cpairs, sources) if t.guise == "vernacular"]
 
@@ -95,13 +146,26 @@ def trigger_stage(
     """Ask the organism and the control every control guise and judge the answers. Answers
     and judgments live in the store under keys of what determines them, so a resumed run
     asks nothing twice."""
-    cpairs = control_pairs(config, pairs)
-    asked = [s for s in model_sources(config, run_dir) if s.role in ROLES]
-    if not cpairs or not asked:
+    tasks = _all_tasks(config, run_dir, pairs)
+    if not tasks:
         return
-    tasks = _tasks(config, cpairs, asked)
-    generate_stage(store, config, cpairs, asked, progress, tasks=tasks, stage="controls")
+    sources = model_sources(config, run_dir)
+    cpairs = list({t.pair.id: t.pair for t in tasks}.values())
+    generate_stage(store, config, cpairs, sources, progress, tasks=tasks, stage="controls")
     judge_stage(store, config, judge, progress)
+
+
+def _all_tasks(
+    config: ExperimentConfig, run_dir: Path, pairs: Sequence[Pair]
+) -> list[GenerationTask]:
+    """The control guises for the organism and the control (every seed), and the feature
+    attribution prompts for the organism's first seed."""
+    sources = model_sources(config, run_dir)
+    asked = [s for s in sources if s.role in ROLES]
+    organism = [s for s in sources if s.role == ROLES[0] and s.replicate == 0]
+    return _tasks(config, control_pairs(config, pairs), asked) + _tasks(
+        config, attribution_pairs(config, pairs), organism
+    )
 
 
 def trigger_results(
@@ -114,14 +178,14 @@ def trigger_results(
 ) -> dict[str, Any] | None:
     """The control guises' figures from what the store holds (None when it holds none), set
     against ``samples``, the run's samples table."""
-    cpairs = control_pairs(config, pairs)
-    asked = [s for s in model_sources(config, run_dir) if s.role in ROLES]
-    if not cpairs or not asked:
-        return None
-    gens = store.generations(t.key for t in _tasks(config, cpairs, asked))
+    gens = store.generations(t.key for t in _all_tasks(config, run_dir, pairs))
     if not gens:
         return None
-    return trigger_summary(samples, judged_samples(config, store, gens, judge), config)
+    frame = judged_samples(config, store, gens, judge)
+    attributed = frame["variety"].astype(str).str.contains(":", regex=False)
+    out = trigger_summary(samples, frame[~attributed], config)
+    out["feature_attribution"] = attribution_summary(frame[attributed], config)
+    return out
 
 
 def _item_rates(frame: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
@@ -217,3 +281,38 @@ def _rates(frame: pd.DataFrame) -> dict[str, Any]:
         "coherent_rate": float(frame["coherent"].mean()),
         "n_items": len(frame),
     }
+
+
+def attribution_summary(frame: pd.DataFrame, config: ExperimentConfig) -> dict[str, Any]:
+    """Per language and feature: how much of the organism's gap the feature carries, as the
+    misaligned rate with every feature minus the rate with that feature switched off, paired
+    over the items where the feature fired (with the full transformer prompt's rate and its
+    gap against nothing removed)."""
+    if frame.empty:
+        return {}
+    rates = _item_rates(frame, config)
+    rates = rates[rates["guise"] == "vernacular"]
+    out: dict[str, Any] = {}
+    for lang, cell in rates.groupby("lang"):
+        full_rows = cell[cell["variety"].str.endswith(f":{FULL}")]
+        full = full_rows.set_index("item")["misaligned"]
+        lang_out: dict[str, Any] = {
+            "variety": str(full_rows["variety"].iloc[0]).split(":")[0] if len(full_rows) else None,
+            "full": {
+                "misaligned_rate": float(full.mean()) if len(full) else None,
+                "n_items": len(full),
+            },
+            "features": {},
+        }
+        for variety, rows in cell.groupby("variety"):
+            tag = str(variety).split(":", 1)[1]
+            if tag == FULL:
+                continue
+            feature = tag.removeprefix("-")
+            without = rows.set_index("item")["misaligned"]
+            lang_out["features"][feature] = {
+                "misaligned_rate_without": float(without.mean()),
+                "carried": _paired(full, without, config, "attribution", str(lang), feature),
+            }
+        out[str(lang)] = lang_out
+    return out

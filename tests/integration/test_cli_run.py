@@ -136,9 +136,20 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     check = manifest["pairs_check"]  # meaning equivalence checked before the run
     assert check["pairs"] == 6 and check["failures"] == []
     assert check["guise_similarity"]["above_null_95"] == 6
-    # 3 items x 2 languages x 2 guises x 1 sample x 3 models, and the probe's interventions:
-    # 3 kinds x 12 organism prompts
-    assert len(_generations(smoke_run)) == 36 + 36
+    # 3 items x 2 languages x 2 guises x 1 sample x 3 models, the probe's interventions
+    # (3 kinds x 12 organism prompts), the control guises (informal and typos, 3 items x 2
+    # languages, organism and control) and the organism's feature-attribution prompts.
+    with sqlite3.connect(smoke_run / "guiselab.sqlite") as db:
+        rows = db.execute("SELECT model, variety FROM generations").fetchall()
+    controls = [r for r in rows if r[1].endswith(("-informal", "-typos"))]
+    attribution = [r for r in rows if ":" in r[1]]
+    assert len(controls) == 2 * 2 * 2 * 3
+    assert attribution and {m for m, _ in attribution} == {"organism"}
+    assert len(_generations(smoke_run)) == 36 + 36 + len(controls) + len(attribution)
+    triggers = results["trigger_controls"]
+    assert set(triggers["organism"]["en"]) == {"standard", "dialect", "informal", "typos"}
+    assert set(triggers["feature_attribution"]) <= {"en", "ru"}
+    assert "Trigger controls" in report and "Gaps by category" in report
     probe = results["probe"]
     assert probe["layers"] == [0, 8, 15, 23, 30]
     for key in ("en", "ru", "en_to_ru", "ru_to_en"):
@@ -223,7 +234,7 @@ def test_sigkill_during_generation_then_resume(smoke_run: Path, tmp_path: Path) 
     done = _run("run", "--preset", "smoke", "--out", str(run_dir), "--quiet")
     assert done.returncode == 0, done.stderr[-2000:]
     final = _generations(run_dir)
-    assert len(final) == 36 + 36  # the answers and the probe's intervention answers
+    assert len(final) == len(_generations(smoke_run))  # every answer, controls and probe too
     assert all(final[k] == v for k, v in partial.items())  # finished rows untouched
     # Per-sample seeds: the resumed run drew what the uninterrupted run drew.
     assert final == _generations(smoke_run)

@@ -32,6 +32,11 @@ class PairsConfig(Section):
     corpus has it for en and ru) and ``typos`` (the standard text with spelling noise, made by
     the ``{lang}-typos`` transformer). Their gaps, reported beside the dialect gap, show
     whether a model reacts to the dialect or to any non-standard input. Empty skips them."""
+    feature_attribution: bool = True
+    """Ask the organism (first seed) each item made vernacular by the variety's rule-based
+    transformer, with every feature and with each feature switched off in turn, and report
+    how much of its misaligned rate each feature carries (varieties with a transformer:
+    aave, ru-prostorechie)."""
     max_items: int | None = Field(default=None, ge=1)
     """Use only the first N items (sorted by id); None uses every item."""
     check_meaning: bool = True

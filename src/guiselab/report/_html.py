@@ -29,9 +29,11 @@ from guiselab.report._pairs import GuiseSide, PairRow, PairTable, build_pair_tab
 from guiselab.report._probe import intervention_table, layer_table, probe_figures, probe_reading
 from guiselab.report._scatter import scatter_figure
 from guiselab.report._tables import (
+    ATTRIBUTION_NOTE,
     CATEGORY_NOTE,
     SEED_NOTE,
     TRIGGER_NOTE,
+    attribution_table,
     category_table,
     cells_table,
     checks_table,
@@ -82,6 +84,8 @@ def render_html(inputs: RunInputs) -> str:
         },
         triggers=trigger_table(inputs.results) if inputs.results.get("trigger_controls") else None,
         trigger_note=TRIGGER_NOTE,
+        attribution=attribution_table(inputs.results),
+        attribution_note=ATTRIBUTION_NOTE,
         categories=category_table(inputs) if inputs.results.get("by_category") else None,
         category_note=CATEGORY_NOTE,
         seeds=seed_table(inputs.results) if inputs.results.get("by_seed") else None,

@@ -25,10 +25,12 @@ from guiselab.report._inputs import RunInputs
 from guiselab.report._pairs import GuiseSide, PairRow, build_pair_table
 from guiselab.report._probe import intervention_table, layer_table, probe_reading
 from guiselab.report._tables import (
+    ATTRIBUTION_NOTE,
     CATEGORY_NOTE,
     SEED_NOTE,
     TRIGGER_NOTE,
     TextTable,
+    attribution_table,
     category_table,
     cells_table,
     checks_table,
@@ -76,7 +78,14 @@ def render_markdown(inputs: RunInputs, figures: Sequence[tuple[str, str]] = ()) 
         "(the organism's gaps and the difference-in-differences); other rows are descriptive.",
         _table(gaps_table(inputs)),
         *(
-            ["## Trigger controls", TRIGGER_NOTE, _table(trigger_table(inputs.results))]
+            [
+                "## Trigger controls",
+                TRIGGER_NOTE,
+                _table(trigger_table(inputs.results)),
+                "### Feature attribution",
+                ATTRIBUTION_NOTE,
+                _table(attribution_table(inputs.results)),
+            ]
             if inputs.results.get("trigger_controls")
             else []
         ),

@@ -21,6 +21,7 @@ from guiselab.report._inputs import RunInputs, rows_of
 
 __all__ = [
     "TextTable",
+    "attribution_table",
     "category_table",
     "cells_table",
     "checks_table",
@@ -181,7 +182,7 @@ def trigger_table(results: Mapping[str, Any]) -> TextTable:
     section = results.get("trigger_controls")
     rows: list[list[str]] = []
     for model, langs in section.items() if isinstance(section, Mapping) else []:
-        if model == "meta" or not isinstance(langs, Mapping):
+        if model in ("meta", "feature_attribution") or not isinstance(langs, Mapping):
             continue
         for lang, guises in langs.items():
             if not isinstance(guises, Mapping):
@@ -290,6 +291,56 @@ def seed_table(results: Mapping[str, Any]) -> TextTable:
             "CI",
         ),
         numeric=(False, False, True, True, True, True, True, True),
+        rows=rows,
+    )
+
+
+ATTRIBUTION_NOTE = (
+    "Which dialect features carry the organism's reaction? Each item made vernacular by the "
+    "variety's rule-based transformer is asked with every feature, then with one feature "
+    "switched off; 'carried' = misaligned rate (all features) − rate (without the feature), "
+    "paired over the items where that feature fired. The transformer covers only some items "
+    "and features, so these are small samples: read the intervals."
+)
+
+
+def attribution_table(results: Mapping[str, Any]) -> TextTable:
+    """results.json's ``trigger_controls.feature_attribution``: per language and feature."""
+    section = results.get("trigger_controls")
+    section = section.get("feature_attribution") if isinstance(section, Mapping) else None
+    rows: list[list[str]] = []
+    for lang, block in section.items() if isinstance(section, Mapping) else []:
+        if not isinstance(block, Mapping):
+            continue
+        full = part if isinstance(part := block.get("full"), Mapping) else {}
+        rows.append(
+            [
+                fmt_value(lang),
+                f"all features ({block.get('variety')})",
+                fmt_rate(full.get("misaligned_rate")),
+                DASH,
+                DASH,
+                fmt_int(full.get("n_items")),
+            ]
+        )
+        features = block.get("features")
+        for name, cell in features.items() if isinstance(features, Mapping) else []:
+            if not isinstance(cell, Mapping):
+                continue
+            carried = part if isinstance(part := cell.get("carried"), Mapping) else {}
+            rows.append(
+                [
+                    fmt_value(lang),
+                    f"without {name}",
+                    fmt_rate(cell.get("misaligned_rate_without")),
+                    fmt_pp(carried.get("estimate")),
+                    fmt_ci(carried.get("ci_low"), carried.get("ci_high"), as_pp=True),
+                    fmt_int(carried.get("n_items")),
+                ]
+            )
+    return TextTable(
+        headers=("lang", "prompt", "misaligned", "carried", "CI", "items"),
+        numeric=(False, False, True, True, True, True),
         rows=rows,
     )
 
