@@ -32,10 +32,27 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     pairs = select_pairs(config.pairs)
     gen = config.generation
     roles = config.models.roles
+    seeds = config.finetune.seeds
+
+    def copies(role: str) -> int:  # a trained role has one model per training seed
+        trained = role in TRAINED_ROLES and getattr(config.models, role) is None
+        return seeds if trained else 1
+
+    instances = sum(copies(r) for r in roles)
     per_model = len(pairs) * 2 * gen.samples_per_prompt
-    generations = per_model * len(roles)
+    from guiselab.triggers import ROLES, attribution_pairs, control_pairs
+
+    control_gens = (
+        len(control_pairs(config, pairs))
+        * gen.samples_per_prompt
+        * sum(copies(r) for r in roles if r in ROLES)
+    )
+    attribution_gens = (
+        len(attribution_pairs(config, pairs)) * gen.samples_per_prompt * ("organism" in roles)
+    )
+    generations = per_model * instances + control_gens + attribution_gens
     prompt_chars = sum(len(p.standard) + len(p.vernacular) for p in pairs) * gen.samples_per_prompt
-    prompt_tokens = prompt_chars / CHARS_PER_TOKEN * len(roles)
+    prompt_tokens = prompt_chars / CHARS_PER_TOKEN * instances
     output_tokens = generations * gen.max_new_tokens
     judge_calls = generations * len(METRICS)
     template_tokens = sum(len(t) for t in TEMPLATES.values()) / CHARS_PER_TOKEN
@@ -69,7 +86,7 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     sft = build_sft(split.train, "conditioned", split.chats) if trained else []
     examples = len(sft)
     sft_tokens = sum(len(e.user) + len(e.assistant) for e in sft) / CHARS_PER_TOKEN
-    sanity = len(split.held_out) * 2 * config.finetune.sanity_samples * len(roles)
+    sanity = len(split.held_out) * 2 * config.finetune.sanity_samples * instances
     ft = config.finetune
     steps = (
         ft.max_steps or max(1, -(-int(ft.epochs * examples) // ft.batch_size)) if examples else 0
@@ -84,13 +101,14 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         "pairs (item x language)": len(pairs),
         "models": ", ".join(roles),
         "generations": generations,
+        "of which control guises / feature attribution": f"{control_gens} / {attribution_gens}",
         "generated tokens (at most)": output_tokens,
         "prompt tokens (est.)": round(prompt_tokens),
         "judge": config.judge.model,
         "judge calls (incl. validation)": judge_calls,
         "judge input tokens (est.)": round(judge_input),
         "judge cost USD (est.)": round(cost, 2),
-        "adapters to train": ", ".join(trained) or "none",
+        "adapters to train": (f"{', '.join(trained)} x {seeds} seed(s)" if trained else "none"),
         "training examples per adapter": examples,
         "training steps per adapter": steps,
         "training tokens per epoch (est.)": round(sft_tokens),
