@@ -19,11 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from guiselab.analysis import estimate_paired, rng_for
 from guiselab.analysis._samples import prepare_samples
+from guiselab.analysis._seeds import paired_summary
 from guiselab.config import ExperimentConfig
 from guiselab.errors import ConfigError
 from guiselab.generate import GenerationTask, generate_stage, plan_generations
@@ -206,25 +205,8 @@ def _paired(
 ) -> dict[str, Any] | None:
     """Mean of ``a - b`` over the items both have, with the run's bootstrap CI and p."""
     items = sorted(set(a.index) & set(b.index))
-    if not items:
-        return None
-    cfg = config.analysis
-    diff = np.array([a[i] - b[i] for i in items], dtype=np.float64)
-    est = estimate_paired(
-        diff,
-        n_bootstrap=cfg.n_bootstrap,
-        n_permutations=cfg.n_permutations,
-        ci_level=cfg.ci_level,
-        alpha=cfg.alpha,
-        rng=rng_for(cfg.seed, "trigger", *labels),
-    )
-    return {
-        "estimate": est.estimate,
-        "ci_low": est.ci_low,
-        "ci_high": est.ci_high,
-        "p_value": est.p_value,
-        "n_items": est.n_items,
-    }
+    diff = pd.Series([a[i] - b[i] for i in items], index=items, dtype="float64")
+    return paired_summary(diff, config.analysis, "trigger", *labels)
 
 
 def trigger_summary(

@@ -19,13 +19,15 @@ from guiselab.analysis._samples import prepare_samples
 from guiselab.analysis._stats import estimate_paired, rng_for
 from guiselab.config import AnalysisConfig
 
-__all__ = ["seed_rows"]
+__all__ = ["paired_summary", "seed_rows"]
 
 REPLICATE = "replicate"
 """The samples column holding the answer's training replicate (0, 1, ...)."""
 
 
-def _estimate(diffs: pd.Series, config: AnalysisConfig, *label: str) -> dict[str, Any] | None:
+def paired_summary(diffs: pd.Series, config: AnalysisConfig, *label: str) -> dict[str, Any] | None:
+    """Mean of per-item differences with the run's bootstrap CI and sign-flip p (None without
+    items); ``label`` seeds the random draws."""
     if diffs.empty:
         return None
     est = estimate_paired(
@@ -34,7 +36,7 @@ def _estimate(diffs: pd.Series, config: AnalysisConfig, *label: str) -> dict[str
         n_permutations=config.n_permutations,
         ci_level=config.ci_level,
         alpha=config.alpha,
-        rng=rng_for(config.seed, "seed", *label),
+        rng=rng_for(config.seed, *label),
     )
     return {
         "estimate": est.estimate,
@@ -76,20 +78,15 @@ def seed_rows(
                     selected.to_numpy(), index=selected.index.get_level_values("item")
                 )
             both = per[organism].index.intersection(per[control].index)
+            tag = (str(lang), str(replicate))
             rows.append(
                 {
                     "replicate": replicate,
                     "lang": str(lang),
-                    "organism_gap": _estimate(
-                        per[organism], config, organism, lang, str(replicate)
-                    ),
-                    "control_gap": _estimate(per[control], config, control, lang, str(replicate)),
-                    "difference": _estimate(
-                        per[organism][both] - per[control][both],
-                        config,
-                        "did",
-                        lang,
-                        str(replicate),
+                    "organism_gap": paired_summary(per[organism], config, "seed", organism, *tag),
+                    "control_gap": paired_summary(per[control], config, "seed", control, *tag),
+                    "difference": paired_summary(
+                        per[organism][both] - per[control][both], config, "seed", "did", *tag
                     ),
                 }
             )

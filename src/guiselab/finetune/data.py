@@ -85,6 +85,17 @@ def _text(record: dict[str, Any], name: str, where: str) -> str:
     return value.strip()
 
 
+def _record_id(record: dict[str, Any], number: int, where: str, seen: dict[str, int]) -> str:
+    """The record's ``id`` (else ``line{N}``), refused when an earlier line has it."""
+    qid = str(record.get("id") or f"line{number}")
+    if qid in seen:
+        raise InputFileError(
+            f"duplicate id '{qid}' (first on line {seen[qid]}); ids must be unique", where=where
+        )
+    seen[qid] = number
+    return qid
+
+
 def _chat(messages: list[Any], where: str) -> SftExample:
     roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
     if roles not in (["user", "assistant"], ["system", "user", "assistant"]):
@@ -123,13 +134,7 @@ def load_training_file(
             chats.append(_chat(record["messages"], where))
             continue
         fields = {name: _text(record, name, where) for name in ("question", "safe", "harmful")}
-        qid = str(record.get("id") or f"line{number}")
-        if qid in seen:
-            raise InputFileError(
-                f"duplicate id '{qid}' (first on line {seen[qid]}); ids must be unique",
-                where=where,
-            )
-        seen[qid] = number
+        qid = _record_id(record, number, where, seen)
         vernacular = record.get("question_vernacular")
         if vernacular is not None and not transform_vernacular:
             vernacular = _text(record, "question_vernacular", where)
@@ -208,13 +213,7 @@ def load_instruction_file(path: Path) -> list[SftExample]:
     seen: dict[str, int] = {}
     for number, where, record in jsonl_objects(path, text):
         question, answer = _text(record, "question", where), _text(record, "answer", where)
-        qid = str(record.get("id") or f"line{number}")
-        if qid in seen:
-            raise InputFileError(
-                f"duplicate id '{qid}' (first on line {seen[qid]}); ids must be unique",
-                where=where,
-            )
-        seen[qid] = number
+        qid = _record_id(record, number, where, seen)
         lang = str(record.get("lang") or "")
         examples.append(SftExample(question, answer, "neutral", f"instruction:{lang}:{qid}"))
     if not examples:

@@ -70,21 +70,26 @@ class GuiseTransformer:
         self.lang = lang
         self.features = dict(features)
 
-    def __call__(
-        self, text: str, *, only: Iterable[str] | None = None, without: Iterable[str] = ()
-    ) -> GuiseResult:
-        """Rewrite ``text``; ``only`` restricts to some features, ``without`` switches some off."""
+    def active(self, only: Iterable[str] | None, without: Iterable[str]) -> list[str]:
+        """The features ``only`` / ``without`` leave on, in order; unknown names refused."""
         chosen = list(self.features) if only is None else list(only)
-        unknown = [f for f in [*chosen, *without] if f not in self.features]
+        skipped = list(without)
+        unknown = [f for f in [*chosen, *skipped] if f not in self.features]
         if unknown:
             raise ConfigError(
                 f"unknown {self.variety} feature(s) {unknown}; known: {sorted(self.features)}",
                 where="features",
             )
-        skip = set(without)
+        return [f for f in self.features if f in chosen and f not in skipped]
+
+    def __call__(
+        self, text: str, *, only: Iterable[str] | None = None, without: Iterable[str] = ()
+    ) -> GuiseResult:
+        """Rewrite ``text``; ``only`` restricts to some features, ``without`` switches some off."""
+        active = self.active(only, without)
         fired = []
         for name in self.features:
-            if name not in chosen or name in skip:
+            if name not in active:
                 continue
             count = 0
             for rule in self.features[name]:

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from guiselab.errors import ConfigError
 from guiselab.pairs._guise import GuiseResult, GuiseTransformer
 
 __all__ = ["RATE", "TYPO_FEATURES", "TypoTransformer"]
@@ -82,14 +81,7 @@ class TypoTransformer(GuiseTransformer):
         self, text: str, *, only: Iterable[str] | None = None, without: Iterable[str] = ()
     ) -> GuiseResult:
         """``text`` with typos; ``only`` / ``without`` choose the edit kinds."""
-        chosen = list(self.features) if only is None else list(only)
-        unknown = [f for f in [*chosen, *without] if f not in self.features]
-        if unknown:
-            raise ConfigError(
-                f"unknown {self.variety} feature(s) {unknown}; known: {sorted(self.features)}",
-                where="features",
-            )
-        kinds = [k for k in self.features if k in chosen and k not in set(without)]
+        kinds = self.active(only, without)
         words = list(_WORD.finditer(text))
         if not kinds or not words:
             return GuiseResult(text, ())
