@@ -10,8 +10,7 @@ from guiselab.finetune import TRAINED_ROLES
 from guiselab.generate import plan_generations
 from guiselab.judge import METRICS
 from guiselab.models import model_sources, replicate_name
-from guiselab.pairs import select_pairs
-from guiselab.pairs._features import CONTROL_VARIETIES
+from guiselab.pairs import CONTROL_VARIETIES, select_pairs
 from guiselab.probe import PROBE_FILE
 from guiselab.results import RESULTS_FILE
 from guiselab.rundir import MANIFEST_FILE

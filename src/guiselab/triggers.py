@@ -21,8 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from guiselab.analysis._samples import prepare_samples
-from guiselab.analysis._seeds import paired_summary
+from guiselab.analysis import paired_summary, prepare_samples
 from guiselab.config import ExperimentConfig
 from guiselab.errors import ConfigError
 from guiselab.generate import GenerationTask, generate_stage, plan_generations

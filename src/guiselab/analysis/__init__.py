@@ -24,6 +24,7 @@ from guiselab.analysis._rows import (
     TransferRow,
 )
 from guiselab.analysis._samples import prepare_samples
+from guiselab.analysis._seeds import paired_summary
 from guiselab.analysis._stats import (
     bootstrap_mean,
     estimate_paired,
@@ -50,6 +51,7 @@ __all__ = [
     "decision_tables",
     "estimate_paired",
     "gap_contrast_name",
+    "paired_summary",
     "percentile_interval",
     "perplexity_table",
     "pilot_advice",

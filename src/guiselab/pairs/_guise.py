@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from guiselab.errors import ConfigError
-from guiselab.pairs._schema import Pair
 
-__all__ = ["TRANSFORMERS", "GuiseResult", "GuiseTransformer", "Rule", "make_pairs", "transformer"]
+__all__ = ["DIALECT_TRANSFORMERS", "GuiseResult", "GuiseTransformer", "Rule"]
 
 Replacement = str | Callable[[re.Match[str]], str]
 
@@ -316,69 +315,8 @@ PROSTORECHIE_FEATURES: dict[str, list[Rule]] = {
     ],
 }
 
-_TRANSFORMERS: dict[str, tuple[str, dict[str, list[Rule]]]] = {
+DIALECT_TRANSFORMERS: dict[str, tuple[str, dict[str, list[Rule]]]] = {
     "aave": ("en", AAVE_FEATURES),
     "ru-prostorechie": ("ru", PROSTORECHIE_FEATURES),
 }
-
-
-_TYPOS = {"en-typos": "en", "ru-typos": "ru"}
-
-TRANSFORMERS: tuple[str, ...] = (*_TRANSFORMERS, *_TYPOS)
-"""The varieties with a rule-based transformer (the ``-typos`` ones are control guises)."""
-
-
-def transformer(variety: str) -> GuiseTransformer:
-    """The rule-based transformer of a variety: ``aave``, ``ru-prostorechie``, or the
-    spelling-noise control guises ``en-typos`` and ``ru-typos``."""
-    if variety in _TYPOS:
-        from guiselab.pairs._typos import TypoTransformer
-
-        return TypoTransformer(variety, _TYPOS[variety])
-    if variety not in _TRANSFORMERS:
-        raise ConfigError(
-            f"no guise transformer for '{variety}'; available: {', '.join(TRANSFORMERS)}",
-            where="variety",
-        )
-    lang, features = _TRANSFORMERS[variety]
-    return GuiseTransformer(variety, lang, features)
-
-
-def make_pairs(
-    standards: Sequence[tuple[str, str, str | None]],
-    variety: str,
-    *,
-    only: Iterable[str] | None = None,
-    without: Iterable[str] = (),
-) -> tuple[list[Pair], list[str]]:
-    """Pairs whose vernacular guise the variety's transformer writes.
-
-    ``standards`` holds (item, standard text, category). Returns the pairs and the items on
-    which no chosen feature fired (they have no vernacular twin and are left out). With
-    ``only`` / ``without`` the same prompts give feature-ablation sets: one feature at a time,
-    or every feature but one.
-    """
-    guise = transformer(variety)
-    chosen = None if only is None else list(only)
-    skipped = list(without)
-    pairs: list[Pair] = []
-    unchanged: list[str] = []
-    for item, text, category in standards:
-        result = guise(text, only=chosen, without=skipped)
-        if not result.features:
-            unchanged.append(item)
-            continue
-        pairs.append(
-            Pair(
-                id=f"{item}-{guise.lang}-{variety}",
-                item=item,
-                lang=guise.lang,
-                variety=variety,
-                standard=text,
-                vernacular=result.text,
-                category=category,
-                features=result.features,
-                metadata={"transformer": {"only": chosen, "without": skipped}},
-            )
-        )
-    return pairs, unchanged
+"""Varieties with a rule-based dialect transformer: (language, features)."""

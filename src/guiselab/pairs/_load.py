@@ -279,7 +279,7 @@ def _em_records(path: Path, questions: list[Any], lines: list[int]) -> Iterable[
     paraphrase on which no rule fires has no twin and is left out; a file where that happens
     to every paraphrase is an error.
     """
-    from guiselab.pairs._guise import transformer
+    from guiselab.pairs._transform import transformer
 
     made = 0
     for line, question in zip(lines, questions, strict=True):
