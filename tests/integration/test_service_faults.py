@@ -43,6 +43,10 @@ CONFIG = f"""
 name = "faults"
 [pairs]
 max_items = 50
+# The request accounting below is of the run's own answers and their judgments; the
+# control-guise and attribution prompts would be new generate requests in the resumed run.
+controls = []
+feature_attribution = false
 check_meaning = false
 [models]
 organism = "openai:remote-organism"
