@@ -144,21 +144,20 @@ def trigger_stage(
     """Ask the organism and the control every control guise and judge the answers. Answers
     and judgments live in the store under keys of what determines them, so a resumed run
     asks nothing twice."""
-    tasks = _all_tasks(config, run_dir, pairs)
+    sources = model_sources(config, run_dir)
+    tasks = _all_tasks(config, sources, pairs)
     if not tasks:
         return
-    sources = model_sources(config, run_dir)
     cpairs = list({t.pair.id: t.pair for t in tasks}.values())
     generate_stage(store, config, cpairs, sources, progress, tasks=tasks, stage="controls")
     judge_stage(store, config, judge, progress)
 
 
 def _all_tasks(
-    config: ExperimentConfig, run_dir: Path, pairs: Sequence[Pair]
+    config: ExperimentConfig, sources: Sequence[ModelSource], pairs: Sequence[Pair]
 ) -> list[GenerationTask]:
     """The control guises for the organism and the control (every seed), and the feature
     attribution prompts for the organism's first seed."""
-    sources = model_sources(config, run_dir)
     asked = [s for s in sources if s.role in ROLES]
     organism = [s for s in sources if s.role == ROLES[0] and s.replicate == 0]
     return _tasks(config, control_pairs(config, pairs), asked) + _tasks(
@@ -176,7 +175,8 @@ def trigger_results(
 ) -> dict[str, Any] | None:
     """The control guises' figures from what the store holds (None when it holds none), set
     against ``samples``, the run's samples table."""
-    gens = store.generations(t.key for t in _all_tasks(config, run_dir, pairs))
+    tasks = _all_tasks(config, model_sources(config, run_dir), pairs)
+    gens = store.generations(t.key for t in tasks)
     if not gens:
         return None
     frame = judged_samples(config, store, gens, judge)
