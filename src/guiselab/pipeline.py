@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from guiselab import report
-from guiselab.config import ExperimentConfig, load_config
+from guiselab.config import MIRROR_DIR, ExperimentConfig, load_config
 from guiselab.errors import FailedRequests
 from guiselab.finetune import finetune_stage, sanity_check, training_split
 from guiselab.generate import generate_stage
@@ -162,9 +162,13 @@ def run_experiment(config: ExperimentConfig, run_dir: Path, progress: Progress) 
         run_triggers(config, run_dir, store, pairs, judge, progress)
         if config.probe.enabled:
             run_probe(config, run_dir, store, pairs, judge, progress)
+        if config.replication.mirror:  # a whole run of its own, before this one's analysis
+            run_experiment(config.mirrored(), run_dir / MIRROR_DIR, progress)
         start = time.perf_counter()
         results = run_analysis(config, run_dir, store, pairs, judge)
         add_timing(store, "analysis", time.perf_counter() - start)
         write_manifest(config, run_dir, store, judge)
         report.write_report(run_dir)
+        if config.replication.mirror:
+            report.write_comparison([run_dir, run_dir / MIRROR_DIR], run_dir)
     return results

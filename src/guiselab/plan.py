@@ -115,6 +115,30 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         "training tokens per adapter (at most)": steps * ft.batch_size * ft.max_length,
         "held-out questions (sanity check)": len(split.held_out),
         "sanity-check generations": sanity,
+        **(_mirror_rows(config) if config.replication.mirror else {}),
+    }
+
+
+_MIRROR_ROWS = (
+    "generations",
+    "generated tokens (at most)",
+    "judge calls (incl. validation)",
+    "judge cost USD (est.)",
+    "adapters to train",
+    "training examples per adapter",
+    "training steps per adapter",
+    "training tokens per adapter (at most)",
+)
+
+
+def _mirror_rows(config: ExperimentConfig) -> dict[str, Any]:
+    """The mirrored direction's own counts (``replication.mirror``): a whole second run."""
+    mirrored = config.mirrored()
+    rows = estimate(mirrored)
+    a = mirrored.analysis
+    return {
+        "mirror": f"trained in {a.source_lang}, evaluated in {a.target_lang} (RUN/mirror)",
+        **{f"mirror: {key}": rows[key] for key in _MIRROR_ROWS},
     }
 
 

@@ -16,10 +16,12 @@ from guiselab.analysis import (
     PLAN_FILE,
     AnalysisPlan,
     analyze,
+    direction_summary,
     perplexity_table,
     read_plan,
+    replication_summary,
 )
-from guiselab.config import ExperimentConfig
+from guiselab.config import MIRROR_DIR, ExperimentConfig
 from guiselab.finetune import SANITY_FILE
 from guiselab.generate import plan_generations
 from guiselab.judge import JudgeSource, judge_validation, judged_samples
@@ -141,8 +143,29 @@ def analyze_store(
     sanity = run_dir / SANITY_FILE
     if sanity.exists():
         results["finetune_sanity"] = json.loads(sanity.read_text(encoding="utf-8"))
+    replication = _replication(config, run_dir, results)
+    if replication is not None:
+        results["replication"] = replication
     write_results(run_dir, results)
     return results
+
+
+def _replication(
+    config: ExperimentConfig, run_dir: Path, results: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Both directions side by side, once the mirrored direction (``replication.mirror``)
+    has its own results in ``RUN/mirror``."""
+    mirror_file = run_dir / MIRROR_DIR / RESULTS_FILE
+    if not config.replication.mirror or not mirror_file.exists():
+        return None
+    mirrored = json.loads(mirror_file.read_text(encoding="utf-8"))
+    a = config.analysis
+    return replication_summary(
+        [
+            direction_summary(results, a.source_lang, a.target_lang, "."),
+            direction_summary(mirrored, a.target_lang, a.source_lang, MIRROR_DIR),
+        ]
+    )
 
 
 def _write_samples(folder: Path, frame: pd.DataFrame) -> None:

@@ -65,6 +65,8 @@ def open_run_dir(
     check_judge_ref(config)
     if stages:
         training_split(config)  # a bad training file fails now, before the run dir changes
+        if config.replication.mirror:
+            training_split(config.mirrored())  # ... and the mirrored direction's
         split_labelled(load_labelled(labelled_path(config)))  # ... and a bad labelled set
     if config.generation.engine == "vllm":
         require_vllm()

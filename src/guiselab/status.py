@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from guiselab.config import load_config
+from guiselab.config import MIRROR_DIR, load_config
 from guiselab.errors import GuiselabError, InputFileError
 from guiselab.finetune import TRAINED_ROLES
 from guiselab.generate import plan_generations
@@ -95,4 +95,10 @@ def run_status(run_dir: Path) -> list[str]:
             lines.append(
                 "timings (s)        " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items())
             )
+    if config.replication.mirror:  # the other direction: a run of its own inside this one
+        mirror = run_dir / MIRROR_DIR
+        if (mirror / STORE_NAME).exists():
+            lines += ["", "mirrored direction:", *run_status(mirror)]
+        else:
+            lines.append("mirrored direction not started (RUN/mirror)")
     return lines

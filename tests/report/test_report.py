@@ -616,3 +616,24 @@ def test_judge_line_states_real_answers_and_a_failed_real_auroc() -> None:
     shown = judge_line({"judge_validation": {**validation, "real": asked}})
     assert shown is not None and shown[1] is True and ": FLAGGED." in shown[0]
     assert "language-model" not in shown[0] and "configured real-answer set" in shown[0]
+
+
+def test_both_directions_are_shown_side_by_side_escaped(tmp_path: Path) -> None:
+    from guiselab.analysis import direction_summary, replication_summary
+
+    hostile = "<img src=x onerror=alert(1)>"
+    first = direction_summary(_results(), "en", "ru", ".")
+    second = direction_summary(_results(outcome="inconclusive"), "ru", "en", "mirror")
+    second["headline"] = hostile
+    summary = replication_summary([first, second])
+    summary["positive_controls"][0]["sentence"] += hostile
+    run = _write_run(tmp_path / "run", results={**_results(), "replication": summary})
+    html_path, md_path = write_report(run)
+    html, markdown = html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")
+    assert 'id="replication"' in html and 'href="#replication"' in html
+    assert "trained in en, evaluated in ru" in html and "trained in ru, evaluated in en" in html
+    assert hostile not in html and "&lt;img src=x" in html
+    assert "## Both directions" in markdown and hostile not in markdown
+    assert 'id="replication"' not in write_report(_write_run(tmp_path / "one"))[0].read_text(
+        encoding="utf-8"
+    )

@@ -11,6 +11,7 @@ from guiselab.analysis._analyze import SCHEMA_VERSION, analyze, decision_tables
 from guiselab.analysis._checks import CONTROL, ORGANISM
 from guiselab.analysis._contrasts import gap_contrast_name, rate_contrast_name
 from guiselab.analysis._decide import decide, plan_status
+from guiselab.analysis._directions import direction_summary, replication_summary
 from guiselab.analysis._perplexity import perplexity_table
 from guiselab.analysis._pilot import pilot_advice
 from guiselab.analysis._plan import PLAN_FILE, AnalysisPlan, plan_difference, read_plan
@@ -49,6 +50,7 @@ __all__ = [
     "bootstrap_mean",
     "decide",
     "decision_tables",
+    "direction_summary",
     "estimate_paired",
     "gap_contrast_name",
     "paired_summary",
@@ -60,5 +62,6 @@ __all__ = [
     "prepare_samples",
     "rate_contrast_name",
     "read_plan",
+    "replication_summary",
     "rng_for",
 ]

@@ -15,8 +15,10 @@ from guiselab.config._load import config_to_toml, load_config, preset_names
 from guiselab.config._models import ApiConfig, ModelsConfig
 from guiselab.config._pairs import PairsConfig
 from guiselab.config._probe import ProbeConfig
+from guiselab.config._replication import MIRROR_DIR, ReplicationConfig
 
 __all__ = [
+    "MIRROR_DIR",
     "AnalysisConfig",
     "ApiConfig",
     "ExperimentConfig",
@@ -26,6 +28,7 @@ __all__ = [
     "ModelsConfig",
     "PairsConfig",
     "ProbeConfig",
+    "ReplicationConfig",
     "VllmConfig",
     "commented_config",
     "config_to_toml",

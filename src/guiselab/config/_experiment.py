@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from guiselab.config._analysis import AnalysisConfig
 from guiselab.config._finetune import FinetuneConfig
@@ -11,6 +13,7 @@ from guiselab.config._judge import JudgeConfig
 from guiselab.config._models import ApiConfig, ModelsConfig
 from guiselab.config._pairs import PairsConfig
 from guiselab.config._probe import ProbeConfig
+from guiselab.config._replication import MIRROR_DIR, ReplicationConfig
 from guiselab.config._section import Section
 
 __all__ = ["ExperimentConfig"]
@@ -41,6 +44,32 @@ class ExperimentConfig(Section):
     """Scoring."""
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     """Statistics and decision."""
+    replication: ReplicationConfig = Field(default_factory=ReplicationConfig)
+    """The experiment in the other direction, decided in the same run."""
+
+    def mirrored(self) -> ExperimentConfig:
+        """The config of the other direction (``replication.mirror``): the organism and
+        control trained in the target language on its variety (``replication.finetune`` keys
+        applied), source and target languages swapped, no further mirror."""
+        a = self.analysis
+        finetune: dict[str, Any] = {
+            **self.finetune.model_dump(),
+            "lang": a.target_lang,
+            "variety": self.pairs.varieties.get(a.target_lang, self.finetune.variety),
+            "train_file": None,
+            **self.replication.finetune,
+        }
+        return self.model_copy(
+            update={
+                "name": f"{self.name}-{MIRROR_DIR}",
+                "finetune": FinetuneConfig.model_validate(finetune),
+                "analysis": a.model_copy(
+                    update={"source_lang": a.target_lang, "target_lang": a.source_lang}
+                ),
+                "probe": self.probe.model_copy(update={"enabled": self.replication.probe}),
+                "replication": ReplicationConfig(),
+            }
+        )
 
     @field_validator("name")
     @classmethod
@@ -78,6 +107,41 @@ class ExperimentConfig(Section):
                 f"'{self.analysis.source_lang}'; the organism's training language is the source "
                 "language: set analysis.source_lang (and target_lang) to match"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _mirror_can_train(self) -> ExperimentConfig:
+        r = self.replication
+        if not r.mirror:
+            if r.finetune or r.probe:
+                raise ValueError(
+                    "replication.finetune and replication.probe apply to the mirrored "
+                    "direction: set replication.mirror = true, or remove them"
+                )
+            return self
+        missing = [
+            role
+            for role in ("organism", "control")
+            if role not in self.models.roles or getattr(self.models, role) is not None
+        ]
+        if missing:
+            raise ValueError(
+                f"replication.mirror trains an organism and a control in the target language, "
+                f"but models.{missing[0]} is given or not among models.roles: leave both to "
+                "the run, or set replication.mirror = false"
+            )
+        for key in ("lang", "seed", "seeds"):
+            if key in r.finetune:
+                raise ValueError(
+                    f"replication.finetune.{key} is set by the mirror itself (the target "
+                    "language, the run's seeds); remove it"
+                )
+        try:
+            self.mirrored()
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise ValueError(f"replication.finetune.{where}: {error['msg']}") from None
         return self
 
     @model_validator(mode="after")

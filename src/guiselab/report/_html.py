@@ -27,6 +27,7 @@ from guiselab.report._format import (
 from guiselab.report._inputs import RunInputs, rows_of
 from guiselab.report._pairs import GuiseSide, PairRow, PairTable, build_pair_table
 from guiselab.report._probe import intervention_table, layer_table, probe_figures, probe_reading
+from guiselab.report._replication import REPLICATION_NOTE, replication_lines, replication_table
 from guiselab.report._scatter import scatter_figure
 from guiselab.report._tables import (
     ATTRIBUTION_NOTE,
@@ -89,6 +90,11 @@ def render_html(inputs: RunInputs) -> str:
         categories=category_table(inputs) if inputs.results.get("by_category") else None,
         category_note=CATEGORY_NOTE,
         seeds=seed_table(inputs.results) if inputs.results.get("by_seed") else None,
+        replication=replication_table(inputs.results)
+        if inputs.results.get("replication")
+        else None,
+        replication_lines=replication_lines(inputs.results),
+        replication_note=REPLICATION_NOTE,
         seed_note=SEED_NOTE,
         contrasts_note=CONTRASTS_NOTE,
         contrasts=contrasts_table(inputs),
@@ -107,7 +113,10 @@ def render_html(inputs: RunInputs) -> str:
 
 def _links(inputs: RunInputs) -> list[tuple[str, str]]:
     """The navigation bar: (anchor, label) of each section the page has."""
-    links = [("decision", "Decision"), ("cells", "Cells"), ("gaps", "Guise gaps")]
+    links = [("decision", "Decision")]
+    if inputs.results.get("replication"):
+        links.append(("replication", "Both directions"))
+    links += [("cells", "Cells"), ("gaps", "Guise gaps")]
     if inputs.results.get("trigger_controls"):
         links.append(("triggers", "Trigger controls"))
     if inputs.results.get("by_seed"):

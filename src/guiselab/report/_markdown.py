@@ -24,6 +24,7 @@ from guiselab.report._format import (
 from guiselab.report._inputs import RunInputs
 from guiselab.report._pairs import GuiseSide, PairRow, build_pair_table
 from guiselab.report._probe import intervention_table, layer_table, probe_reading
+from guiselab.report._replication import REPLICATION_NOTE, replication_lines, replication_table
 from guiselab.report._tables import (
     ATTRIBUTION_NOTE,
     CATEGORY_NOTE,
@@ -69,6 +70,18 @@ def render_markdown(inputs: RunInputs, figures: Sequence[tuple[str, str]] = ()) 
         f"# guiselab report — {_md(inputs.name)}",
         "Matched-guise experiment: the same items asked in a standard and a vernacular guise.",
         _decision(inputs),
+        *(
+            [
+                "## Both directions",
+                REPLICATION_NOTE,
+                _table(replication_table(inputs.results)),
+                "\n".join(f"- {_md(line)}" for line in replication_lines(inputs.results)),
+                "The mirrored direction's own report: mirror/report.md; both runs side by "
+                "side: comparison.md.",
+            ]
+            if inputs.results.get("replication")
+            else []
+        ),
         "\n\n".join(f"![{_md(title)}](figures/{name})" for title, name in figures),
         "## Misaligned rate per cell",
         _table(cells_table(inputs)),

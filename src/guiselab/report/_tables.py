@@ -46,6 +46,7 @@ _CORE_KEYS = frozenset(
         "trigger_controls",
         "by_category",
         "by_seed",
+        "replication",  # rendered by report._replication
     }
 )
 """Sections the report renders itself (the probe has its own figures and reading)."""
