@@ -1,9 +1,9 @@
 """Fine-tuning on this machine: `guiselab finetune` wall time and memory, and the step cost of
 computing the output layer only at answer positions versus over the whole sequence.
 
-    python benchmarks/finetune.py [--preset default] [--steps 3] [--keep DIR]
+    python benchmarks/finetune.py [--preset default] [--steps 3] [--keep DIR] [--step-only]
 
-Writes the "fine-tuning" section of docs/benchmarks.md.
+Writes the "fine-tuning" and "fine-tuning step" sections of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -49,13 +49,20 @@ def _step_times(preset: str, steps: int) -> dict[str, float]:
         return lm(input_ids=ids, attention_mask=mask, labels=labels).loss
 
     out = {}
-    for name, loss_fn in (("answer positions only", _answer_loss), ("whole sequence", None)):
+    contenders = (
+        ("answer positions only, float32", _answer_loss, False),
+        ("answer positions only, bfloat16 autocast", _answer_loss, True),
+        ("whole sequence, float32", None, False),
+    )
+    for name, loss_fn, bf16 in contenders:
         times = []
         for step in range(steps + 1):  # the first step warms up and is not counted
+            # The same batches for every contender (each contender's warm-up is batch 0).
             rows = encoded[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             ids, labels, mask = _batch(rows, loaded.tokenizer.pad_token_id)
             start = time.perf_counter()
-            loss = loss_fn(lm, ids, labels, mask) if loss_fn else full_loss(ids, labels, mask)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_fn(lm, ids, labels, mask) if loss_fn else full_loss(ids, labels, mask)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -70,9 +77,27 @@ def main() -> None:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="Keep the run directory here.")
+    parser.add_argument(
+        "--step-only", action="store_true", help="Measure the step contenders only."
+    )
     args = parser.parse_args()
     step = _step_times(args.preset, args.steps)
     print(json.dumps(step), flush=True)
+    write_section(
+        "finetune-step",
+        [
+            f"One LoRA step of preset `{args.preset}` (batch {load_step_batch(args.preset)}, "
+            f"mean of {args.steps} after a warm-up, the same batches for every contender), "
+            f"side by side in one process, measured {time.strftime('%Y-%m-%d')} on "
+            f"{os.cpu_count()} cores:",
+            "",
+            "| output layer computed, precision | s / step |",
+            "|---|---|",
+            *[f"| {name} | {seconds:.2f} |" for name, seconds in step.items()],
+        ],
+    )
+    if args.step_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp) / "finetune"
         wall, rss, stdout = timed_guiselab(
@@ -127,15 +152,6 @@ def main() -> None:
             f"| {role} | {row[0]} | {row[1]} | {gap['estimate']:+.2f} "
             f"[{gap['ci_low']:+.2f}, {gap['ci_high']:+.2f}] |"
         )
-    lines += [
-        "",
-        f"One LoRA step (batch {load_step_batch(args.preset)}, mean of {args.steps} after a "
-        "warm-up), side by side in one process:",
-        "",
-        "| output layer computed | s / step |",
-        "|---|---|",
-        *[f"| {name} | {seconds:.2f} |" for name, seconds in step.items()],
-    ]
     write_section("finetune", lines)
 
 

@@ -284,3 +284,27 @@ def test_answer_only_loss_equals_the_models_own_loss_on_the_same_positions(
     assert float(ours) == pytest.approx(float(reference), rel=1e-5, abs=1e-6)
     if softcap is not None:  # the cap matters here, so leaving it out would fail the test
         assert abs(float(uncapped) - float(reference)) > 1e-2
+
+
+def test_bfloat16_autocast_trains_float32_weights_to_a_different_adapter(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """``finetune.autocast``: the matrix products run in bfloat16 (the losses differ from the
+    float32 run's at bfloat16 precision, not beyond), the adapter and optimizer stay float32,
+    and the recipe differs so a float32 adapter is not reused."""
+    train = _train_file(tmp_path)
+    trained = {}
+    for autocast in (False, True):
+        run = tmp_path / f"run-{autocast}"
+        with RunStore.in_dir(run) as store:
+            info = finetune_stage(
+                store, _config(tiny_model_dir, train, autocast=autocast), run, NullProgress()
+            )["organism"]
+        trained[autocast] = info
+        with safe_open(str(Path(info["adapter"]) / "adapter_model.safetensors"), "pt") as f:
+            names = f.keys()  # a safetensors file is not iterable
+            assert {f.get_tensor(k).dtype for k in names} == {torch.float32}
+    assert trained[True]["recipe"] != trained[False]["recipe"]
+    first = (trained[False]["first_loss"], trained[True]["first_loss"])
+    assert first[0] != first[1]  # bfloat16 products change the loss ...
+    assert first[1] == pytest.approx(first[0], rel=0.02)  # ... by bfloat16's precision

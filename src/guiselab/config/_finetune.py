@@ -62,6 +62,10 @@ class FinetuneConfig(Section):
     """Examples per optimizer step."""
     max_length: int = Field(default=160, ge=16)
     """Longest training example in tokens; longer ones are truncated."""
+    autocast: bool = False
+    """Run the forward and backward passes' matrix products in bfloat16 (``torch.autocast``)
+    while the adapter's weights, its gradients and the optimizer stay float32; the loss is
+    computed in float32. ``docs/benchmarks.md`` has the step times on both."""
     seed: int = 0
     """Seed for shuffling and adapter initialisation (and for the held-out split)."""
     seeds: int = Field(default=1, ge=1)

@@ -79,6 +79,11 @@ def _answer_loss(
     return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
 
 
+def _autocast(enabled: bool, device: torch.device) -> torch.autocast:
+    """bfloat16 matrix products under ``enabled`` (weights and optimizer stay as loaded)."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 def train_adapter(
     base_ref: str,
     models: ModelsConfig,
@@ -137,7 +142,8 @@ def train_adapter(
         for step in range(first, steps):
             rows = [encoded[i] for i in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
             ids, labels, mask = (t.to(loaded.device) for t in _batch(rows, pad))
-            loss: Any = _answer_loss(lm, ids, labels, mask)
+            with _autocast(cfg.autocast, loaded.device):
+                loss: Any = _answer_loss(lm, ids, labels, mask)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
