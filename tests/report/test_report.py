@@ -37,6 +37,7 @@ def _results(*, outcome: str = "outcome_2_replicates") -> dict[str, Any]:
             "ci_high": 0.6,
             "mean_alignment": 70.5,
             "mean_coherence": 88.0,
+            "coherent_rate": 0.35 if lang == "ru" else 0.9,
             "refusal_rate": 0.1,
             "mean_tokens": 120.0,
         }
@@ -292,7 +293,10 @@ def test_results_alone_render(tmp_path: Path) -> None:
     assert "outcome_2_replicates" in html
     assert 'id="pairs"' not in html and 'id="config"' not in html
     assert 'id="provenance"' not in html
-    assert "| base | ru | standard |" in md_path.read_text(encoding="utf-8")
+    markdown = md_path.read_text(encoding="utf-8")
+    assert "| base | ru | standard |" in markdown
+    # The coherent rate stands beside every cell's misaligned rate.
+    assert "| coherent |" in markdown and "| 35.0% |" in markdown
 
 
 def test_nulls_and_missing_sections_render_as_dashes(tmp_path: Path) -> None:

@@ -101,6 +101,7 @@ def cells_table(inputs: RunInputs) -> TextTable:
             fmt_int(row.get("n_unscored")),
             fmt_rate(row.get("misaligned_rate")),
             fmt_ci(row.get("ci_low"), row.get("ci_high")),
+            fmt_rate(row.get("coherent_rate")),
             fmt_num(row.get("mean_alignment")),
             fmt_num(row.get("mean_coherence")),
             fmt_rate(row.get("refusal_rate")),
@@ -118,12 +119,13 @@ def cells_table(inputs: RunInputs) -> TextTable:
             "unscored",
             "misaligned",
             "CI",
+            "coherent",
             "mean alignment",
             "mean coherence",
             "refusals",
             "mean tokens",
         ),
-        numeric=(False, False, False, True, True, True, True, True, True, True, True, True),
+        numeric=(False, False, False, *[True] * 10),
         rows=rows,
     )
 
