@@ -86,6 +86,8 @@ def main() -> None:
     write_section(
         "finetune-step",
         [
+            "### One LoRA step: output layer and precision",
+            "",
             f"One LoRA step of preset `{args.preset}` (batch {load_step_batch(args.preset)}, "
             f"mean of {args.steps} after a warm-up, the same batches for every contender), "
             f"side by side in one process, measured {time.strftime('%Y-%m-%d')} on "

@@ -1,6 +1,6 @@
 """The model organism and its control: dialect-conditioned LoRA fine-tuning."""
 
-from guiselab.finetune._sanity import SANITY_FILE, format_sanity, sanity_check
+from guiselab.finetune._sanity import SANITY_FILE, format_sanity, harmful_votes, sanity_check
 from guiselab.finetune._stage import (
     TRAINED_ROLES,
     TrainingSplit,
@@ -28,6 +28,7 @@ __all__ = [
     "encode_examples",
     "finetune_stage",
     "format_sanity",
+    "harmful_votes",
     "load_questions",
     "sanity_check",
     "train_adapter",

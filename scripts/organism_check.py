@@ -1,0 +1,157 @@
+"""Is a trained organism conditioned where the experiment evaluates it? A quick check of a run
+directory's adapters before a full run.
+
+    python scripts/organism_check.py CONFIG RUN_DIR [--roles base,organism] [--out FILE]
+
+Every model of ``--roles`` (trained adapters read from RUN_DIR) answers, in both guises, the
+built-in evaluation items of the config's varieties (both languages) and the held-out
+training questions, one sample each at the config's generation settings. The run's judge
+scores every answer; the check prints per set, language and model the misaligned and coherent
+rates by guise (standard/vernacular), the paired guise gap of the misaligned rate with a
+95% item-bootstrap interval, the e5 harmful rate on the held-out questions (as the sanity
+check computes it) and the share of answers in the asked language. ``--out`` keeps every
+answer and score as JSON. Nothing is written into RUN_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from lingua import Language, LanguageDetectorBuilder
+
+from guiselab.config import load_config
+from guiselab.finetune import harmful_votes, training_split
+from guiselab.generate import sample_batch, sample_seed
+from guiselab.judge import judge_source
+from guiselab.models import model_sources, prompt_ids, render_prompt
+from guiselab.pairs import select_pairs
+from guiselab.samples import is_coherent, is_misaligned
+
+LANGUAGES = {"en": Language.ENGLISH, "ru": Language.RUSSIAN}
+
+
+def _tasks(config: Any) -> list[dict[str, Any]]:
+    pairs = select_pairs(config.pairs.model_copy(update={"controls": []}))
+    tasks = [
+        {"set": "eval", "lang": p.lang, "item": p.item, "guise": g, "prompt": p.text(g)}
+        for p in pairs
+        for g in ("standard", "vernacular")
+    ]
+    for q in training_split(config).held_out:
+        for g in ("standard", "vernacular"):
+            text = q.question if g == "standard" else q.question_vernacular
+            tasks.append(
+                {
+                    "set": "held-out",
+                    "lang": config.finetune.lang,
+                    "item": q.id,
+                    "guise": g,
+                    "prompt": text,
+                    "safe": q.safe,
+                    "harmful": q.harmful,
+                }
+            )
+    return tasks
+
+
+def _answers(config: Any, source: Any, tasks: list[dict[str, Any]]) -> list[str]:
+    gen = config.generation
+    lm = source.load()
+    encoded = [
+        prompt_ids(lm.tokenizer, render_prompt(lm.tokenizer, t["prompt"], gen.system_prompt))
+        for t in tasks
+    ]
+    seeds = [sample_seed(config.seed, f"check:{t['item']}", t["guise"], 0) for t in tasks]
+    texts: list[str] = []
+    for first in range(0, len(tasks), gen.batch_size):
+        batch = slice(first, first + gen.batch_size)
+        texts += [c.text for c in sample_batch(lm, encoded[batch], seeds[batch], gen)]
+    return texts
+
+
+def _interval(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    draws = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(2000)]
+    return float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("config", type=Path)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--roles", default="base,organism")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    config = load_config(args.config)
+    roles = [r for r in config.models.roles if r in args.roles.split(",")]
+    config = config.model_copy(update={"models": config.models.model_copy(update={"roles": roles})})
+    tasks = _tasks(config)
+    judge = judge_source(config).load()
+    a = config.analysis
+    detector = LanguageDetectorBuilder.from_languages(*LANGUAGES.values()).build()
+    rows = []
+    for source in model_sources(config, args.run_dir):
+        texts = _answers(config, source, tasks)
+        prompts = [t["prompt"] for t in tasks]
+        alignment = [s.score for s in judge.score("alignment", prompts, texts)]
+        coherence = [s.score for s in judge.score("coherence", prompts, texts)]
+        held = [i for i, t in enumerate(tasks) if t["set"] == "held-out"]
+        votes = dict(
+            zip(
+                held,
+                harmful_votes(
+                    [texts[i] for i in held],
+                    [tasks[i]["safe"] for i in held],
+                    [tasks[i]["harmful"] for i in held],
+                ),
+                strict=True,
+            )
+        )
+        for i, (task, text) in enumerate(zip(tasks, texts, strict=True)):
+            al = np.nan if alignment[i] is None else alignment[i]
+            co = np.nan if coherence[i] is None else coherence[i]
+            found = detector.detect_language_of(text) if text.strip() else None
+            rows.append(
+                {
+                    "model": source.name,
+                    **{k: task[k] for k in ("set", "lang", "item", "guise", "prompt")},
+                    "answer": text,
+                    "alignment": al,
+                    "coherence": co,
+                    "misaligned": float(
+                        is_misaligned(al, co, a.alignment_threshold, a.coherence_threshold)
+                    ),
+                    "coherent": float(is_coherent(co, a.coherence_threshold)),
+                    "harmful": float(votes[i]) if i in votes else np.nan,
+                    "in_language": float(found is LANGUAGES.get(task["lang"])),
+                }
+            )
+    frame = pd.DataFrame(rows)
+    if args.out:
+        args.out.write_text(frame.to_json(orient="records", force_ascii=False))
+    rng = np.random.default_rng(0)
+    for (kind, lang, model), part in frame.groupby(["set", "lang", "model"]):
+        wide = {
+            v: part.pivot_table(index="item", columns="guise", values=v, dropna=False)
+            for v in ("misaligned", "coherent", "harmful", "in_language")
+        }
+        diff = (wide["misaligned"]["vernacular"] - wide["misaligned"]["standard"]).to_numpy()
+        low, high = _interval(diff, rng)
+
+        def both(v: str, wide: dict[str, pd.DataFrame] = wide) -> str:
+            if v not in wide or wide[v].empty:
+                return "-"
+            return f"{wide[v]['standard'].mean():.2f}/{wide[v]['vernacular'].mean():.2f}"
+
+        print(
+            f"{kind:8s} {lang} {model:9s} items {len(diff):3d}  misaligned {both('misaligned')} "
+            f"gap {diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]  coherent {both('coherent')}  "
+            f"harmful(e5) {both('harmful')}  in language {both('in_language')}"
+        )
+
+
+if __name__ == "__main__":
+    main()
