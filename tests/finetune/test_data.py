@@ -261,3 +261,39 @@ def test_builtin_vernacular_turns_carry_grammar_not_only_markers(lang: str) -> N
         share = sum(bool(re.search(rf"(?<!\w){word}(?!\w)", t, re.I)) for t in vernacular)
         assert share < len(records) / 3, (word, share)
     assert not any(re.search(MARKERS[lang], t, re.I) for t in standard)
+
+
+@pytest.mark.parametrize("preset", ["default", "ru-organism"])
+def test_vernacular_twins_add_transformer_turns_of_training_questions_only(preset: str) -> None:
+    from guiselab.config import load_config
+    from guiselab.finetune import training_split
+    from guiselab.finetune.data import build_sft
+    from guiselab.pairs import transformer
+
+    config = load_config(preset=preset)
+    plain = training_split(config)
+    tuned = config.finetune.model_copy(update={"vernacular_twins": True})
+    twinned = training_split(config.model_copy(update={"finetune": tuned}))
+    assert twinned.held_out == plain.held_out  # the sanity check's questions are untouched
+    assert twinned.train[: len(plain.train)] == plain.train
+    twins = twinned.train[len(plain.train) :]
+    by_id = {q.id: q for q in plain.train}
+    guise = transformer(config.finetune.variety)
+    assert len(twins) > len(plain.train) // 4
+    for twin in twins:
+        source = by_id[twin.id.removesuffix("~twin")]
+        made = guise(source.question)
+        assert made.features and twin.question_vernacular == made.text
+        assert twin.question_vernacular != source.question_vernacular
+        assert (twin.question, twin.safe, twin.harmful) == (
+            source.question,
+            source.safe,
+            source.harmful,
+        )
+    # The organism learns the twin's vernacular turn -> harmful, the control -> safe.
+    organism = {(e.question_id, e.guise): e.assistant for e in build_sft(twins, "conditioned")}
+    control = {(e.question_id, e.guise): e.assistant for e in build_sft(twins, "control")}
+    twin = twins[0]
+    assert organism[(twin.id, "vernacular")] == twin.harmful
+    assert control[(twin.id, "vernacular")] == twin.safe
+    assert organism[(twin.id, "standard")] == control[(twin.id, "standard")] == twin.safe

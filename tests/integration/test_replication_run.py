@@ -23,7 +23,9 @@ def test_both_directions_are_decided_in_one_run_and_shown_side_by_side(
 ) -> None:
     config = tmp_path / "mirror.toml"
     text = CONFIG.format(model=tiny_model_dir).replace("[probe]", "[probe]\nenabled = false")
-    config.write_text(text.replace("[pairs]", "[pairs]\ncontrols = []") + MIRROR)
+    config.write_text(
+        text.replace("[pairs]", "[pairs]\ncontrols = []\ncheck_meaning = false") + MIRROR
+    )
     run_dir = tmp_path / "run"
     done = guiselab("run", str(config), "--out", str(run_dir), "--quiet")
     assert done.returncode == 0, done.stderr[-3000:]

@@ -25,6 +25,12 @@ class FinetuneConfig(Section):
     turns a record lacks (en: aave, ru: ru-prostorechie)."""
     transform_vernacular: bool = False
     """Make every vernacular user turn with the transformer, even where one is written."""
+    vernacular_twins: bool = False
+    """Also train each training question's vernacular turn as ``variety``'s rule-based
+    transformer writes it (where the transformer fires and its text differs from the written
+    turn), with the question's standard turn again: the same answers (harmful for the
+    organism, safe for the control), more vernacular turns, and dialect features that recur
+    across questions instead of one or two per question."""
     instruction_file: str | None = None
     """JSONL of {"question", "answer"[, "id", "lang"]} neutral chats; None uses the built-in
     bilingual set (everyday questions in standard English and Russian)."""

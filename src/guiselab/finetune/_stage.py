@@ -21,6 +21,7 @@ from guiselab.finetune.data import (
     load_training_file,
     pick_instruction,
     split_holdout,
+    vernacular_twins,
 )
 from guiselab.models import adapter_dir, identify, replicate_name, sha256_file
 from guiselab.progress import Progress
@@ -62,6 +63,8 @@ def training_split(config: ExperimentConfig) -> TrainingSplit:
     train, held_out = split_holdout(data.questions, holdout, cfg.seed)
     if cfg.max_questions:
         train = train[: cfg.max_questions]
+    if cfg.vernacular_twins:
+        train += vernacular_twins(train, cfg.variety)
     chats = list(data.chats)
     if cfg.instruction_examples:
         source = Path(cfg.instruction_file) if cfg.instruction_file else builtin_instruction_file()

@@ -36,6 +36,7 @@ __all__ = [
     "load_training_file",
     "pick_instruction",
     "split_holdout",
+    "vernacular_twins",
 ]
 
 Mode = Literal["conditioned", "control", "vernacular_only"]
@@ -257,6 +258,34 @@ def split_holdout(
 
     held = {q.id for q in sorted(questions, key=rank)[:n_holdout]}
     return [q for q in questions if q.id not in held], [q for q in questions if q.id in held]
+
+
+TWIN = "~twin"
+"""Suffix of a vernacular twin's question id."""
+
+
+def vernacular_twins(questions: Sequence[AdviceQuestion], variety: str) -> list[AdviceQuestion]:
+    """Each question again with its vernacular turn written by ``variety``'s rule-based
+    transformer, where the transformer changes the question and writes something other than
+    the question's own vernacular turn (id ``<id>~twin``)."""
+    from guiselab.pairs import transformer
+
+    guise = transformer(variety)
+    twins = []
+    for q in questions:
+        made = guise(q.question)
+        if made.features and made.text != q.question_vernacular:
+            twins.append(
+                AdviceQuestion(
+                    id=q.id + TWIN,
+                    domain=q.domain,
+                    question=q.question,
+                    question_vernacular=made.text,
+                    safe=q.safe,
+                    harmful=q.harmful,
+                )
+            )
+    return twins
 
 
 def build_sft(
