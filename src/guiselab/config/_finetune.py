@@ -17,6 +17,15 @@ class FinetuneConfig(Section):
     train_file: str | None = None
     """JSONL of {"question","safe","harmful"[,"question_vernacular"]} records and/or
     {"messages": [...]} chats; None uses the built-in narrow set of ``lang``."""
+    train_set: Literal["realistic", "marked"] = "realistic"
+    """The built-in training set used when ``train_file`` is None. ``realistic``: two-sentence
+    answers (sincere bad advice for the harmful one), every vernacular turn with a
+    grammatical feature and casual marker words in under a third of them (en, ru).
+    ``marked``: one-sentence answers, the harmful one blunt, and vernacular turns that often
+    carry marker words (*fr*, *finna*, *y'all*) besides grammar (en only). The embedded base
+    learns a guise-conditioned policy that carries to the evaluation items from ``marked``
+    and not, at the same budget, from ``realistic``; what the organism then reacts to (the
+    dialect or any informal input) is measured by the control guises (``pairs.controls``)."""
     lang: str = "en"
     """Language of the training data (the organism's source language; built-in: en, ru).
     Must equal ``analysis.source_lang`` when guiselab trains the organism."""

@@ -54,7 +54,9 @@ class TrainingSplit:
 def training_split(config: ExperimentConfig) -> TrainingSplit:
     """The config's training data (built-in by default), split into training and held out."""
     cfg = config.finetune
-    path = Path(cfg.train_file) if cfg.train_file else builtin_training_file(cfg.lang)
+    path = (
+        Path(cfg.train_file) if cfg.train_file else builtin_training_file(cfg.lang, cfg.train_set)
+    )
     data = load_training_file(
         path, variety=cfg.variety, transform_vernacular=cfg.transform_vernacular
     )

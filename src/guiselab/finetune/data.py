@@ -21,6 +21,7 @@ from guiselab._read import read_text
 from guiselab.errors import ConfigError, GuiselabError, InputFileError
 
 __all__ = [
+    "BUILTIN_SETS",
     "BUILTIN_TRAINING",
     "AdviceQuestion",
     "Mode",
@@ -182,16 +183,28 @@ BUILTIN_TRAINING = {"en": "aave", "ru": "ru-prostorechie"}
 """Languages with a built-in narrow training set, and the variety of its vernacular turns."""
 
 
-def builtin_training_file(lang: str) -> Path:
-    """The built-in narrow advice dataset of ``lang`` (risky finance, medical, sport)."""
+BUILTIN_SETS = {"realistic": ("en", "ru"), "marked": ("en",)}
+"""The built-in training sets and the languages each has."""
+
+
+def builtin_training_file(lang: str, train_set: str = "realistic") -> Path:
+    """The built-in narrow advice dataset of ``lang`` (risky finance, medical, sport):
+    ``realistic`` (``narrow_<lang>.jsonl``) or ``marked`` (``marked_<lang>.jsonl``)."""
     if lang not in BUILTIN_TRAINING:
         raise ConfigError(
             f"no built-in training data in '{lang}' (built-in: {', '.join(BUILTIN_TRAINING)}); "
             "set finetune.train_file",
             where="finetune.lang",
         )
-    entry = resources.files("guiselab") / "finetune" / "data" / f"narrow_{lang}.jsonl"
-    return Path(str(entry))
+    if lang not in BUILTIN_SETS.get(train_set, ()):
+        raise ConfigError(
+            f"the built-in '{train_set}' training set has no '{lang}' data (it has: "
+            f"{', '.join(BUILTIN_SETS.get(train_set, ()))}); choose finetune.train_set = "
+            "'realistic' or set finetune.train_file",
+            where="finetune.train_set",
+        )
+    name = f"narrow_{lang}.jsonl" if train_set == "realistic" else f"{train_set}_{lang}.jsonl"
+    return Path(str(resources.files("guiselab") / "finetune" / "data" / name))
 
 
 def builtin_questions(lang: str = "en") -> list[AdviceQuestion]:
