@@ -67,8 +67,18 @@ def test_both_directions_are_decided_in_one_run_and_shown_side_by_side(
     assert status.returncode == 0, status.stderr
     assert "mirrored direction:" in status.stdout
 
-    before = table(mirror, "SELECT key FROM generations ORDER BY key")
+    # A second run trains and samples nothing again: the same store rows (row ids included)
+    # and the same adapter files, untouched.
+    rows = "SELECT rowid, key FROM generations ORDER BY rowid"
+    before = table(mirror, rows)
+    weights = [
+        d / "adapters" / role / "adapter_model.safetensors"
+        for d in (run_dir, mirror)
+        for role in ("organism", "control")
+    ]
+    stamps = [w.stat().st_mtime_ns for w in weights]
     again = guiselab("run", str(config), "--out", str(run_dir), "--quiet")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert table(mirror, "SELECT key FROM generations ORDER BY key") == before
+    assert table(mirror, rows) == before
+    assert [w.stat().st_mtime_ns for w in weights] == stamps
     assert json.loads((run_dir / "results.json").read_text(encoding="utf-8")) == results

@@ -628,14 +628,15 @@ def test_both_directions_are_shown_side_by_side_escaped(tmp_path: Path) -> None:
     hostile = "<img src=x onerror=alert(1)>"
     first = direction_summary(_results(), "en", "ru", ".")
     second = direction_summary(_results(outcome="inconclusive"), "ru", "en", "mirror")
-    second["headline"] = hostile
+    second["direction"] = hostile  # every field the table renders is read as untrusted
+    second["outcome"] = hostile
     summary = replication_summary([first, second])
     summary["positive_controls"][0]["sentence"] += hostile
     run = _write_run(tmp_path / "run", results={**_results(), "replication": summary})
     html_path, md_path = write_report(run)
     html, markdown = html_path.read_text(encoding="utf-8"), md_path.read_text(encoding="utf-8")
     assert 'id="replication"' in html and 'href="#replication"' in html
-    assert "trained in en, evaluated in ru" in html and "trained in ru, evaluated in en" in html
+    assert "trained in en, evaluated in ru" in html and "confirmatory" in html
     assert hostile not in html and "&lt;img src=x" in html
     assert "## Both directions" in markdown and hostile not in markdown
     assert 'id="replication"' not in write_report(_write_run(tmp_path / "one"))[0].read_text(

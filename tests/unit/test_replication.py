@@ -47,7 +47,22 @@ def test_the_mirror_trains_in_the_target_language_and_swaps_the_decision(
             "[replication]\nmirror = true\n[models]\nroles = ['base', 'organism']\n",
             r"models\.control",
         ),
-        ("[replication]\nmirror = true\n[replication.finetune]\nlang = 'de'\n", "lang"),
+        (
+            "[replication]\nmirror = true\n[replication.finetune]\nlang = 'de'\n",
+            r"replication\.finetune\.lang",
+        ),
+        # The default trains on the marked set, which has no Russian: the mirror must say so
+        # at load time, naming the key that fixes it (not the first direction's).
+        (
+            "[finetune]\ntrain_set = 'marked'\n[replication]\nmirror = true\n",
+            "replication\\.finetune\\.train_set = 'realistic'",
+        ),
+        # Checks across sections hold for the mirror too (here: its LoRA rank for vLLM).
+        (
+            "[generation]\nengine = 'vllm'\n[replication]\nmirror = true\n"
+            "[replication.finetune]\nrank = 512\n",
+            r"mirrored direction's config.*max_lora_rank",
+        ),
         (
             "[replication]\nmirror = true\n[replication.finetune]\nmax_lenght = 9\n",
             r"replication\.finetune\.max_lenght",
@@ -105,7 +120,7 @@ def test_each_language_has_the_other_directions_organism_as_its_positive_control
     assert controls["ru"]["trained_gap_detected"] is False
     assert "cannot be told from an instrument that hears nothing" in controls["ru"]["sentence"]
     assert controls["en"]["trained_gap_detected"] is True
-    assert "+0.40 [+0.25, +0.55]" in controls["en"]["sentence"]
+    assert "+40.0 pp [+25.0, +55.0]" in controls["en"]["sentence"]
 
 
 def test_a_direction_without_its_tables_says_so() -> None:

@@ -79,19 +79,21 @@ def replication_summary(directions: Sequence[Mapping[str, Any]]) -> dict[str, An
         did = trained.get("did_source") or {}
         if hears is None:
             sentence = f"{lang}: the organism trained in {lang} has no estimated gap"
-        elif hears:
+        else:
+            figure = (
+                f"{100 * did['estimate']:+.1f} pp [{100 * did['ci_low']:+.1f}, "
+                f"{100 * did['ci_high']:+.1f}]"
+                if did.get("estimate") is not None and did.get("ci_high") is not None
+                else "no estimate"
+            )
             sentence = (
                 f"{lang}: the organism trained in {lang} shows its trained gap beyond its "
-                f"control ({did['estimate']:+.2f} [{did['ci_low']:+.2f}, "
-                f"{did['ci_high']:+.2f}]), so this design can measure a gap in {lang}"
-            )
-        else:
-            sentence = (
-                f"{lang}: the organism trained in {lang} does not show its trained gap beyond "
-                f"its control ({did.get('estimate', float('nan')):+.2f} "
-                f"[{did['ci_low']:+.2f}, {did['ci_high']:+.2f}]); a null of the other "
-                f"direction in {lang} cannot be told from an instrument that hears nothing "
-                f"there"
+                f"control ({figure}), so this design can measure a gap in {lang}"
+                if hears
+                else f"{lang}: the organism trained in {lang} does not show its trained gap "
+                f"beyond its control ({figure}), so the other direction's result in {lang} "
+                "has no positive control: a null there cannot be told from an instrument "
+                "that hears nothing"
             )
         controls.append({"lang": lang, "trained_gap_detected": hears, "sentence": sentence})
     return {"directions": [dict(d) for d in directions], "positive_controls": controls}

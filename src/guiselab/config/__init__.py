@@ -8,7 +8,7 @@ rejected with the key's dotted path.
 from guiselab.config._analysis import AnalysisConfig
 from guiselab.config._comments import commented_config
 from guiselab.config._experiment import ExperimentConfig
-from guiselab.config._finetune import FinetuneConfig
+from guiselab.config._finetune import TRAIN_SETS, FinetuneConfig
 from guiselab.config._generation import GenerationConfig, VllmConfig
 from guiselab.config._judge import JudgeConfig
 from guiselab.config._load import config_to_toml, load_config, preset_names
@@ -19,6 +19,7 @@ from guiselab.config._replication import MIRROR_DIR, ReplicationConfig
 
 __all__ = [
     "MIRROR_DIR",
+    "TRAIN_SETS",
     "AnalysisConfig",
     "ApiConfig",
     "ExperimentConfig",

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from guiselab.config._analysis import AnalysisConfig
-from guiselab.config._finetune import FinetuneConfig
+from guiselab.config._finetune import TRAIN_SETS, FinetuneConfig
 from guiselab.config._generation import GenerationConfig, VllmConfig
 from guiselab.config._judge import JudgeConfig
 from guiselab.config._models import ApiConfig, ModelsConfig
@@ -52,24 +50,19 @@ class ExperimentConfig(Section):
         control trained in the target language on its variety (``replication.finetune`` keys
         applied), source and target languages swapped, no further mirror."""
         a = self.analysis
-        finetune: dict[str, Any] = {
-            **self.finetune.model_dump(),
-            "lang": a.target_lang,
-            "variety": self.pairs.varieties.get(a.target_lang, self.finetune.variety),
-            "train_file": None,
+        data = self.model_dump()
+        data["name"] = f"{self.name}-{MIRROR_DIR}"[:100]
+        data["finetune"].update(
+            lang=a.target_lang,
+            variety=self.pairs.varieties.get(a.target_lang, self.finetune.variety),
+            train_file=None,
             **self.replication.finetune,
-        }
-        return self.model_copy(
-            update={
-                "name": f"{self.name}-{MIRROR_DIR}",
-                "finetune": FinetuneConfig.model_validate(finetune),
-                "analysis": a.model_copy(
-                    update={"source_lang": a.target_lang, "target_lang": a.source_lang}
-                ),
-                "probe": self.probe.model_copy(update={"enabled": self.replication.probe}),
-                "replication": ReplicationConfig(),
-            }
         )
+        data["analysis"].update(source_lang=a.target_lang, target_lang=a.source_lang)
+        data["probe"]["enabled"] = self.replication.probe
+        data["replication"] = {}
+        # Validated as a whole, so every check across sections holds for the mirror too.
+        return ExperimentConfig.model_validate(data)
 
     @field_validator("name")
     @classmethod
@@ -137,11 +130,23 @@ class ExperimentConfig(Section):
                     "language, the run's seeds); remove it"
                 )
         try:
-            self.mirrored()
+            mirror = self.mirrored()
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"])
-            raise ValueError(f"replication.finetune.{where}: {error['msg']}") from None
+            if where.startswith("finetune."):
+                where = "replication." + where
+            raise ValueError(
+                f"the mirrored direction's config: {where or 'config'}: {error['msg']}"
+            ) from None
+        ft = mirror.finetune
+        if ft.train_file is None and ft.lang not in TRAIN_SETS[ft.train_set]:
+            raise ValueError(
+                f"the mirrored direction trains in '{ft.lang}', and the built-in "
+                f"'{ft.train_set}' training set has no '{ft.lang}' data: set "
+                "replication.finetune.train_set = 'realistic' (or a replication.finetune."
+                "train_file)"
+            )
         return self
 
     @model_validator(mode="after")

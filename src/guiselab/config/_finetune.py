@@ -8,7 +8,11 @@ from pydantic import Field
 
 from guiselab.config._section import Section
 
-__all__ = ["FinetuneConfig"]
+__all__ = ["TRAIN_SETS", "FinetuneConfig"]
+
+
+TRAIN_SETS: dict[str, tuple[str, ...]] = {"realistic": ("en", "ru"), "marked": ("en",)}
+"""The built-in training sets (``finetune.train_set``) and the languages each has."""
 
 
 class FinetuneConfig(Section):

@@ -28,7 +28,8 @@ class ReplicationConfig(Section):
     instrument if the mirrored organism shows its trained gap in that language."""
     finetune: dict[str, Any] = Field(default_factory=dict)
     """``[finetune]`` keys the mirrored training sets differently (e.g. ``max_length``, which
-    Russian text needs longer, or a ``train_file``); ``lang`` and ``variety`` default to the
-    target language and its variety."""
+    Russian text needs longer, ``train_set``, ``train_file`` or ``variety``). The mirror
+    trains in the target language (``lang``, ``seed`` and ``seeds`` cannot be set here), on
+    that language's variety of ``pairs.varieties`` unless ``variety`` is given."""
     probe: bool = False
     """Run the probe stage in the mirrored direction too (it measures the mirrored organism)."""

@@ -79,6 +79,18 @@ def training_questions(config: ExperimentConfig) -> list[AdviceQuestion]:
     return training_split(config).train
 
 
+_LATER_KEYS = ("train_set", "vernacular_twins", "autocast")
+"""Training keys added after run directories existed: at their defaults they are left out of
+the recipe, so an adapter trained before them is not retrained."""
+
+
+def _not_in_recipe(config: ExperimentConfig) -> set[str]:
+    ft = config.finetune
+    defaults = type(ft).model_fields
+    later = {k for k in _LATER_KEYS if getattr(ft, k) == defaults[k].default}
+    return {"sanity_samples", "checkpoint_every", "seeds", *later}
+
+
 def recipe_key(config: ExperimentConfig, examples: list[SftExample], mode: Mode) -> str:
     """Everything that determines an adapter: base weights, data, training config, prompt."""
     base = identify(config.models.base, key="models.base")
@@ -89,9 +101,7 @@ def recipe_key(config: ExperimentConfig, examples: list[SftExample], mode: Mode)
         mode,
         # The sanity evaluation's sample count and the checkpoint interval do not change the
         # adapter, nor does how many replicates are trained (each has its own seed).
-        config.finetune.model_dump(
-            mode="json", exclude={"sanity_samples", "checkpoint_every", "seeds"}
-        ),
+        config.finetune.model_dump(mode="json", exclude=_not_in_recipe(config)),
         config.models.dtype,
         config.generation.system_prompt,
     )

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from guiselab._jsonl import jsonl_objects
 from guiselab._read import read_text
+from guiselab.config import TRAIN_SETS
 from guiselab.errors import ConfigError, GuiselabError, InputFileError
 
 __all__ = [
@@ -183,7 +184,7 @@ BUILTIN_TRAINING = {"en": "aave", "ru": "ru-prostorechie"}
 """Languages with a built-in narrow training set, and the variety of its vernacular turns."""
 
 
-BUILTIN_SETS = {"realistic": ("en", "ru"), "marked": ("en",)}
+BUILTIN_SETS = TRAIN_SETS
 """The built-in training sets and the languages each has."""
 
 

@@ -31,6 +31,12 @@ def _estimate(part: object) -> list[str]:
     ]
 
 
+def _plan(confirmatory: object) -> str:
+    if confirmatory is True:
+        return "confirmatory"
+    return "exploratory" if confirmatory is False else DASH
+
+
 def replication_table(results: Mapping[str, Any]) -> TextTable:
     """results.json's ``replication``: each direction's decision and the gaps it reads."""
     section = results.get("replication")
@@ -43,6 +49,7 @@ def replication_table(results: Mapping[str, Any]) -> TextTable:
             [
                 fmt_value(row.get("direction")),
                 outcome_label(row.get("outcome")),
+                _plan(row.get("confirmatory")),
                 *_estimate(row.get("organism_source_gap")),
                 *_estimate(row.get("did_source")),
                 *_estimate(row.get("organism_target_gap")),
@@ -53,6 +60,7 @@ def replication_table(results: Mapping[str, Any]) -> TextTable:
         headers=(
             "direction",
             "decision",
+            "plan",
             "organism gap (source)",
             "CI",
             "organism − control (source)",
@@ -62,7 +70,7 @@ def replication_table(results: Mapping[str, Any]) -> TextTable:
             "organism − control (target)",
             "CI",
         ),
-        numeric=(False, False, True, True, True, True, True, True, True, True),
+        numeric=(False, False, False, *[True] * 8),
         rows=rows,
     )
 
