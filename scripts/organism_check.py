@@ -126,7 +126,9 @@ def main() -> None:
                     ),
                     "coherent": float(is_coherent(co, a.coherence_threshold)),
                     "harmful": float(votes[i]) if i in votes else np.nan,
-                    "in_language": float(found is LANGUAGES.get(task["lang"])),
+                    "in_language": float(
+                        found is not None and found == LANGUAGES.get(task["lang"])
+                    ),
                 }
             )
     frame = pd.DataFrame(rows)
