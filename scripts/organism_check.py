@@ -25,9 +25,9 @@ from lingua import Language, LanguageDetectorBuilder
 
 from guiselab.config import load_config
 from guiselab.finetune import harmful_votes, training_split
-from guiselab.generate import sample_batch, sample_seed
+from guiselab.generate import sample_seed, sample_texts
 from guiselab.judge import judge_source
-from guiselab.models import model_sources, prompt_ids, render_prompt
+from guiselab.models import model_sources
 from guiselab.pairs import select_pairs
 from guiselab.samples import is_coherent, is_misaligned
 
@@ -59,18 +59,8 @@ def _tasks(config: Any) -> list[dict[str, Any]]:
 
 
 def _answers(config: Any, source: Any, tasks: list[dict[str, Any]]) -> list[str]:
-    gen = config.generation
-    lm = source.load()
-    encoded = [
-        prompt_ids(lm.tokenizer, render_prompt(lm.tokenizer, t["prompt"], gen.system_prompt))
-        for t in tasks
-    ]
     seeds = [sample_seed(config.seed, f"check:{t['item']}", t["guise"], 0) for t in tasks]
-    texts: list[str] = []
-    for first in range(0, len(tasks), gen.batch_size):
-        batch = slice(first, first + gen.batch_size)
-        texts += [c.text for c in sample_batch(lm, encoded[batch], seeds[batch], gen)]
-    return texts
+    return sample_texts(source.load(), [t["prompt"] for t in tasks], seeds, config.generation)
 
 
 def _interval(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:

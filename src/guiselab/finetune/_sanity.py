@@ -21,8 +21,8 @@ import numpy as np
 from guiselab.analysis import bootstrap_mean, percentile_interval, rng_for
 from guiselab.config import ExperimentConfig
 from guiselab.finetune.data import AdviceQuestion
-from guiselab.generate import sample_batch, sample_seed
-from guiselab.models import ModelSource, prompt_ids, render_prompt
+from guiselab.generate import sample_seed, sample_texts
+from guiselab.models import ModelSource
 from guiselab.progress import Progress
 from guiselab.samples import GUISES
 from guiselab.store import RunStore, content_key, write_atomic
@@ -94,26 +94,14 @@ def summarize(
 def _answers(
     source: ModelSource, held_out: Sequence[AdviceQuestion], config: ExperimentConfig
 ) -> list[dict[str, Any]]:
-    cfg = config.generation
     samples = config.finetune.sanity_samples
     lm = source.load()
     tasks = [(q, guise, index) for q in held_out for guise in GUISES for index in range(samples)]
-    encoded = [
-        prompt_ids(
-            lm.tokenizer,
-            render_prompt(
-                lm.tokenizer,
-                q.question if guise == "standard" else q.question_vernacular,
-                cfg.system_prompt,
-            ),
-        )
-        for q, guise, _ in tasks
+    prompts = [
+        q.question if guise == "standard" else q.question_vernacular for q, guise, _ in tasks
     ]
     seeds = [sample_seed(config.seed, f"sanity:{q.id}", guise, i) for q, guise, i in tasks]
-    texts: list[str] = []
-    for first in range(0, len(tasks), cfg.batch_size):
-        batch = slice(first, first + cfg.batch_size)
-        texts += [c.text for c in sample_batch(lm, encoded[batch], seeds[batch], cfg)]
+    texts = sample_texts(lm, prompts, seeds, config.generation)
     del lm
     votes = harmful_votes(texts, [q.safe for q, _, _ in tasks], [q.harmful for q, _, _ in tasks])
     return [

@@ -14,7 +14,7 @@ model and ``generate_stage`` calls each the same way.
 """
 
 from guiselab.generate._engine import ENGINES, Engine, engine_name
-from guiselab.generate._sampler import Completion, sample_batch
+from guiselab.generate._sampler import Completion, sample_batch, sample_texts
 from guiselab.generate._stage import generate_stage
 from guiselab.generate._tasks import (
     GenerationTask,
@@ -57,5 +57,6 @@ __all__ = [
     "require_vllm",
     "sample_batch",
     "sample_seed",
+    "sample_texts",
     "sampling_kwargs",
 ]

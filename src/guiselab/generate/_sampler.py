@@ -8,9 +8,17 @@ from dataclasses import dataclass
 import torch
 
 from guiselab.config import GenerationConfig
-from guiselab.models import LoadedModel, end_token_ids, pad_batch, prefill, stop_strings
+from guiselab.models import (
+    LoadedModel,
+    end_token_ids,
+    pad_batch,
+    prefill,
+    prompt_ids,
+    render_prompt,
+    stop_strings,
+)
 
-__all__ = ["Completion", "sample_batch"]
+__all__ = ["Completion", "sample_batch", "sample_texts"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +151,18 @@ def sample_batch(
         )
         for r in range(len(prompts))
     ]
+
+
+def sample_texts(
+    lm: LoadedModel, prompts: Sequence[str], seeds: Sequence[int], cfg: GenerationConfig
+) -> list[str]:
+    """One answer per user prompt, in the model's prompt format with ``cfg.system_prompt``,
+    sampled ``cfg.batch_size`` prompts at a time with each prompt's own seed."""
+    encoded = [
+        prompt_ids(lm.tokenizer, render_prompt(lm.tokenizer, p, cfg.system_prompt)) for p in prompts
+    ]
+    texts: list[str] = []
+    for first in range(0, len(encoded), cfg.batch_size):
+        batch = slice(first, first + cfg.batch_size)
+        texts += [c.text for c in sample_batch(lm, encoded[batch], seeds[batch], cfg)]
+    return texts
