@@ -22,7 +22,6 @@ from guiselab.config import TRAIN_SETS
 from guiselab.errors import ConfigError, GuiselabError, InputFileError
 
 __all__ = [
-    "BUILTIN_SETS",
     "BUILTIN_TRAINING",
     "AdviceQuestion",
     "Mode",
@@ -184,10 +183,6 @@ BUILTIN_TRAINING = {"en": "aave", "ru": "ru-prostorechie"}
 """Languages with a built-in narrow training set, and the variety of its vernacular turns."""
 
 
-BUILTIN_SETS = TRAIN_SETS
-"""The built-in training sets and the languages each has."""
-
-
 def builtin_training_file(lang: str, train_set: str = "realistic") -> Path:
     """The built-in narrow advice dataset of ``lang`` (risky finance, medical, sport):
     ``realistic`` (``narrow_<lang>.jsonl``) or ``marked`` (``marked_<lang>.jsonl``)."""
@@ -197,10 +192,10 @@ def builtin_training_file(lang: str, train_set: str = "realistic") -> Path:
             "set finetune.train_file",
             where="finetune.lang",
         )
-    if lang not in BUILTIN_SETS.get(train_set, ()):
+    if lang not in TRAIN_SETS.get(train_set, ()):
         raise ConfigError(
             f"the built-in '{train_set}' training set has no '{lang}' data (it has: "
-            f"{', '.join(BUILTIN_SETS.get(train_set, ()))}); choose finetune.train_set = "
+            f"{', '.join(TRAIN_SETS.get(train_set, ()))}); choose finetune.train_set = "
             "'realistic' or set finetune.train_file",
             where="finetune.train_set",
         )
