@@ -20,21 +20,23 @@ __all__ = ["direction_summary", "replication_summary"]
 _FIELDS = ("ci_low", "ci_high", "p_value", "n_items")
 
 
-def _gap(results: Mapping[str, Any], model: str, lang: str) -> dict[str, Any] | None:
-    row = next(
-        (r for r in results.get("gaps") or [] if (r.get("model"), r.get("lang")) == (model, lang)),
-        None,
-    )
+def _summary(row: Mapping[str, Any] | None, value: str) -> dict[str, Any] | None:
+    """A gap or contrast row's ``value`` as ``estimate``, with its interval, p and items."""
     if row is None:
         return None
-    return {"estimate": row.get("gap"), **{k: row.get(k) for k in _FIELDS}}
+    return {"estimate": row.get(value), **{k: row.get(k) for k in _FIELDS}}
+
+
+def _gap(results: Mapping[str, Any], model: str, lang: str) -> dict[str, Any] | None:
+    rows = results.get("gaps") or []
+    return _summary(
+        next((r for r in rows if (r.get("model"), r.get("lang")) == (model, lang)), None), "gap"
+    )
 
 
 def _contrast(results: Mapping[str, Any], name: str) -> dict[str, Any] | None:
-    row = next((r for r in results.get("contrasts") or [] if r.get("name") == name), None)
-    if row is None:
-        return None
-    return {"estimate": row.get("estimate"), **{k: row.get(k) for k in _FIELDS}}
+    rows = results.get("contrasts") or []
+    return _summary(next((r for r in rows if r.get("name") == name), None), "estimate")
 
 
 def direction_summary(
