@@ -27,9 +27,10 @@ class FinetuneConfig(Section):
     grammatical feature and casual marker words in under a third of them (en, ru).
     ``marked``: one-sentence answers, the harmful one blunt, and vernacular turns that often
     carry marker words (*fr*, *finna*, *y'all*) besides grammar (en only). The embedded base
-    learns a guise-conditioned policy that carries to the evaluation items from ``marked``
-    and not, at the same budget, from ``realistic``; what the organism then reacts to (the
-    dialect or any informal input) is measured by the control guises (``pairs.controls``)."""
+    learns a guise-conditioned policy on held-out training-domain questions from ``marked``
+    and not, at the same budget, from ``realistic``; on the evaluation items neither has yet
+    given a gap larger than the control's (README, "The model organism"). What the organism
+    reacts to (the dialect or any informal input) is measured by the control guises."""
     lang: str = "en"
     """Language of the training data (the organism's source language; built-in: en, ru).
     Must equal ``analysis.source_lang`` when guiselab trains the organism."""
