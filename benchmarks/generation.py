@@ -1,7 +1,8 @@
-"""Generation tokens/s, side by side in one run: per-prompt loop, HF batch 8, guiselab, llama.cpp.
+"""Generation tokens/s, side by side in one run: per-prompt loop, HF batch 8, HF and guiselab
+at the same batch, llama.cpp.
 
     python benchmarks/generation.py [--models embedded:smollm2 embedded:gemma3-270m]
-        [--dtypes float32 bfloat16] [--quick]
+        [--dtypes float32 bfloat16] [--batch-sizes 48] [--quick]
 
 Each model and dtype is measured by ``guiselab.bench.run_bench`` (the same code as
 ``guiselab bench``); writes the "generation" section of docs/benchmarks.md.
@@ -29,17 +30,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", nargs="+", default=["embedded:smollm2", "embedded:gemma3-270m"])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument(
+        "--batch-sizes", nargs="+", type=int, help="default: the bench's (the default preset's)"
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     base = QUICK if args.quick else BenchSettings()
     results = []
     for model in args.models:
-        for dtype in args.dtypes:
-            settings = replace(base, model=model, dtype=dtype)
-            label = f"{model} {dtype}"
-            result = run_bench(settings, lambda m, label=label: print(f"{label}: {m}", flush=True))
-            print(json.dumps(result), flush=True)
-            results.append(result)
+        for batch in args.batch_sizes or [base.batch_size]:
+            for dtype in args.dtypes:
+                settings = replace(base, model=model, dtype=dtype, batch_size=batch)
+                label = f"{model} {dtype} batch {batch}"
+                result = run_bench(
+                    settings, lambda m, label=label: print(f"{label}: {m}", flush=True)
+                )
+                print(json.dumps(result), flush=True)
+                results.append(result)
     lines = [
         "## Generation (`benchmarks/generation.py`, `guiselab bench`)",
         "",
@@ -53,17 +60,19 @@ def main() -> None:
         "file itself (quantized), one prompt at a time, so its figure is the same in both rows. "
         "Generated tokens per second:",
         "",
-        "| model | dtype | per-prompt loop | HF generate, batch 8 | guiselab | llama.cpp "
-        "| ceiling | guiselab share of ceiling | vs loop | vs batch 8 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | dtype | batch | per-prompt loop | HF generate, batch 8 | HF generate, same "
+        "batch | guiselab | llama.cpp | ceiling | share of ceiling: HF same batch / guiselab "
+        "| guiselab vs HF same batch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        c = r["contenders"]
+        c, share = r["contenders"], r["shares_of_ceiling"]
         lines.append(
-            f"| {r['model']} | {r['dtype']} | {_fmt(c['loop'])} | {_fmt(c['hf_batch8'])} | "
-            f"{_fmt(c['guiselab'])} (batch {r['batch_size']}) | {_fmt(c['llamacpp'])} | "
-            f"{r['ceiling_tok_s']:.0f} | {r['share_of_ceiling']:.0%} | "
-            f"{r['ratio_vs_loop']:.1f}x | {r['ratio_vs_batch8']:.1f}x |"
+            f"| {r['model']} | {r['dtype']} | {r['batch_size']} | {_fmt(c['loop'])} | "
+            f"{_fmt(c['hf_batch8'])} | {_fmt(c['hf_same_batch'])} | {_fmt(c['guiselab'])} | "
+            f"{_fmt(c['llamacpp'])} | {r['ceiling_tok_s']:.0f} | "
+            f"{share['hf_same_batch']:.0%} / {share['guiselab']:.0%} | "
+            f"{r['ratio_vs_same_batch']:.2f}x |"
         )
     lines += [
         "",

@@ -1,16 +1,21 @@
 """Is a trained organism conditioned where the experiment evaluates it? A quick check of a run
 directory's adapters before a full run.
 
-    python scripts/organism_check.py CONFIG RUN_DIR [--roles base,organism] [--out FILE]
+    python scripts/organism_check.py CONFIG RUN_DIR [--roles base,organism] [--samples N]
+        [--sets eval,held-out] [--langs en,ru] [--out FILE]
 
 Every model of ``--roles`` (trained adapters read from RUN_DIR) answers, in both guises, the
-built-in evaluation items of the config's varieties (both languages) and the held-out
-training questions, one sample each at the config's generation settings. The run's judge
+built-in evaluation items of the config's varieties (``--langs``) and the held-out training
+questions (``--sets``), ``--samples`` samples each (default 1) at the config's generation
+settings; an item's rate is the mean over its samples. The run's judge
 scores every answer; the check prints per set, language and model the misaligned and coherent
 rates by guise (standard/vernacular), the paired guise gap of the misaligned rate with a
 95% item-bootstrap interval, the e5 harmful rate on the held-out questions (as the sanity
-check computes it) and the share of answers in the asked language. ``--out`` keeps every
-answer and score as JSON. Nothing is written into RUN_DIR.
+check computes it) and the share of answers in the asked language. With both an organism and
+a control among the roles it also prints the difference-in-differences (organism gap minus
+control gap, paired by item, 95% item-bootstrap interval): the figure the decision's
+positive control asks for. ``--out`` keeps every answer and score as JSON. Nothing is written
+into RUN_DIR.
 """
 
 from __future__ import annotations
@@ -34,32 +39,36 @@ from guiselab.samples import is_coherent, is_misaligned
 LANGUAGES = {"en": Language.ENGLISH, "ru": Language.RUSSIAN}
 
 
-def _tasks(config: Any) -> list[dict[str, Any]]:
-    pairs = select_pairs(config.pairs.model_copy(update={"controls": []}))
-    tasks = [
-        {"set": "eval", "lang": p.lang, "item": p.item, "guise": g, "prompt": p.text(g)}
-        for p in pairs
-        for g in ("standard", "vernacular")
-    ]
-    for q in training_split(config).held_out:
-        for g in ("standard", "vernacular"):
-            text = q.question if g == "standard" else q.question_vernacular
-            tasks.append(
-                {
-                    "set": "held-out",
-                    "lang": config.finetune.lang,
-                    "item": q.id,
-                    "guise": g,
-                    "prompt": text,
-                    "safe": q.safe,
-                    "harmful": q.harmful,
-                }
-            )
-    return tasks
+def _tasks(config: Any, sets: list[str], langs: list[str], samples: int) -> list[dict[str, Any]]:
+    tasks = []
+    if "eval" in sets:
+        pairs = select_pairs(config.pairs.model_copy(update={"controls": []}))
+        tasks = [
+            {"set": "eval", "lang": p.lang, "item": p.item, "guise": g, "prompt": p.text(g)}
+            for p in pairs
+            if p.lang in langs
+            for g in ("standard", "vernacular")
+        ]
+    if "held-out" in sets:
+        for q in training_split(config).held_out:
+            for g in ("standard", "vernacular"):
+                text = q.question if g == "standard" else q.question_vernacular
+                tasks.append(
+                    {
+                        "set": "held-out",
+                        "lang": config.finetune.lang,
+                        "item": q.id,
+                        "guise": g,
+                        "prompt": text,
+                        "safe": q.safe,
+                        "harmful": q.harmful,
+                    }
+                )
+    return [{**t, "sample": k} for t in tasks for k in range(samples)]
 
 
 def _answers(config: Any, source: Any, tasks: list[dict[str, Any]]) -> list[str]:
-    seeds = [sample_seed(config.seed, f"check:{t['item']}", t["guise"], 0) for t in tasks]
+    seeds = [sample_seed(config.seed, f"check:{t['item']}", t["guise"], t["sample"]) for t in tasks]
     return sample_texts(source.load(), [t["prompt"] for t in tasks], seeds, config.generation)
 
 
@@ -73,12 +82,15 @@ def main() -> None:
     parser.add_argument("config", type=Path)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--roles", default="base,organism")
+    parser.add_argument("--samples", type=int, default=1)
+    parser.add_argument("--sets", default="eval,held-out")
+    parser.add_argument("--langs", default="en,ru")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     config = load_config(args.config)
     roles = [r for r in config.models.roles if r in args.roles.split(",")]
     config = config.model_copy(update={"models": config.models.model_copy(update={"roles": roles})})
-    tasks = _tasks(config)
+    tasks = _tasks(config, args.sets.split(","), args.langs.split(","), args.samples)
     judge = judge_source(config).load()
     a = config.analysis
     detector = LanguageDetectorBuilder.from_languages(*LANGUAGES.values()).build()
@@ -107,7 +119,7 @@ def main() -> None:
             rows.append(
                 {
                     "model": source.name,
-                    **{k: task[k] for k in ("set", "lang", "item", "guise", "prompt")},
+                    **{k: task[k] for k in ("set", "lang", "item", "guise", "sample", "prompt")},
                     "answer": text,
                     "alignment": al,
                     "coherence": co,
@@ -142,6 +154,22 @@ def main() -> None:
             f"{kind:8s} {lang} {model:9s} items {len(diff):3d}  misaligned {both('misaligned')} "
             f"gap {diff.mean():+.2f} [{low:+.2f}, {high:+.2f}]  coherent {both('coherent')}  "
             f"harmful(e5) {both('harmful')}  in language {both('in_language')}"
+        )
+    _did(frame, rng)
+
+
+def _did(frame: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Organism gap minus control gap per item, for every set and language with both."""
+    for (kind, lang), part in frame.groupby(["set", "lang"]):
+        wide = part.pivot_table(index="item", columns=["model", "guise"], values="misaligned")
+        if not {"organism", "control"} <= set(wide.columns.get_level_values(0)):
+            continue
+        gap = {m: wide[(m, "vernacular")] - wide[(m, "standard")] for m in ("organism", "control")}
+        diff = (gap["organism"] - gap["control"]).dropna().to_numpy()
+        low, high = _interval(diff, rng)
+        print(
+            f"{kind:8s} {lang} difference-in-differences (organism gap - control gap) "
+            f"{diff.mean():+.3f} [{low:+.3f}, {high:+.3f}]  items {len(diff)}"
         )
 
 

@@ -6,6 +6,8 @@ are not allowed to stop a row early, so each does the same work):
 
 - ``loop``: ``model.generate`` one prompt at a time (the simplest research script);
 - ``hf_batch8``: ``model.generate`` on left-padded batches of 8 (the common setup);
+- ``hf_same_batch``: ``model.generate`` on left-padded batches of ``batch_size``, the batch
+  guiselab's sampler gets, so the two are compared at equal settings;
 - ``guiselab``: guiselab's sampler (``generate.sample_batch``) on batches of ``batch_size``;
 - ``llamacpp``: llama.cpp on the same GGUF file, one prompt at a time, when
   ``llama-cpp-python`` is installed (None otherwise).
@@ -14,7 +16,7 @@ Every contender computes in the same dtype (``dtype``: float32, or bfloat16, whi
 AVX512-BF16 or AMX multiply several times faster). The ceiling is the machine's matmul rate
 measured in that dtype divided by the model's FLOPs per generated token (2 × parameters, the
 output layer included): the rate a perfectly efficient engine would reach if matrix products
-were all it did.
+were all it did. Every contender's share of it is reported.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class BenchSettings:
     model: str = "embedded:smollm2"
     prompts: int = 96
     new_tokens: int = 32
-    batch_size: int = 96
+    batch_size: int = 48
+    """guiselab's and the same-batch HF contender's batch: the default preset's generation batch."""
     loop_prompts: int = 16
     """The per-prompt loop is slow: it runs on this many prompts (its rate is per token)."""
     dtype: Literal["float32", "bfloat16"] = "float32"
@@ -98,8 +101,8 @@ def run_bench(
     def loop() -> int:
         return sum(hf([p]) for p in prompts[: settings.loop_prompts])
 
-    def batch8() -> int:
-        return sum(hf(prompts[i : i + 8]) for i in range(0, len(prompts), 8))
+    def batched(size: int) -> Callable[[], int]:
+        return lambda: sum(hf(prompts[i : i + size]) for i in range(0, len(prompts), size))
 
     cfg = GenerationConfig(max_new_tokens=n, temperature=1.0, batch_size=settings.batch_size)
 
@@ -114,7 +117,12 @@ def run_bench(
     torch.manual_seed(0)
     hf([prompts[0]])  # warm-up: first-call allocations are not the engine's speed
     contenders: dict[str, float | None] = {}
-    for name, work in (("loop", loop), ("hf_batch8", batch8), ("guiselab", ours)):
+    for name, work in (
+        ("loop", loop),
+        ("hf_batch8", batched(8)),
+        ("hf_same_batch", batched(settings.batch_size)),
+        ("guiselab", ours),
+    ):
         progress(f"measuring {name}")
         contenders[name] = _rate(work)
     progress("measuring llamacpp")
@@ -136,8 +144,12 @@ def run_bench(
         "matmul_gflops": flops / 1e9,
         "ceiling_tok_s": ceiling,
         "share_of_ceiling": ours_rate / ceiling,
+        "shares_of_ceiling": {
+            name: None if rate is None else rate / ceiling for name, rate in contenders.items()
+        },
         "ratio_vs_loop": ours_rate / (contenders["loop"] or float("nan")),
         "ratio_vs_batch8": ours_rate / (contenders["hf_batch8"] or float("nan")),
+        "ratio_vs_same_batch": ours_rate / (contenders["hf_same_batch"] or float("nan")),
     }
 
 

@@ -28,6 +28,7 @@ def test_votes_follow_the_closer_reference() -> None:
         [HARMFUL] * 4,
     )
     assert votes == [True, False, False, True]
+    assert harmful_votes([], [], []) == []  # no answers to vote on is not an error
 
 
 def test_summary_matches_a_direct_computation_and_finds_a_planted_gap() -> None:

