@@ -22,8 +22,8 @@ from _common import write_section
 from guiselab.bench import QUICK, BenchSettings, run_bench
 
 
-def _fmt(rate: float | None) -> str:
-    return "not installed" if rate is None else f"{rate:.1f}"
+def _fmt(rate: float | None, status: str = "not installed") -> str:
+    return status if rate is None else f"{rate:.1f}"
 
 
 def main() -> None:
@@ -70,7 +70,7 @@ def main() -> None:
         lines.append(
             f"| {r['model']} | {r['dtype']} | {r['batch_size']} | {_fmt(c['loop'])} | "
             f"{_fmt(c['hf_batch8'])} | {_fmt(c['hf_same_batch'])} | {_fmt(c['guiselab'])} | "
-            f"{_fmt(c['llamacpp'])} | {r['ceiling_tok_s']:.0f} | "
+            f"{_fmt(c['llamacpp'], r['llamacpp_status'])} | {r['ceiling_tok_s']:.0f} | "
             f"{share['hf_same_batch']:.0%} / {share['guiselab']:.0%} | "
             f"{r['ratio_vs_same_batch']:.2f}x |"
         )

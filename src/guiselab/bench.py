@@ -10,7 +10,10 @@ are not allowed to stop a row early, so each does the same work):
   guiselab's sampler gets, so the two are compared at equal settings;
 - ``guiselab``: guiselab's sampler (``generate.sample_batch``) on batches of ``batch_size``;
 - ``llamacpp``: llama.cpp on the same GGUF file, one prompt at a time, when
-  ``llama-cpp-python`` is installed (None otherwise).
+  ``llama-cpp-python`` is installed (None otherwise). It runs in a child process, so a native
+  crash of the library (a build for another CPU) costs its figure, not the whole measurement;
+  ``llamacpp_status`` says which (``measured``, ``not installed``, ``no GGUF file``,
+  ``crashed: ...``).
 
 Every contender computes in the same dtype (``dtype``: float32, or bfloat16, which CPUs with
 AVX512-BF16 or AMX multiply several times faster). The ceiling is the machine's matmul rate
@@ -126,7 +129,9 @@ def run_bench(
         progress(f"measuring {name}")
         contenders[name] = _rate(work)
     progress("measuring llamacpp")
-    contenders["llamacpp"] = _llamacpp_rate(settings, [render_prompt(tok, t) for t in texts])
+    contenders["llamacpp"], llamacpp_status = _llamacpp_isolated(
+        settings, [render_prompt(tok, t) for t in texts]
+    )
     flops = matmul_flops(dtype=getattr(torch, settings.dtype))
     params = sum(p.numel() for p in model.parameters())
     if getattr(model.config, "tie_word_embeddings", False):
@@ -141,6 +146,7 @@ def run_bench(
         "batch_size": settings.batch_size,
         "threads": torch.get_num_threads(),
         "contenders": contenders,
+        "llamacpp_status": llamacpp_status,
         "matmul_gflops": flops / 1e9,
         "ceiling_tok_s": ceiling,
         "share_of_ceiling": ours_rate / ceiling,
@@ -151,6 +157,35 @@ def run_bench(
         "ratio_vs_batch8": ours_rate / (contenders["hf_batch8"] or float("nan")),
         "ratio_vs_same_batch": ours_rate / (contenders["hf_same_batch"] or float("nan")),
     }
+
+
+def _llamacpp_isolated(settings: BenchSettings, texts: list[str]) -> tuple[float | None, str]:
+    """:func:`_llamacpp_rate` in a child process: (rate or None, status)."""
+    import importlib.util
+
+    from guiselab.models import EMBEDDED
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None, "not installed"
+    if settings.model.removeprefix("embedded:") not in EMBEDDED:
+        return None, "no GGUF file"  # llama.cpp runs GGUF files; other references have none
+    return run_isolated(_llamacpp_rate, settings, texts)
+
+
+def run_isolated(work: Callable[..., float | None], *args: Any) -> tuple[float | None, str]:
+    """``work(*args)`` in a spawned child process: (its result, "measured"), or (None, why)
+    when it raised or the process died (a native library's fault kills only the child)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        try:
+            return pool.submit(work, *args).result(), "measured"
+        except BrokenProcessPool:
+            return None, "crashed: its process died (a native fault)"
+        except Exception as error:  # the figure is lost, the bench goes on
+            return None, f"failed: {type(error).__name__}"
 
 
 def _llamacpp_rate(settings: BenchSettings, texts: list[str]) -> float | None:

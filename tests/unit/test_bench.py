@@ -36,6 +36,7 @@ def test_bench_json_has_the_promised_keys(
     assert set(rates) == {"loop", "hf_batch8", "hf_same_batch", "guiselab", "llamacpp"}
     assert all(rates[k] > 0 for k in ("loop", "hf_batch8", "hf_same_batch", "guiselab"))
     assert rates["llamacpp"] is None  # a directory model has no GGUF file for llama.cpp
+    assert result["llamacpp_status"] in ("no GGUF file", "not installed")
     assert result["ceiling_tok_s"] > 0
     assert result["ratio_vs_loop"] == pytest.approx(rates["guiselab"] / rates["loop"])
     assert result["ratio_vs_same_batch"] == pytest.approx(
@@ -79,3 +80,14 @@ def test_bench_measures_hf_and_guiselab_at_the_batch_asked(
     assert json.loads(out)["batch_size"] == 2
     code, out, err = run_cli(*args, "--batch-size", "0")
     assert code == 2 and "--batch-size" in err
+
+
+def test_a_contender_that_crashes_or_raises_loses_its_figure_not_the_bench() -> None:
+    import ctypes
+
+    from guiselab.bench import run_isolated
+
+    assert run_isolated(float, "2.5") == (2.5, "measured")
+    assert run_isolated(float, "x") == (None, "failed: ValueError")
+    rate, status = run_isolated(ctypes.string_at, 0)  # reads address 0: the child segfaults
+    assert rate is None and status.startswith("crashed")

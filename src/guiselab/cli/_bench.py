@@ -53,7 +53,11 @@ def bench(
         return
     shares = result["shares_of_ceiling"]
     for name, rate in result["contenders"].items():
-        shown = "not installed" if rate is None else f"{rate:8.1f} tok/s, {shares[name]:4.0%}"
+        shown = (
+            result["llamacpp_status"]
+            if rate is None
+            else f"{rate:8.1f} tok/s, {shares[name]:4.0%} of the ceiling"
+        )
         typer.echo(f"{name:<14} {shown}")
     typer.echo(
         f"ceiling        {result['ceiling_tok_s']:8.1f} tok/s "
