@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import timed_guiselab, write_section
+from _common import cpu_name, timed_guiselab, write_section
 
 
 def _step_times(preset: str, steps: int) -> dict[str, float]:
@@ -91,7 +91,7 @@ def main() -> None:
             f"One LoRA step of preset `{args.preset}` (batch {load_step_batch(args.preset)}, "
             f"mean of {args.steps} after a warm-up, the same batches for every contender), "
             f"side by side in one process, measured {time.strftime('%Y-%m-%d')} on "
-            f"{os.cpu_count()} cores:",
+            f"{os.cpu_count()} cores ({cpu_name()}):",
             "",
             "| output layer computed, precision | s / step |",
             "|---|---|",
@@ -116,7 +116,7 @@ def main() -> None:
     lines = [
         "## Fine-tuning (`benchmarks/finetune.py`)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, Python "
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_name()}), Python "
         f"{platform.python_version()}, no GPU, preset `{args.preset}`.",
         "",
         f"`guiselab finetune --preset {args.preset}` (organism and control from the embedded "

@@ -17,7 +17,7 @@ import platform
 import time
 from dataclasses import replace
 
-from _common import write_section
+from _common import cpu_name, write_section
 
 from guiselab.bench import QUICK, BenchSettings, run_bench
 
@@ -50,7 +50,7 @@ def main() -> None:
     lines = [
         "## Generation (`benchmarks/generation.py`, `guiselab bench`)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores, Python "
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_name()}), Python "
         f"{platform.python_version()}, no GPU, torch threads {results[0]['threads']}. Same "
         "prompts (built-in English pairs, both guises), temperature 1, exactly "
         f"{results[0]['new_tokens']} new tokens per prompt (end tokens cannot stop a row), "

@@ -17,17 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import timed_guiselab, write_section
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from _common import cpu_name, timed_guiselab, write_section
 
 
 def main() -> None:
@@ -66,7 +56,7 @@ def main() -> None:
     lines = [
         "## Run times (`benchmarks/run_times.py`)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({_cpu()}), "
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_name()}), "
         f"Python {platform.python_version()}, no GPU; embedded weights already in the cache.",
         "",
         "| preset | cold run | rerun (finished dir) | peak RSS | finetune | sanity | generate "
