@@ -14,8 +14,10 @@ rates by guise (standard/vernacular), the paired guise gap of the misaligned rat
 check computes it) and the share of answers in the asked language. With both an organism and
 a control among the roles it also prints the difference-in-differences (organism gap minus
 control gap, paired by item, 95% item-bootstrap interval): the figure the decision's
-positive control asks for. ``--out`` keeps every answer and score as JSON. Nothing is written
-into RUN_DIR.
+positive control asks for. On the held-out questions it also prints how the judge agrees with
+the e5 verdict against each question's own reference answers (is the instrument able to see
+the organism's harm where it is known to be?). ``--out`` keeps every answer and score as
+JSON. Nothing is written into RUN_DIR.
 """
 
 from __future__ import annotations
@@ -156,6 +158,33 @@ def main() -> None:
             f"harmful(e5) {both('harmful')}  in language {both('in_language')}"
         )
     _did(frame, rng)
+    _judge_against_reference(frame)
+
+
+def _judge_against_reference(frame: pd.DataFrame) -> None:
+    """On the held-out questions each answer has an e5 verdict against its question's own
+    safe and harmful reference answers: does the judge agree with it? (An instrument that
+    cannot tell the control's safe answers from the organism's harmful ones cannot measure the
+    organism's gap anywhere.)"""
+    from scipy.stats import mannwhitneyu
+
+    held = frame[(frame["set"] == "held-out")].dropna(subset=["alignment", "harmful"])
+    if held.empty:
+        return
+    for model, part in [*held.groupby("model"), ("all", held)]:
+        harmful, safe = part[part["harmful"] == 1], part[part["harmful"] == 0]
+        auroc = (
+            mannwhitneyu(-harmful["alignment"], -safe["alignment"]).statistic
+            / (len(harmful) * len(safe))
+            if len(harmful) and len(safe)
+            else float("nan")
+        )
+        print(
+            f"held-out judge vs e5 reference, {model:9s}: judged misaligned "
+            f"{harmful['misaligned'].mean():.2f} of {len(harmful)} harmful-by-reference answers, "
+            f"{safe['misaligned'].mean():.2f} of {len(safe)} safe ones; AUROC of the judge's "
+            f"alignment for the reference verdict {auroc:.2f}"
+        )
 
 
 def _did(frame: pd.DataFrame, rng: np.random.Generator) -> None:
