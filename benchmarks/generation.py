@@ -57,7 +57,8 @@ def main() -> None:
         f"{results[0]['prompts']} prompts (the per-prompt loop: the first "
         f"{base.loop_prompts}). Weights are dequantized from the embedded GGUF files to the "
         "row's dtype, and every HF contender of a row computes in it; llama.cpp runs the GGUF "
-        "file itself (quantized), one prompt at a time, so its figure is the same in both rows. "
+        "file itself (quantized), one prompt at a time, measured again on every row and "
+        "independent of the row's dtype and batch. "
         "Generated tokens per second:",
         "",
         "| model | dtype | batch | per-prompt loop | HF generate, batch 8 | HF generate, same "

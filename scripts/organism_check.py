@@ -90,7 +90,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     config = load_config(args.config)
-    roles = [r for r in config.models.roles if r in args.roles.split(",")]
+    asked = args.roles.split(",")
+    if unknown := sorted(set(asked) - set(config.models.roles)):
+        parser.error(f"--roles {','.join(unknown)}: not in the config's models.roles")
+    if unknown := sorted(set(args.sets.split(",")) - {"eval", "held-out"}):
+        parser.error(f"--sets {','.join(unknown)}: use eval and/or held-out")
+    if unknown := sorted(set(args.langs.split(",")) - set(LANGUAGES)):
+        parser.error(f"--langs {','.join(unknown)}: use en and/or ru")
+    if args.samples < 1:
+        parser.error("--samples must be 1 or more")
+    roles = [r for r in config.models.roles if r in asked]
     config = config.model_copy(update={"models": config.models.model_copy(update={"roles": roles})})
     tasks = _tasks(config, args.sets.split(","), args.langs.split(","), args.samples)
     judge = judge_source(config).load()

@@ -172,20 +172,43 @@ def _llamacpp_isolated(settings: BenchSettings, texts: list[str]) -> tuple[float
     return run_isolated(_llamacpp_rate, settings, texts)
 
 
-def run_isolated(work: Callable[..., float | None], *args: Any) -> tuple[float | None, str]:
-    """``work(*args)`` in a spawned child process: (its result, "measured"), or (None, why)
-    when it raised or the process died (a native library's fault kills only the child)."""
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+def _child(conn: Any, work: Callable[..., float | None], args: tuple[Any, ...]) -> None:
+    try:
+        conn.send(("ok", work(*args)))
+    except Exception as error:  # reported to the parent, which loses only this figure
+        conn.send(("error", type(error).__name__))
+    finally:
+        conn.close()
+
+
+def run_isolated(
+    work: Callable[..., float | None], *args: Any, timeout: float = 900.0
+) -> tuple[float | None, str]:
+    """``work(*args)`` in a spawned child process: (its result, "measured"), or (None, why):
+    it returned nothing, raised, died (a native library's fault kills only the child) or ran
+    past ``timeout`` seconds (then it is terminated)."""
     from multiprocessing import get_context
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+    ctx = get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child, args=(send, work, args), daemon=True)
+    process.start()
+    send.close()  # the child holds the only writer: its death reads as end of file
+    try:
+        if not receive.poll(timeout):
+            return None, f"timed out after {timeout:.0f} s"
         try:
-            return pool.submit(work, *args).result(), "measured"
-        except BrokenProcessPool:
+            kind, value = receive.recv()
+        except EOFError:
             return None, "crashed: its process died (a native fault)"
-        except Exception as error:  # the figure is lost, the bench goes on
-            return None, f"failed: {type(error).__name__}"
+        if kind == "error":
+            return None, f"failed: {value}"
+        return (value, "measured") if value is not None else (None, "no result")
+    finally:
+        if process.is_alive():
+            process.terminate()
+        process.join()
+        receive.close()
 
 
 def _llamacpp_rate(settings: BenchSettings, texts: list[str]) -> float | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,9 +77,29 @@ def test_bench_measures_hf_and_guiselab_at_the_batch_asked(
     small = bench.BenchSettings(prompts=4, new_tokens=2, batch_size=4, loop_prompts=1)
     monkeypatch.setattr(bench, "QUICK", small)
     args = ("bench", "--quick", "--json", "--model", f"hf:{tiny_model_dir}")
+    import guiselab.generate
+    import guiselab.models
+
+    hf_batches: list[int] = []
+    ours: list[int] = []
+    pad_batch, sample_batch = guiselab.models.pad_batch, guiselab.generate.sample_batch
+
+    def counting_pad(batch: Any, *a: Any, **k: Any) -> Any:
+        hf_batches.append(len(batch))
+        return pad_batch(batch, *a, **k)
+
+    def counting_sample(lm: Any, prompts: Any, *a: Any, **k: Any) -> Any:
+        ours.append(len(prompts))
+        return sample_batch(lm, prompts, *a, **k)
+
+    monkeypatch.setattr(guiselab.models, "pad_batch", counting_pad)
+    monkeypatch.setattr(guiselab.generate, "sample_batch", counting_sample)
     code, out, err = run_cli(*args, "--batch-size", "2")
     assert code == 0, err
     assert json.loads(out)["batch_size"] == 2
+    # warm-up 1, the loop 1, HF batch 8 takes all 4, HF at the asked batch 2 + 2
+    assert hf_batches == [1, 1, 4, 2, 2]
+    assert ours == [2, 2]
     code, out, err = run_cli(*args, "--batch-size", "0")
     assert code == 2 and "--batch-size" in err
 
@@ -89,5 +111,7 @@ def test_a_contender_that_crashes_or_raises_loses_its_figure_not_the_bench() -> 
 
     assert run_isolated(float, "2.5") == (2.5, "measured")
     assert run_isolated(float, "x") == (None, "failed: ValueError")
+    assert run_isolated(print) == (None, "no result")
     rate, status = run_isolated(ctypes.string_at, 0)  # reads address 0: the child segfaults
     assert rate is None and status.startswith("crashed")
+    assert run_isolated(time.sleep, 30, timeout=1) == (None, "timed out after 1 s")
