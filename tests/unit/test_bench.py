@@ -50,16 +50,20 @@ def test_bench_json_has_the_promised_keys(
     assert result["dtype"] == "float32"
 
 
-def test_bench_runs_every_contender_in_bfloat16(
-    tiny_model_dir: Path,
-    run_cli: Callable[..., tuple[int, str, str]],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def quick_args(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, ...]:
+    """`guiselab bench --quick` on the tiny model, reduced to 4 prompts of 2 tokens."""
     from guiselab import bench
 
     small = bench.BenchSettings(prompts=4, new_tokens=2, batch_size=4, loop_prompts=1)
     monkeypatch.setattr(bench, "QUICK", small)
-    args = ("bench", "--quick", "--json", "--model", f"hf:{tiny_model_dir}")
+    return ("bench", "--quick", "--json", "--model", f"hf:{tiny_model_dir}")
+
+
+def test_bench_runs_every_contender_in_bfloat16(
+    quick_args: tuple[str, ...], run_cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    args = quick_args
     code, out, err = run_cli(*args, "--dtype", "bfloat16")
     assert code == 0, err
     assert json.loads(out)["dtype"] == "bfloat16"
@@ -68,15 +72,11 @@ def test_bench_runs_every_contender_in_bfloat16(
 
 
 def test_bench_measures_hf_and_guiselab_at_the_batch_asked(
-    tiny_model_dir: Path,
+    quick_args: tuple[str, ...],
     run_cli: Callable[..., tuple[int, str, str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from guiselab import bench
-
-    small = bench.BenchSettings(prompts=4, new_tokens=2, batch_size=4, loop_prompts=1)
-    monkeypatch.setattr(bench, "QUICK", small)
-    args = ("bench", "--quick", "--json", "--model", f"hf:{tiny_model_dir}")
+    args = quick_args
     import guiselab.generate
     import guiselab.models
 
