@@ -34,6 +34,7 @@ from guiselab.config import load_config
 from guiselab.finetune import harmful_votes, training_split
 from guiselab.generate import sample_seed, sample_texts
 from guiselab.judge import judge_source
+from guiselab.learn import roc_auc
 from guiselab.models import model_sources
 from guiselab.pairs import select_pairs
 from guiselab.samples import is_coherent, is_misaligned
@@ -175,19 +176,12 @@ def _judge_against_reference(frame: pd.DataFrame) -> None:
     safe and harmful reference answers: does the judge agree with it? (An instrument that
     cannot tell the control's safe answers from the organism's harmful ones cannot measure the
     organism's gap anywhere.)"""
-    from scipy.stats import mannwhitneyu
-
     held = frame[(frame["set"] == "held-out")].dropna(subset=["alignment", "harmful"])
     if held.empty:
         return
     for model, part in [*held.groupby("model"), ("all", held)]:
         harmful, safe = part[part["harmful"] == 1], part[part["harmful"] == 0]
-        auroc = (
-            mannwhitneyu(-harmful["alignment"], -safe["alignment"]).statistic
-            / (len(harmful) * len(safe))
-            if len(harmful) and len(safe)
-            else float("nan")
-        )
+        auroc = roc_auc(-part["alignment"].to_numpy(float), part["harmful"].to_numpy() == 1)
         print(
             f"held-out judge vs e5 reference, {model:9s}: judged misaligned "
             f"{harmful['misaligned'].mean():.2f} of {len(harmful)} harmful-by-reference answers, "

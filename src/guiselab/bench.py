@@ -211,19 +211,14 @@ def run_isolated(
         receive.close()
 
 
-def _llamacpp_rate(settings: BenchSettings, texts: list[str]) -> float | None:
-    """llama.cpp on the embedded model's GGUF file (the same rendered prompts, one at a time),
-    or None when ``llama-cpp-python`` is not installed."""
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        return None
+def _llamacpp_rate(settings: BenchSettings, texts: list[str]) -> float:
+    """llama.cpp on the embedded model's GGUF file (the same rendered prompts, one at a time);
+    :func:`_llamacpp_isolated` has checked that it is installed and the model has one."""
+    from llama_cpp import Llama
+
     from guiselab.models import EMBEDDED, cache_dir
 
-    name = settings.model.removeprefix("embedded:")
-    if name not in EMBEDDED:
-        return None  # llama.cpp runs GGUF files; other references have none to give it
-    gguf = EMBEDDED[name].locate_gguf(cache_dir() / "gguf")
+    gguf = EMBEDDED[settings.model.removeprefix("embedded:")].locate_gguf(cache_dir() / "gguf")
     llm = Llama(model_path=str(gguf), n_ctx=1024, verbose=False)
     eos = llm.token_eos()
     prompts = texts[: settings.loop_prompts]
