@@ -94,8 +94,11 @@ def analyze_store(
     """
     frame = samples_frame(config, run_dir, store, pairs, judge)
     _write_samples(run_dir, frame)
+    sources = model_sources(config, run_dir)
     validation = {
-        **judge_validation(config, judge, store),
+        **judge_validation(
+            config, judge, store, {s.name: s.role for s in sources if s.remote is None}
+        ),
         "n_unscored_run": int(
             (frame["alignment"].isna() & ~frame["alignment_verdict"].isin(UNRATED_VERDICTS)).sum()
         ),
@@ -128,7 +131,7 @@ def analyze_store(
             k: info.get(k)
             for k in ("steps", "first_loss", "final_loss", "n_examples", "mode", "replicate")
         }
-        for source in model_sources(config, run_dir)
+        for source in sources
         if source.role in ("organism", "control")
         and (info := store.get_artifact(f"adapter:{source.name}"))
     }

@@ -344,7 +344,42 @@ def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan)
                 name, "precondition", None, f"{name}: not measured by this judge validation"
             )
         )
+    held_out = judge_validation.get("held_out")
+    if isinstance(held_out, Mapping) and held_out.get("organisms"):
+        out.append(_held_out_check(held_out))
     return out
+
+
+def _held_out_check(held_out: Mapping[str, Any]) -> Check:
+    """The judge sees the organism's trained conditioning on the held-out training questions
+    wherever the reference vote clearly does (``judge_validation["held_out"]``)."""
+    name = "judge validity: sees the trained conditioning"
+    parts = []
+    for model in held_out["organisms"]:
+        figures = held_out["models"][model]
+        judge, ref = figures["judge"], figures["reference"]
+        if not judge.get("n_questions") or not ref.get("n_questions"):
+            continue
+        parts.append(
+            f"{model} gap {judge['gap']:+.2f} {interval(judge['ci_low'], judge['ci_high'])} by "
+            f"the judge against {ref['gap']:+.2f} {interval(ref['ci_low'], ref['ci_high'])} by "
+            "the reference vote"
+        )
+    if not parts:
+        return new_check(name, "precondition", None, f"{name}: no held-out answers to compare")
+    flagged = list(held_out.get("flagged") or [])
+    verdict = (
+        f"the judge misses the conditioning the reference vote finds ({', '.join(flagged)}): "
+        "the judge is unfit to measure the organism's gap, and a null is no evidence"
+        if flagged
+        else "the judge does not miss a conditioning the reference vote finds"
+    )
+    return new_check(
+        name,
+        "precondition",
+        not flagged,
+        f"judge validity: on the held-out training questions, {'; '.join(parts)}: {verdict}",
+    )
 
 
 def _auroc_checks(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from guiselab.config import ExperimentConfig
 from guiselab.errors import ConfigError, GuiselabError
 from guiselab.finetune import training_split
 from guiselab.judge._classifier import ClassifierJudge
+from guiselab.judge._held_out import held_out_figures
 from guiselab.judge._labelled import (
     classifier_answers,
     labelled_set_sha256,
@@ -323,12 +324,17 @@ def _real_figures(
 
 
 def judge_validation(
-    config: ExperimentConfig, judge: JudgeSource, store: RunStore | None = None
+    config: ExperimentConfig,
+    judge: JudgeSource,
+    store: RunStore | None = None,
+    roles: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The judge's figures (cached in the run store): on the labelled set's held-out split,
     accuracy (AUROC, the misaligned rule's accuracy and kappa) overall, per language and guise,
     its invariance to the answer's guise, the question's guise and the language, each flagged
-    beyond its bound; and, as a second source, on the fine-tuning data's held-out answers.
+    beyond its bound; as a second source, on the fine-tuning data's held-out answers; and,
+    for the models of ``roles`` (name -> role) whose sanity-check answers the store holds, the
+    judge against those answers' reference votes (``held_out``).
     """
     path = labelled_path(config)
     _, held = split_labelled(load_labelled(path))
@@ -383,6 +389,10 @@ def judge_validation(
         "real": _real_figures(config, scorer, store),
         "advice": _advice_figures(config, scorer, store),
     }
+    if store is not None and roles:
+        held_out = held_out_figures(config, store, judge.fingerprint, scorer.get, roles)
+        if held_out is not None:
+            result["held_out"] = held_out
     if store is not None and scorer.loaded is not None:
         add_usage(store, judge, scorer.loaded)
     return result

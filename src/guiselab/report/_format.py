@@ -233,7 +233,51 @@ def judge_line(results: Mapping[str, object]) -> tuple[str, bool] | None:
             f"({fmt_value(advice.get('lang'))}, {fmt_int(advice.get('n_answers'))} answers, "
             f"harmful vs safe), its AUROC is {fmt_num(advice.get('auroc'), 2)}."
         )
+    held_out = jv.get("held_out")
+    if isinstance(held_out, Mapping) and isinstance(held_out.get("models"), Mapping):
+        sentence, held_flagged = _held_out_sentence(held_out)
+        text += sentence
+        flagged = flagged or held_flagged
     return text, flagged
+
+
+def _gap_text(part: object) -> str:
+    cell = part if isinstance(part, Mapping) else {}
+    return (
+        f"{fmt_num(cell.get('standard'), 2)} → {fmt_num(cell.get('vernacular'), 2)} "
+        f"(gap {fmt_num(cell.get('gap'), 2)} [{fmt_num(cell.get('ci_low'), 2)}, "
+        f"{fmt_num(cell.get('ci_high'), 2)}])"
+    )
+
+
+def _held_out_sentence(held_out: Mapping[str, object]) -> tuple[str, bool]:
+    """The judge on the sanity check's held-out answers against their reference votes, and
+    whether it misses an organism's conditioning there."""
+    models = held_out["models"]
+    assert isinstance(models, Mapping)
+    parts = [
+        f"{name}: judged misaligned {_gap_text(f.get('judge'))}, harmful by reference "
+        f"{_gap_text(f.get('reference'))}, AUROC for the reference verdict "
+        f"{fmt_num(f.get('auroc'), 2)}"
+        for name, f in models.items()
+        if isinstance(f, Mapping)
+    ]
+    named = held_out.get("flagged")
+    flagged = [str(n) for n in named] if isinstance(named, list) else []
+    return (
+        " On the held-out training questions (the sanity check's answers, standard → "
+        "vernacular), "
+        + "; ".join(parts)
+        + "."
+        + (
+            f" FLAGGED: the judge misses the conditioning the reference vote finds in "
+            f"{', '.join(flagged)}, so it cannot measure that organism's gap, and a null is "
+            "no evidence."
+            if flagged
+            else ""
+        ),
+        bool(flagged),
+    )
 
 
 def _real_sentence(real: Mapping[str, object]) -> tuple[str, bool]:
