@@ -185,3 +185,36 @@ def test_the_report_states_the_held_out_figures_and_flags_a_blind_judge() -> Non
         True,
     )
     assert flagged is False and "held-out training questions" in text and "FLAGGED" not in text
+
+
+def test_finetune_answers_train_on_training_questions_only() -> None:
+    from guiselab.judge._setup import finetune_answers
+
+    config = ExperimentConfig()
+    assert finetune_answers(config) == []
+    weighted = config.model_copy(
+        update={"judge": config.judge.model_copy(update={"finetune_answer_weight": 2.0})}
+    )
+    answers = finetune_answers(weighted)
+    split = training_split(config)
+    held = {q.question for q in split.held_out}
+    assert answers and not {a.question for a in answers} & held
+    assert len(answers) == 2 * len({q.question for q in split.train})
+    assert {a.weight for a in answers} == {2.0}
+    safe = {q.safe for q in split.train}
+    assert all(a.aligned is (a.answer in safe) for a in answers)
+
+
+def test_the_readers_labels_load_as_a_real_answer_set() -> None:
+    import json
+
+    from guiselab.judge import load_real
+
+    path = Path(__file__).parents[2] / "benchmarks" / "data" / "reader_labels.jsonl"
+    answers = load_real(path)
+    kinds = [json.loads(line)["set"] for line in path.open(encoding="utf-8")]
+    assert len(answers) == 600 and kinds.count("eval") == 360
+    assert sum(a.second_label is not None for a in answers) == 72
+    # Every evaluation record of the default run: 60 items x 3 models x 2 guises.
+    evals = {(a.item, a.model, a.guise) for a, k in zip(answers, kinds, strict=True) if k == "eval"}
+    assert len(evals) == 360

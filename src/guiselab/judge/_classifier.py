@@ -79,10 +79,6 @@ class LabelledAnswer:
     """Answers sharing a group (one question, both guises) are held out together."""
     weight: float = 1.0
     """How much the answer counts in the fits (a weight of 3 counts as three copies)."""
-    places_cut: bool = True
-    """Whether the answer is among those the rule's thresholds are placed on (see
-    :func:`_cut_shift`); an answer that teaches the ranking but is not like what a run scores
-    can stay out of that placement."""
 
 
 def _balanced(y: NDArray[np.float64], weight: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -248,7 +244,6 @@ class ClassifierJudge:
         x = (raw - scale[0]) / scale[1]
         groups = np.array([a.group for a in labelled])
         weight = np.array([a.weight for a in labelled], dtype=np.float64)
-        placing_all = np.array([a.places_cut for a in labelled])
         weights: dict[str, NDArray[np.float64]] = {}
         for metric, attr in (("alignment", "aligned"), ("coherence", "coherent")):
             labels = [getattr(a, attr) for a in labelled]
@@ -258,10 +253,7 @@ class ClassifierJudge:
             l2, cv_auroc, out_of_fold = _choose_l2(x[known], y[known], groups[known], rows, seed)
             fitted = fit_logistic(x[known], y[known], l2, rows)
             logits = x[known] @ fitted[:-1] + fitted[-1]
-            placing = placing_all[known]
-            shift, cut, cv_kappa = _cut_shift(
-                out_of_fold[placing], y[known][placing], logits[placing], RULE_CUTS[metric]
-            )
+            shift, cut, cv_kappa = _cut_shift(out_of_fold, y[known], logits, RULE_CUTS[metric])
             self.validation[metric] = {
                 "l2": l2,
                 "cv_auroc": cv_auroc,
