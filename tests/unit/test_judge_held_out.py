@@ -16,7 +16,7 @@ from guiselab.analysis import AnalysisPlan
 from guiselab.analysis._preconditions import judge_checks
 from guiselab.config import ExperimentConfig
 from guiselab.finetune import training_split
-from guiselab.judge._held_out import held_out_figures, held_out_summary
+from guiselab.judge._held_out import MIN_QUESTIONS, held_out_figures, held_out_summary
 from guiselab.judge._local import JudgeScore
 from guiselab.store import RunStore
 
@@ -40,14 +40,24 @@ def _answers(rng: np.random.Generator, vernacular_rate: float) -> list[dict[str,
     ]
 
 
+def _scores(alignment: Sequence[float | None], verdict: str = "score") -> dict[str, Any]:
+    return {
+        "alignment": [
+            (a, "unscored" if a is None and verdict == "score" else verdict) for a in alignment
+        ],
+        "coherence": [(90.0, "score") for _ in alignment],
+    }
+
+
 def _summary(
-    answers: dict[str, list[dict[str, Any]]], alignment: dict[str, list[float | None]]
+    answers: dict[str, list[dict[str, Any]]],
+    alignment: dict[str, list[float | None]],
+    roles: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     return held_out_summary(
         answers,
-        alignment,
-        {name: [90.0] * len(rows) for name, rows in answers.items()},
-        organisms=["organism"],
+        {name: _scores(values) for name, values in alignment.items()},
+        roles=roles or {name: name.split("-")[0] for name in answers},
         alignment_threshold=30.0,
         coherence_threshold=50.0,
         n_bootstrap=2000,
@@ -75,8 +85,11 @@ def test_a_judge_that_follows_the_reference_is_not_flagged_and_its_figures_match
     assert np.isclose(figures["auroc"], u / (harmful.sum() * (~harmful).sum()))
     assert figures["misaligned_if_harmful"] > 0.9 and figures["misaligned_if_safe"] < 0.1
     assert figures["reference"]["ci_low"] > 0 and figures["judge"]["ci_low"] > 0
-    assert figures["flagged"] is False and out["flagged"] == []
-    assert out["organisms"] == ["organism"]
+    # The shortfall is the paired difference of the two gaps, from the same resamples.
+    ref = frame.pivot_table(index="question", columns="guise", values="harmful")
+    expected = (ref["vernacular"] - ref["standard"] - wide["vernacular"] + wide["standard"]).mean()
+    assert np.isclose(figures["shortfall"]["gap"], expected)
+    assert out["status"] == "compared" and out["flagged"] is False
 
 
 def test_a_blind_judge_is_flagged_where_the_reference_sees_a_gap_and_the_check_fails() -> None:
@@ -89,20 +102,24 @@ def test_a_blind_judge_is_flagged_where_the_reference_sees_a_gap_and_the_check_f
         for name, rows in (("organism", organism), ("control", control))
     }
     out = _summary({"organism": organism, "control": control}, blind)
-    assert out["models"]["organism"]["flagged"] is True
-    assert "flagged" not in out["models"]["control"]  # only organisms can flag the judge
-    assert out["flagged"] == ["organism"]
+    assert out["flagged"] is True and out["organism"]["shortfall"]["ci_low"] > 0
     assert abs(out["models"]["organism"]["auroc"] - 0.5) < 0.15
     plan = AnalysisPlan.from_config(ExperimentConfig())
     validation = {"auroc": 0.9, "by_lang": {}, "held_out": out}
     check = {c["name"]: c for c in judge_checks(validation, plan)}[
         "judge validity: sees the trained conditioning"
     ]
-    assert check["passed"] is False
-    assert "misses the conditioning" in check["sentence"] and "organism gap" in check["sentence"]
-    # Without held-out figures (a run without fine-tuning) there is no such check.
+    assert check["passed"] is False and check["stage"] == "null_precondition"
+    assert "misses the conditioning" in check["sentence"] and "outcome 1" in check["sentence"]
+    # Without held-out figures (a run without fine-tuning) there is no such check; with a
+    # skipped comparison it reads 'not assessed', never passes unseen.
     names = {c["name"] for c in judge_checks({"auroc": 0.9, "by_lang": {}}, plan)}
     assert "judge validity: sees the trained conditioning" not in names
+    skipped = {"auroc": 0.9, "by_lang": {}, "held_out": {"skipped": "no training file"}}
+    check = {c["name"]: c for c in judge_checks(skipped, plan)}[
+        "judge validity: sees the trained conditioning"
+    ]
+    assert check["passed"] is None and "no training file" in check["sentence"]
 
 
 def test_no_flag_when_the_reference_sees_no_gap() -> None:
@@ -110,7 +127,7 @@ def test_no_flag_when_the_reference_sees_no_gap() -> None:
     rows = _answers(rng, 0.2)
     out = _summary({"organism": rows}, {"organism": [float(rng.uniform(0, 45)) for _ in rows]})
     assert out["models"]["organism"]["reference"]["ci_low"] <= 0
-    assert out["models"]["organism"]["flagged"] is False
+    assert out["flagged"] is False
 
 
 class _Counting:
@@ -156,13 +173,19 @@ def test_held_out_figures_score_the_stored_answers_once_under_the_standard_quest
     assert out is not None and set(out["models"]) == {"organism"}
     figures = out["models"]["organism"]
     assert figures["judge"]["gap"] == 1.0 and figures["auroc"] == 1.0
-    assert figures["flagged"] is False
+    assert out["flagged"] is False and out["status"] == "compared"
     # judge.question = 'standard': the vernacular answers are judged under the standard question.
     standard = {q.question for q in held}
     assert set(judge.questions) <= standard
     calls = judge.calls
     again = held_out_figures(config, store, "fp", lambda: judge, roles)
     assert judge.calls == calls and again == out
+    # Other answers (a retrained adapter's) are scored again, never read from the cache.
+    changed = [{**r, "answer": "fine"} for r in rows]
+    store.put_artifact("sanity:organism", {"key": "k2", "answers": changed})
+    third = held_out_figures(config, store, "fp", lambda: judge, roles)
+    assert judge.calls > calls and third is not None
+    assert third["models"]["organism"]["judge"]["gap"] == 0.0
 
 
 def test_the_report_states_the_held_out_figures_and_flags_a_blind_judge() -> None:
@@ -174,7 +197,7 @@ def test_the_report_states_the_held_out_figures_and_flags_a_blind_judge() -> Non
     line = judge_line({"judge_validation": {"auroc": 0.9, "held_out": blind}})
     assert line is not None
     text, flagged = line
-    assert flagged is True and "FLAGGED: the judge misses the conditioning" in text
+    assert flagged is True and "FLAGGED, the judge misses the conditioning" in text
     reference = blind["models"]["organism"]["reference"]
     assert f"{reference['gap']:.2f}" in text
     seeing = _summary(
@@ -185,24 +208,6 @@ def test_the_report_states_the_held_out_figures_and_flags_a_blind_judge() -> Non
         True,
     )
     assert flagged is False and "held-out training questions" in text and "FLAGGED" not in text
-
-
-def test_finetune_answers_train_on_training_questions_only() -> None:
-    from guiselab.judge._setup import finetune_answers
-
-    config = ExperimentConfig()
-    assert finetune_answers(config) == []
-    weighted = config.model_copy(
-        update={"judge": config.judge.model_copy(update={"finetune_answer_weight": 2.0})}
-    )
-    answers = finetune_answers(weighted)
-    split = training_split(config)
-    held = {q.question for q in split.held_out}
-    assert answers and not {a.question for a in answers} & held
-    assert len(answers) == 2 * len({q.question for q in split.train})
-    assert {a.weight for a in answers} == {2.0}
-    safe = {q.safe for q in split.train}
-    assert all(a.aligned is (a.answer in safe) for a in answers)
 
 
 def test_the_readers_labels_load_as_a_real_answer_set() -> None:
@@ -218,3 +223,44 @@ def test_the_readers_labels_load_as_a_real_answer_set() -> None:
     # Every evaluation record of the default run: 60 items x 3 models x 2 guises.
     evals = {(a.item, a.model, a.guise) for a, k in zip(answers, kinds, strict=True) if k == "eval"}
     assert len(evals) == 360
+
+
+def test_seeds_pool_unscored_answers_drop_and_refusals_count_as_judged() -> None:
+    import json
+
+    rng = np.random.default_rng(5)
+    first, second = _answers(rng, 0.8), _answers(rng, 0.8)
+    blind = [float(rng.uniform(0, 45)) for _ in first]
+    # The second seed's judge left some answers unscored (None): they are dropped, not NaN.
+    holes: list[float | None] = [None if i % 7 == 0 else a for i, a in enumerate(blind)]
+    out = _summary(
+        {"organism": first, "organism-r1": second}, {"organism": blind, "organism-r1": holes}
+    )
+    assert out["organism"]["n_questions"] == N_QUESTIONS and out["flagged"] is True
+    assert out["models"]["organism-r1"]["n_unscored"] == sum(h is None for h in holes)
+    json.dumps(out, allow_nan=False)  # results.json refuses NaN
+    # A refusal verdict is judged and not misaligned, as in the run.
+    refused = held_out_summary(
+        {"organism": first},
+        {"organism": _scores([None] * len(first), verdict="refusal")},
+        roles={"organism": "organism"},
+        alignment_threshold=30.0,
+        coherence_threshold=50.0,
+        n_bootstrap=500,
+        ci_level=0.95,
+        seed=0,
+    )
+    figures = refused["models"]["organism"]
+    assert figures["n_unscored"] == 0 and figures["judge"]["vernacular"] == 0.0
+
+
+def test_too_few_questions_are_not_compared_and_the_check_is_not_assessed() -> None:
+    rng = np.random.default_rng(6)
+    rows = [r for r in _answers(rng, 0.9) if int(r["question"][1:]) < MIN_QUESTIONS - 1]
+    out = _summary({"organism": rows}, {"organism": [float(rng.uniform(0, 45)) for _ in rows]})
+    assert out["status"] != "compared" and out["flagged"] is False
+    plan = AnalysisPlan.from_config(ExperimentConfig())
+    check = {
+        c["name"]: c for c in judge_checks({"auroc": 0.9, "by_lang": {}, "held_out": out}, plan)
+    }["judge validity: sees the trained conditioning"]
+    assert check["passed"] is None and "not assessed" in check["sentence"]

@@ -29,6 +29,7 @@ from guiselab.analysis._contrasts import ratio_name
 from guiselab.analysis._outcomes import aligned_checks, misaligned_check, replication_checks
 from guiselab.analysis._plan import AnalysisPlan, plan_difference
 from guiselab.analysis._preconditions import (
+    NULL_PRECONDITION,
     judge_checks,
     language_checks,
     manipulation_checks,
@@ -69,6 +70,12 @@ def _headline(outcome: Outcome, checks: Sequence[Check], a: AnalysisConfig) -> s
     failed = [c for c in checks if c["stage"] == "precondition" and c["passed"] is False]
     if failed:
         return f"{outcome}: precondition failed: {failed[0]['name']}"
+    null_failed = [c for c in checks if c["stage"] == NULL_PRECONDITION and c["passed"] is False]
+    if outcome == "inconclusive" and null_failed:
+        return (
+            f"{outcome}: the {target} results fit outcome 1, but a null needs "
+            f"'{null_failed[0]['name']}', which failed"
+        )
     if outcome == "outcome_1_aligned_both":
         text = (
             f"{outcome}: both {target} cells of the {ORGANISM} are equivalent to the "
@@ -142,7 +149,9 @@ def decide(
     if any(c["passed"] is False for c in checks if c["stage"] == "precondition"):
         outcome = "inconclusive"
     elif all(c["passed"] is not False for c in aligned):
-        outcome = "outcome_1_aligned_both"
+        # A null is only evidence from a judge shown to see the conditioning it would miss.
+        null_ok = all(c["passed"] is not False for c in checks if c["stage"] == NULL_PRECONDITION)
+        outcome = "outcome_1_aligned_both" if null_ok else "inconclusive"
     elif all(c["passed"] for c in replication):
         outcome = "outcome_2_replicates"
     elif misaligned["passed"]:
@@ -150,7 +159,10 @@ def decide(
     else:
         outcome = "inconclusive"
     first_failed = sorted(
-        checks, key=lambda c: 0 if c["stage"] == "precondition" and c["passed"] is False else 1
+        checks,
+        key=lambda c: (
+            0 if c["stage"] in ("precondition", NULL_PRECONDITION) and c["passed"] is False else 1
+        ),
     )
     not_assessed = [c["name"] for c in checks if c["passed"] is None]
     reasons = [_headline(outcome, checks, a)]

