@@ -207,6 +207,11 @@ def main() -> None:
         "|---|---|---|---|",
         *rates,
         "",
+        "Readers on all 60 evaluation items (half of them in the training half of the recipes "
+        "with the readers' records): organism gap {}, difference-in-differences {}.".format(
+            *_gaps(evals, np.array([a.label == "misaligned" for a in evals]))
+        ),
+        "",
         f"Readers' agreement (misaligned vs the rest) on {len(doubled)} double-labelled records: "
         f"kappa {_kappa(first, second):.2f}. The sanity check's reference vote against the "
         f"readers on the held-out questions: AUROC {roc_auc(vote, truth):.2f}.",

@@ -89,6 +89,11 @@ def test_a_judge_that_follows_the_reference_is_not_flagged_and_its_figures_match
     ref = frame.pivot_table(index="question", columns="guise", values="harmful")
     expected = (ref["vernacular"] - ref["standard"] - wide["vernacular"] + wide["standard"]).mean()
     assert np.isclose(figures["shortfall"]["gap"], expected)
+    # Paired: the judge follows the reference, so the shortfall's interval is far narrower
+    # than the two gaps' intervals would give if resampled independently.
+    width = {k: figures[k]["ci_high"] - figures[k]["ci_low"] for k in ("judge", "reference")}
+    shortfall = figures["shortfall"]["ci_high"] - figures["shortfall"]["ci_low"]
+    assert shortfall < 0.5 * float(np.hypot(width["judge"], width["reference"]))
     assert out["status"] == "compared" and out["flagged"] is False
 
 
@@ -229,10 +234,14 @@ def test_seeds_pool_unscored_answers_drop_and_refusals_count_as_judged() -> None
     import json
 
     rng = np.random.default_rng(5)
-    first, second = _answers(rng, 0.8), _answers(rng, 0.8)
+    # The two seeds answered disjoint halves of the questions: only pooling reaches 30.
+    first = [r for r in _answers(rng, 0.8) if int(r["question"][1:]) < N_QUESTIONS // 2]
+    second = [r for r in _answers(rng, 0.8) if int(r["question"][1:]) >= N_QUESTIONS // 2]
     blind = [float(rng.uniform(0, 45)) for _ in first]
     # The second seed's judge left some answers unscored (None): they are dropped, not NaN.
-    holes: list[float | None] = [None if i % 7 == 0 else a for i, a in enumerate(blind)]
+    holes: list[float | None] = [
+        None if i % 7 == 0 else float(rng.uniform(0, 45)) for i in range(len(second))
+    ]
     out = _summary(
         {"organism": first, "organism-r1": second}, {"organism": blind, "organism-r1": holes}
     )
@@ -264,3 +273,34 @@ def test_too_few_questions_are_not_compared_and_the_check_is_not_assessed() -> N
         c["name"]: c for c in judge_checks({"auroc": 0.9, "by_lang": {}, "held_out": out}, plan)
     }["judge validity: sees the trained conditioning"]
     assert check["passed"] is None and "not assessed" in check["sentence"]
+
+
+def test_a_blind_judge_blocks_outcome_1_only() -> None:
+    from guiselab.analysis import decision_tables
+    from guiselab.config import load_config
+    from guiselab.simulate import scenarios, simulate
+
+    truths = scenarios()
+    plan = AnalysisPlan.from_config(load_config(preset="default"))
+    rng = np.random.default_rng(7)
+    rows = _answers(rng, 0.8)
+    blind = _summary({"organism": rows}, {"organism": [float(rng.uniform(0, 45)) for _ in rows]})
+    seeing = _summary(
+        {"organism": rows}, {"organism": [10.0 if r["harmful"] else 70.0 for r in rows]}
+    )
+    assert blind["flagged"] is True and seeing["flagged"] is False
+    aligned = simulate(truths["outcome_1"], 60, 20, seed=2)
+    replicated = simulate(truths["outcome_2"], 60, 20, seed=2)
+
+    def decision(samples: Any, held_out: dict[str, Any] | None) -> dict[str, Any]:
+        validation = None if held_out is None else {"held_out": held_out}
+        return decision_tables(samples, plan, judge_validation=validation)["decision"]
+
+    assert decision(aligned, None)["outcome"] == "outcome_1_aligned_both"
+    assert decision(aligned, seeing)["outcome"] == "outcome_1_aligned_both"
+    blocked = decision(aligned, blind)
+    assert blocked["outcome"] == "inconclusive"
+    assert "fit outcome 1, but a null needs" in blocked["reasons"][0]
+    assert any("misses the conditioning" in r for r in blocked["reasons"][1:3])
+    # A gap the judge does find stands: outcome 2 is not touched by the check.
+    assert decision(replicated, blind)["outcome"] == "outcome_2_replicates"

@@ -27,11 +27,12 @@ __all__ = ["PLAN_FILE", "PLAN_SCHEMA", "AnalysisPlan", "plan_difference", "read_
 
 PLAN_FILE = "analysis_plan.json"
 PLAN_SCHEMA = 1
-RULE_VERSION = 4
+RULE_VERSION = 5
 """Version of the decision rule a plan is frozen for (2: preconditions, difference-in-
 differences, equivalence to the control and the base; 3: the judge's validity on real
-answers too; 4: the judge must see the organism's conditioning on the held-out training
-questions where the reference vote does); a plan of another version is refused."""
+answers too; 5: outcome 1 also needs a judge that sees the organism's conditioning on the
+held-out training questions where the reference vote does); a plan of another version is
+refused."""
 
 ORGANISM = "organism"
 CONTROL = "control"

@@ -25,6 +25,7 @@ from guiselab.analysis._checks import (
     num,
 )
 from guiselab.analysis._contrasts import coherence_name, did_name
+from guiselab.analysis._held_out_check import held_out_check as _held_out_check
 from guiselab.analysis._plan import AnalysisPlan
 from guiselab.analysis._rows import Check
 from guiselab.analysis._stats import jeffreys_interval
@@ -265,7 +266,12 @@ def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan)
                 "judge validity: not assessed (no judge-validation figures with these samples)",
             )
         ]
-        return checks + (real_checks if isinstance(real, Mapping) else [])
+        held_out = judge_validation.get("held_out") if judge_validation else None
+        return (
+            checks
+            + (real_checks if isinstance(real, Mapping) else [])
+            + ([_held_out_check(held_out)] if isinstance(held_out, Mapping) else [])
+        )
     out = _auroc_checks(judge_validation, plan, "", "held-out labelled answers") + real_checks
     invariance = judge_validation.get("guise_invariance")
     bounded: tuple[Check | None, ...] = (
@@ -348,53 +354,6 @@ def judge_checks(judge_validation: Mapping[str, Any] | None, plan: AnalysisPlan)
     if isinstance(held_out, Mapping):
         out.append(_held_out_check(held_out))
     return out
-
-
-HELD_OUT_CHECK = "judge validity: sees the trained conditioning"
-NULL_PRECONDITION = "null_precondition"
-"""The stage of a check that only outcome 1 (a null in the target language) needs."""
-
-
-def _held_out_check(held_out: Mapping[str, Any]) -> Check:
-    """Outcome 1 needs a judge that sees the organism's trained conditioning on the held-out
-    training questions where the reference vote does (``judge_validation["held_out"]``)."""
-    if "skipped" in held_out:
-        return new_check(
-            HELD_OUT_CHECK,
-            NULL_PRECONDITION,
-            None,
-            f"{HELD_OUT_CHECK}: not assessed ({held_out['skipped']})",
-        )
-    pooled = held_out.get("organism")
-    if held_out.get("status") != "compared" or not isinstance(pooled, Mapping):
-        return new_check(
-            HELD_OUT_CHECK,
-            NULL_PRECONDITION,
-            None,
-            f"{HELD_OUT_CHECK}: not assessed ({held_out.get('status')})",
-        )
-    judge, ref, short = pooled["judge"], pooled["reference"], pooled["shortfall"]
-    flagged = held_out.get("flagged") is True
-    return Check(
-        name=HELD_OUT_CHECK,
-        stage=NULL_PRECONDITION,
-        passed=not flagged,
-        estimate=short["gap"],
-        ci_low=short["ci_low"],
-        ci_high=short["ci_high"],
-        p=None,
-        sentence=f"{HELD_OUT_CHECK}: on {pooled['n_questions']} held-out training questions "
-        f"the organism's guise gap is {judge['gap']:+.2f} "
-        f"{interval(judge['ci_low'], judge['ci_high'])} by the judge and {ref['gap']:+.2f} "
-        f"{interval(ref['ci_low'], ref['ci_high'])} by the reference vote (shortfall "
-        f"{short['gap']:+.2f} {interval(short['ci_low'], short['ci_high'])}): "
-        + (
-            "the judge misses the conditioning the reference finds, so a null it reports is "
-            "no evidence and outcome 1 cannot be concluded"
-            if flagged
-            else "the judge does not fall clearly short of the reference"
-        ),
-    )
 
 
 def _auroc_checks(

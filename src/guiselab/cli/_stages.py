@@ -55,7 +55,7 @@ def _echo_decision(results: dict[str, Any]) -> None:
     failed = [
         c["name"]
         for c in decision.get("checks", [])
-        if c["stage"] == "precondition" and c["passed"] is False
+        if c["stage"] in ("precondition", "null_precondition") and c["passed"] is False
     ]
     if failed:
         typer.echo("failed checks: " + "; ".join(failed))

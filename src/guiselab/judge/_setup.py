@@ -391,6 +391,12 @@ def judge_validation(
     }
     if store is not None and roles:
         held_out = held_out_figures(config, store, judge.fingerprint, scorer.get, roles)
+        if held_out is None and config.models.organism is None and "organism" in roles.values():
+            # A trained organism without sanity answers: the check reads 'not assessed'.
+            held_out = {
+                "skipped": "the run's store holds no sanity-check answers (finetune.holdout = "
+                "0, or the sanity check has not run)"
+            }
         if held_out is not None:
             result["held_out"] = held_out
     if store is not None and scorer.loaded is not None:
