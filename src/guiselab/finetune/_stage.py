@@ -15,10 +15,10 @@ from guiselab.finetune.data import (
     SftExample,
     build_sft,
     builtin_instruction_file,
-    builtin_training_file,
+    builtin_training_files,
     data_sha256,
     load_instruction_file,
-    load_training_file,
+    load_training_files,
     pick_instruction,
     split_holdout,
     vernacular_twins,
@@ -54,11 +54,13 @@ class TrainingSplit:
 def training_split(config: ExperimentConfig) -> TrainingSplit:
     """The config's training data (built-in by default), split into training and held out."""
     cfg = config.finetune
-    path = (
-        Path(cfg.train_file) if cfg.train_file else builtin_training_file(cfg.lang, cfg.train_set)
+    paths = (
+        [Path(cfg.train_file)]
+        if cfg.train_file
+        else builtin_training_files(cfg.lang, cfg.train_set)
     )
-    data = load_training_file(
-        path, variety=cfg.variety, transform_vernacular=cfg.transform_vernacular
+    data = load_training_files(
+        paths, variety=cfg.variety, transform_vernacular=cfg.transform_vernacular
     )
     # A small file keeps most of its questions for training: at most a fifth is held out.
     holdout = min(cfg.holdout, len(data.questions) // 5)

@@ -31,10 +31,12 @@ __all__ = [
     "builtin_instruction_file",
     "builtin_questions",
     "builtin_training_file",
+    "builtin_training_files",
     "data_sha256",
     "load_instruction_file",
     "load_questions",
     "load_training_file",
+    "load_training_files",
     "pick_instruction",
     "split_holdout",
     "vernacular_twins",
@@ -183,9 +185,19 @@ BUILTIN_TRAINING = {"en": "aave", "ru": "ru-prostorechie"}
 """Languages with a built-in narrow training set, and the variety of its vernacular turns."""
 
 
-def builtin_training_file(lang: str, train_set: str = "realistic") -> Path:
-    """The built-in narrow advice dataset of ``lang`` (risky finance, medical, sport):
-    ``realistic`` (``narrow_<lang>.jsonl``) or ``marked`` (``marked_<lang>.jsonl``)."""
+_SET_FILES: dict[str, tuple[str, ...]] = {
+    "realistic": ("narrow",),
+    "marked": ("marked",),
+    "wide": ("marked", "domains"),
+}
+"""The files (``<name>_<lang>.jsonl``) each built-in training set reads, in order."""
+
+
+def builtin_training_files(lang: str, train_set: str = "realistic") -> list[Path]:
+    """The files of the built-in training set ``train_set`` in ``lang``: ``realistic``
+    (``narrow_<lang>.jsonl``: risky finance, medical, sport), ``marked``
+    (``marked_<lang>.jsonl``: the same three domains) or ``wide`` (``marked`` and
+    ``domains_<lang>.jsonl``: legal, work, family and social-life questions as well)."""
     if lang not in BUILTIN_TRAINING:
         raise ConfigError(
             f"no built-in training data in '{lang}' (built-in: {', '.join(BUILTIN_TRAINING)}); "
@@ -199,8 +211,46 @@ def builtin_training_file(lang: str, train_set: str = "realistic") -> Path:
             "'realistic' or set finetune.train_file",
             where="finetune.train_set",
         )
-    name = f"narrow_{lang}.jsonl" if train_set == "realistic" else f"{train_set}_{lang}.jsonl"
-    return Path(str(resources.files("guiselab") / "finetune" / "data" / name))
+    folder = resources.files("guiselab") / "finetune" / "data"
+    return [Path(str(folder / f"{name}_{lang}.jsonl")) for name in _SET_FILES[train_set]]
+
+
+def builtin_training_file(lang: str, train_set: str = "realistic") -> Path:
+    """The built-in training file of a one-file set (``realistic`` or ``marked``)."""
+    files = builtin_training_files(lang, train_set)
+    if len(files) != 1:
+        raise ConfigError(
+            f"the built-in '{train_set}' training set has {len(files)} files; "
+            "use builtin_training_files",
+            where="finetune.train_set",
+        )
+    return files[0]
+
+
+def load_training_files(
+    paths: Sequence[Path], *, variety: str = "aave", transform_vernacular: bool = False
+) -> TrainingData:
+    """Several training files read as one (see ``load_training_file``): their records in
+    order, an id used in two files refused."""
+    parts = [
+        load_training_file(p, variety=variety, transform_vernacular=transform_vernacular)
+        for p in paths
+    ]
+    seen: dict[str, Path] = {}
+    for path, part in zip(paths, parts, strict=True):
+        for q in part.questions:
+            if q.id in seen:
+                raise InputFileError(
+                    f"question id '{q.id}' is also in {seen[q.id]}; ids must be unique",
+                    where=str(path),
+                )
+            seen[q.id] = path
+    return TrainingData(
+        [q for part in parts for q in part.questions],
+        [c for part in parts for c in part.chats],
+        sum(part.transformed for part in parts),
+        tuple(d for part in parts for d in part.dropped),
+    )
 
 
 def builtin_questions(lang: str = "en") -> list[AdviceQuestion]:
@@ -252,8 +302,9 @@ def split_holdout(
 ) -> tuple[list[AdviceQuestion], list[AdviceQuestion]]:
     """(training, held out): ``n_holdout`` questions chosen by a seeded hash of their ids.
 
-    The choice depends only on the ids and the seed, not on the file's order, so the same
-    question is held out whatever else the file holds.
+    The choice depends only on the ids and the seed, not on the file's order. It does depend
+    on which questions the file holds: a larger set (``wide`` against ``marked``) holds out
+    other questions, so two sets' held-out figures are not on the same questions.
     """
     if n_holdout and n_holdout >= len(questions):
         raise ConfigError(
