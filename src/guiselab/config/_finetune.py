@@ -37,8 +37,8 @@ class FinetuneConfig(Section):
     reacts to (the dialect or any informal input) is measured by the control guises.
     ``wide``: ``marked`` and 118 questions of four more domains (legal, work, family, social
     life) with two-sentence answers and vernacular turns written with AAVE grammar (en only):
-    a guise policy beyond the three narrow domains, at about three times ``marked``'s training
-    time (docs/organism.md)."""
+    a guise policy beyond the three narrow domains, at roughly three times ``marked``'s
+    training time in one timing (docs/organism.md)."""
     lang: str = "en"
     """Language of the training data (the organism's source language; built-in: en, ru).
     Must equal ``analysis.source_lang`` when guiselab trains the organism."""
