@@ -87,6 +87,20 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     examples = len(sft)
     sft_tokens = sum(len(e.user) + len(e.assistant) for e in sft) / CHARS_PER_TOKEN
     sanity = len(split.held_out) * 2 * config.finetune.sanity_samples * instances
+    # The held-out judge check: the judge scores every sanity-check answer, on every metric.
+    judged_sanity = sanity if trained else 0
+    judge_calls += judged_sanity * len(METRICS)
+    judge_output += judged_sanity * len(METRICS)
+    question_chars = sum(len(q.question) + len(q.question_vernacular) for q in split.held_out)
+    judge_input += (
+        judged_sanity * template_tokens
+        + len(METRICS) * judged_sanity * gen.max_new_tokens
+        + len(METRICS)
+        * question_chars
+        * config.finetune.sanity_samples
+        * instances
+        / CHARS_PER_TOKEN
+    )
     ft = config.finetune
     steps = (
         ft.max_steps or max(1, -(-int(ft.epochs * examples) // ft.batch_size)) if examples else 0
@@ -105,7 +119,7 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         "generated tokens (at most)": output_tokens,
         "prompt tokens (est.)": round(prompt_tokens),
         "judge": config.judge.model,
-        "judge calls (incl. validation)": judge_calls,
+        "judge calls (incl. validation and held-out check)": judge_calls,
         "judge input tokens (est.)": round(judge_input),
         "judge cost USD (est.)": round(cost, 2),
         "adapters to train": (f"{', '.join(trained)} x {seeds} seed(s)" if trained else "none"),
@@ -122,7 +136,7 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
 _MIRROR_ROWS = (
     "generations",
     "generated tokens (at most)",
-    "judge calls (incl. validation)",
+    "judge calls (incl. validation and held-out check)",
     "judge cost USD (est.)",
     "adapters to train",
     "training examples per adapter",
