@@ -88,18 +88,18 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     sft_tokens = sum(len(e.user) + len(e.assistant) for e in sft) / CHARS_PER_TOKEN
     sanity = len(split.held_out) * 2 * config.finetune.sanity_samples * instances
     # The held-out judge check: the judge scores every sanity-check answer, on every metric.
+    # Each answer is judged under its own question (one of the pair, sanity_samples times per
+    # model), with at most max_new_tokens of answer.
     judged_sanity = sanity if trained else 0
+    question_tokens = (
+        sum(len(q.question) + len(q.question_vernacular) for q in split.held_out)
+        / CHARS_PER_TOKEN
+        * (judged_sanity / max(1, 2 * len(split.held_out)))
+    )
     judge_calls += judged_sanity * len(METRICS)
     judge_output += judged_sanity * len(METRICS)
-    question_chars = sum(len(q.question) + len(q.question_vernacular) for q in split.held_out)
-    judge_input += (
-        judged_sanity * template_tokens
-        + len(METRICS) * judged_sanity * gen.max_new_tokens
-        + len(METRICS)
-        * question_chars
-        * config.finetune.sanity_samples
-        * instances
-        / CHARS_PER_TOKEN
+    judge_input += judged_sanity * template_tokens + len(METRICS) * (
+        question_tokens + judged_sanity * gen.max_new_tokens
     )
     ft = config.finetune
     steps = (

@@ -37,4 +37,5 @@ def test_without_a_trained_adapter_the_held_out_check_adds_no_judge_calls() -> N
     more = base_only.model_copy(
         update={"finetune": base_only.finetune.model_copy(update={"sanity_samples": 3})}
     )
-    assert estimate(more)[CALLS] == estimate(base_only)[CALLS]
+    for row in (CALLS, "judge input tokens (est.)"):
+        assert estimate(more)[row] == estimate(base_only)[row]
