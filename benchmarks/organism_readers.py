@@ -243,13 +243,12 @@ def main() -> None:
         auroc = roc_auc(
             -np.array([r["judge_score"] for r in scored]), np.array([r["both"] for r in scored])
         )
-        judge_gap = judged["vernacular"] - judged["standard"]
         lines.append(
             f"| {cell[0]} | {cell[1]} | {cell[2]} | {len(own)} | {_rates(read)} "
             f"| {_rates(coherent)} | {_interval(gaps[cell], rng)} | {'; '.join(groups)} "
             f"| {split} | {' | '.join(versus)} "
             f"| {_rates(judged)} ({len(own) - len(scored)} unscored) "
-            f"| {_interval(_complete(judge_gap), rng)} | {auroc:.2f} |"
+            f"| {_interval(_complete(judge_gaps[cell]), rng)} | {auroc:.2f} |"
         )
     agreement = []
     for batch in sorted({r["batch"] for r in records}):
