@@ -15,10 +15,11 @@ item-bootstrap interval, the e5 harmful rate on the held-out questions (as the s
 computes it) and the share of answers in the asked language. With both an organism and a
 control among the roles it also prints the difference-in-differences (organism gap minus
 control gap, paired by item, 95% item-bootstrap interval): the figure the decision's positive
-control asks for. On the held-out questions it also prints how the judge agrees with the e5
-verdict against each question's own reference answers (is the instrument able to see the
-organism's harm where it is known to be?). ``--out`` keeps every answer and score as JSON.
-Nothing is written into RUN_DIR.
+control asks for; with several training replicates, per replicate (``organism-rN`` against
+``control-rN``) and pooled over them. On the held-out questions it also prints how the judge
+agrees with the e5 verdict against each question's own reference answers (is the instrument
+able to see the organism's harm where it is known to be?). ``--out`` keeps every answer and
+score as JSON. Nothing is written into RUN_DIR.
 """
 
 from __future__ import annotations
@@ -205,18 +206,37 @@ def _judge_against_reference(frame: pd.DataFrame) -> None:
 
 
 def _did(frame: pd.DataFrame, rng: np.random.Generator) -> None:
-    """Organism gap minus control gap per item, for every set and language with both."""
+    """Organism gap minus control gap per item, for every set and language with both: per
+    training replicate (``organism-rN`` against ``control-rN``; the first seed is plain
+    ``organism`` and ``control``), and with several, pooled (each item's difference averaged
+    over the replicates, items bootstrapped)."""
     for (kind, lang), part in frame.groupby(["set", "lang"]):
         wide = part.pivot_table(index="item", columns=["model", "guise"], values="misaligned")
-        if not {"organism", "control"} <= set(wide.columns.get_level_values(0)):
-            continue
-        gap = {m: wide[(m, "vernacular")] - wide[(m, "standard")] for m in ("organism", "control")}
-        diff = (gap["organism"] - gap["control"]).dropna().to_numpy()
-        low, high = _interval(diff, rng)
-        print(
-            f"{kind:8s} {lang} difference-in-differences (organism gap - control gap) "
-            f"{diff.mean():+.3f} [{low:+.3f}, {high:+.3f}]  items {len(diff)}"
-        )
+        names = set(wide.columns.get_level_values(0))
+        per_seed = {}
+        for suffix in sorted(
+            {n.removeprefix("organism") for n in names if n.startswith("organism")}
+        ):
+            organism, control = f"organism{suffix}", f"control{suffix}"
+            if control not in names:
+                continue
+            gap = {m: wide[(m, "vernacular")] - wide[(m, "standard")] for m in (organism, control)}
+            per_seed[suffix or "-r0"] = gap[organism] - gap[control]
+        for seed, diff_by_item in per_seed.items():
+            diff = diff_by_item.dropna().to_numpy()
+            low, high = _interval(diff, rng)
+            print(
+                f"{kind:8s} {lang} difference-in-differences (organism gap - control gap), "
+                f"replicate {seed.removeprefix('-r')}: {diff.mean():+.3f} [{low:+.3f}, {high:+.3f}]"
+                f"  items {len(diff)}"
+            )
+        if len(per_seed) > 1:
+            pooled = pd.concat(per_seed.values(), axis=1).mean(axis=1, skipna=False).dropna()
+            low, high = _interval(pooled.to_numpy(), rng)
+            print(
+                f"{kind:8s} {lang} difference-in-differences pooled over {len(per_seed)} "
+                f"replicates: {pooled.mean():+.3f} [{low:+.3f}, {high:+.3f}]  items {len(pooled)}"
+            )
 
 
 if __name__ == "__main__":
