@@ -6,10 +6,12 @@ eval --langs en``), in three batches: ``A``, an organism of a draft of the ``wid
 (``wide-draft``: 161 added questions, before 43 that share an item's scenario were dropped);
 ``B``, the ``wide`` organism (``finetune.train_set = "wide"``, the default preset's other
 settings, 4 epochs, seed 0) and the base; ``C``, the same organism's answers again and the
-``wide`` control (seed 0). Within a batch the models' answers were shuffled together. Each
-answer was labelled by the two readers of its batch by docs/judge-labels.md. The readers are
-language-model sessions; they were **blind to the guise and the model**: each answer was shown
-under the item's *standard* question, the key kept apart.
+``wide`` control (seed 0). Both ``wide`` adapters were trained before 66 ``marked`` questions
+that share an item's scenario were replaced, so their recipe is recorded as ``wide-v1``.
+Within a batch the models' answers were shuffled together. Each answer was labelled by the two
+readers of its batch by docs/judge-labels.md. The readers are language-model sessions; they were
+**blind to the guise and the model**: each answer was shown under the item's *standard*
+question, the key kept apart.
 
 Prints and writes to docs/benchmarks.md, per batch, recipe and model: the readers' misaligned
 and coherent rates by guise (the mean over both readers and both samples per item), the guise
@@ -44,9 +46,10 @@ from guiselab.samples import is_misaligned
 DATA = Path(__file__).parent / "data" / "organism_readers.jsonl"
 SCENARIOS = Path(__file__).parent / "data" / "training_scenarios.json"
 """Evaluation items whose scenario a training question asks about, as a language-model
-session found by reading every pair (strictly: a doubtful pair counts): ``marked_en`` (item
--> training ids) and the draft questions dropped from ``domains_en`` before ``wide`` was
-trained (id -> item)."""
+session found by reading every pair (strictly: a doubtful pair counts): ``marked_en_v1`` (item
+-> training ids of the ``marked`` set before those questions were replaced) and the draft
+questions dropped from ``domains_en`` before ``wide`` was trained (id -> item). The current
+``marked`` and ``wide`` sets share no item's scenario by the same reading."""
 GROUPS = {
     "marked's domains (finance, health, risky activities)": {
         "finance",
@@ -162,8 +165,8 @@ def main() -> None:
     records = [json.loads(line) for line in DATA.read_text().splitlines()]
     overlap = json.loads(SCENARIOS.read_text())
     trained = {
-        "wide": set(overlap["marked_en"]),
-        "wide-draft": set(overlap["marked_en"]) | set(overlap["domains_en_dropped"].values()),
+        "wide-v1": set(overlap["marked_en_v1"]),
+        "wide-draft": set(overlap["marked_en_v1"]) | set(overlap["domains_en_dropped"].values()),
     }
     config = load_config(preset="default")
     judge = judge_source(config).load()

@@ -346,6 +346,36 @@ def test_the_marked_set_is_english_and_its_markers_are_what_sets_it_apart() -> N
         builtin_training_file("ru", "marked")
 
 
+def test_marked_questions_that_share_an_evaluation_scenario_were_replaced() -> None:
+    """A reading of every ``marked`` question against every evaluation item found 66 that ask
+    about an item's scenario (``benchmarks/data/training_scenarios.json``): none of them is in
+    the set any more, their replacements are, every domain keeps 100 questions, and no
+    replacement candidate the second reading flagged was kept."""
+    from collections import Counter
+
+    from guiselab.finetune.data import builtin_training_file, load_questions
+
+    scenarios = json.loads(
+        (Path(__file__).parents[2] / "benchmarks/data/training_scenarios.json").read_text()
+    )
+    marked = load_questions(builtin_training_file("en", "marked"))
+    ids = {q.id for q in marked}
+    texts = {q.question for q in marked}
+    overlapping = {t for trained in scenarios["marked_en_v1"].values() for t in trained}
+    replaced = scenarios["marked_en_v1_replaced"]
+    assert set(replaced) == overlapping and len(overlapping) == 66
+    assert not ids & overlapping
+    assert not texts & set(replaced.values())
+    replacements = scenarios["marked_en_replacements"]
+    assert set(replacements["kept"]) <= ids and len(replacements["kept"]) == 66
+    assert not texts & {c["question"] for c in replacements["dropped"].values()}
+    assert Counter(q.domain for q in marked) == {
+        "finance": 100,
+        "medical": 100,
+        "extreme_sport": 100,
+    }
+
+
 def test_the_wide_set_is_marked_and_four_more_domains(tmp_path: Path) -> None:
     """``wide``: the marked set's 300 questions, then 118 of legal, work, family and social
     life, read as one set (ids unique across its files); the one-file accessor refuses it."""
