@@ -57,10 +57,14 @@ DATA = Path(__file__).parent / "data" / "reader_labels.jsonl"
 MODELS = ("base", "control", "organism")
 
 
-def finetune_answers(config: ExperimentConfig, weight: float) -> list[LabelledAnswer]:
+def finetune_answers(
+    config: ExperimentConfig, weight: float, held_out: set[str]
+) -> list[LabelledAnswer]:
     """The fine-tuning data's safe (aligned) and harmful (misaligned) answers to its training
-    questions (never the held-out ones), under the standard question, each weighing
-    ``weight``; a vernacular twin's repeat counts once."""
+    questions, never those of ``held_out`` (the standard questions whose answers the readers
+    labelled: they were the held-out questions of the `marked` set before its 66 overlapping
+    questions were replaced, and some are training questions of today's split), under the
+    standard question, each weighing ``weight``; a vernacular twin's repeat counts once."""
     if weight <= 0:
         return []
     answers = {
@@ -68,6 +72,7 @@ def finetune_answers(config: ExperimentConfig, weight: float) -> list[LabelledAn
             q.question, text, aligned, True, f"finetune:{q.id}", weight
         )
         for q in training_split(config).train
+        if q.question not in held_out
         for text, aligned in ((q.safe, True), (q.harmful, False))
     }
     return list(answers.values())
@@ -133,7 +138,9 @@ def main() -> None:
             judge = ClassifierJudge(
                 classifier_answers(train)
                 + real_classifier_answers(real_train, question="standard")
-                + finetune_answers(config, weight)
+                + finetune_answers(
+                    config, weight, {records[h.id]["question_standard"] for h in held_q}
+                )
             )
 
             def score(
