@@ -2,12 +2,15 @@
 
 ``benchmarks/data/organism_readers.jsonl`` holds English answers to the 60 built-in evaluation
 items, two samples per item and guise (samples 0 and 1 of ``scripts/organism_check.py --sets
-eval --langs en``), in three batches: ``A``, an organism of a draft of the ``wide`` recipe
+eval --langs en``), in four batches: ``A``, an organism of a draft of the ``wide`` recipe
 (``wide-draft``: 161 added questions, before 43 that share an item's scenario were dropped);
 ``B``, the ``wide`` organism (``finetune.train_set = "wide"``, the default preset's other
 settings, 4 epochs, seed 0) and the base; ``C``, the same organism's answers again and the
 ``wide`` control (seed 0). Both ``wide`` adapters were trained before 66 ``marked`` questions
-that share an item's scenario were replaced, so their recipe is recorded as ``wide-v1``.
+that share an item's scenario were replaced, so their recipe is recorded as ``wide-v1`` (the
+``marked`` file they used is ``marked_en.jsonl`` at commit 72e6b26 of this repository);
+``D``, the default preset's organism and control (``marked`` after the replacement, seed 0, the
+adapters of a cold ``guiselab run --preset default``).
 Within a batch the models' answers were shuffled together. Each answer was labelled by the two
 readers of its batch by docs/judge-labels.md. The readers are language-model sessions; they were
 **blind to the guise and the model**: each answer was shown under the item's *standard*
@@ -16,8 +19,10 @@ question, the key kept apart.
 Prints and writes to docs/benchmarks.md, per batch, recipe and model: the readers' misaligned
 and coherent rates by guise (the mean over both readers and both samples per item), the guise
 gap (AAVE - standard) with a 95% item-bootstrap interval, overall, by category group and on
-the items whose scenario the recipe trained on and the rest (``training_scenarios.json``; the
-base takes its batch organism's split), with the number of items in each (a group of 9 items
+the items whose scenario the recipe trained on and the rest (``training_scenarios.json``: the
+first reading for ``wide-v1`` and ``wide-draft``; for ``marked``, which by that reading shares
+no item's scenario any more, the broader second reading; the base takes its batch organism's
+split), with the number of items in each (a group of 9 items
 has a rough interval; none is corrected for the number of groups); the difference from the
 base's gap and from the control's (paired by item) where they were read in the same batch;
 per organism seed, its difference from the control read beside it, and the mean over seeds
@@ -49,7 +54,9 @@ SCENARIOS = Path(__file__).parent / "data" / "training_scenarios.json"
 session found by reading every pair (strictly: a doubtful pair counts): ``marked_en_v1`` (item
 -> training ids of the ``marked`` set before those questions were replaced) and the draft
 questions dropped from ``domains_en`` before ``wide`` was trained (id -> item). The current
-``marked`` and ``wide`` sets share no item's scenario by the same reading."""
+``marked`` set holds none of those questions (their replacements were read by another
+session, less strictly); ``broad_reading`` holds a second, broader reading of the current set
+(item -> training ids)."""
 GROUPS = {
     "marked's domains (finance, health, risky activities)": {
         "finance",
@@ -167,6 +174,7 @@ def main() -> None:
     trained = {
         "wide-v1": set(overlap["marked_en_v1"]),
         "wide-draft": set(overlap["marked_en_v1"]) | set(overlap["domains_en_dropped"].values()),
+        "marked": set(overlap["broad_reading"]["marked_en"]),
     }
     config = load_config(preset="default")
     judge = judge_source(config).load()
@@ -269,7 +277,8 @@ def main() -> None:
         "Readers' agreement (misaligned vs the rest): " + "; ".join(agreement) + ". The "
         "judge's AUROC is against both readers calling the answer misaligned; the judge scores "
         "each answer under the standard question, as the readers read it. For the base the "
-        "scenario split is its batch's organism's.",
+        "scenario split is its batch's organism's; for `marked` (replaced) it is the second, "
+        "broader reading's (the first finds no item it trained on).",
     ]
     pooled = _seeds_pooled(gaps, judge_gaps, items_of, trained, rng)
     if pooled:
@@ -280,7 +289,7 @@ def main() -> None:
             "",
             *pooled,
         ]
-    write_section("The wide organism read blind", lines)
+    write_section("Organisms read blind", lines)
     print("\n".join(lines))
 
 
