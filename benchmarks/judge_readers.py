@@ -110,6 +110,7 @@ def main() -> None:
     readers = load_real(DATA)
     evals = [a for a in readers if records[a.id]["set"] == "eval"]
     held_q = [a for a in readers if records[a.id]["set"] == "held-out"]
+    held_questions = {records[a.id]["question_standard"] for a in held_q}
     builtin = load_real()
     _, before_held = split_real(builtin)
     _, evals_held = split_real(evals)
@@ -138,9 +139,7 @@ def main() -> None:
             judge = ClassifierJudge(
                 classifier_answers(train)
                 + real_classifier_answers(real_train, question="standard")
-                + finetune_answers(
-                    config, weight, {records[h.id]["question_standard"] for h in held_q}
-                )
+                + finetune_answers(config, weight, held_questions)
             )
 
             def score(
