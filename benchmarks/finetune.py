@@ -1,5 +1,6 @@
 """Fine-tuning on this machine: `guiselab finetune` wall time and memory, and the step cost of
-computing the output layer only at answer positions versus over the whole sequence.
+computing the output layer only at answer positions versus over the whole sequence, as one
+product or in blocks (`AnswerHead`, what training uses), in float32 and under bfloat16 autocast.
 
     python benchmarks/finetune.py [--preset default] [--steps 3] [--keep DIR] [--step-only]
 
@@ -21,13 +22,13 @@ from _common import cpu_name, timed_guiselab, write_section
 
 
 def _step_times(preset: str, steps: int) -> dict[str, float]:
-    """Seconds per LoRA step: output layer at answer positions only vs the whole sequence."""
+    """Seconds per LoRA step for each way of computing the output layer's loss."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from guiselab.config import load_config
     from guiselab.finetune._stage import training_split
-    from guiselab.finetune._train import _answer_loss, _batch, encode_examples
+    from guiselab.finetune._train import AnswerHead, _answer_loss, _batch, encode_examples
     from guiselab.finetune.data import build_sft
     from guiselab.models import load_model
 
@@ -50,8 +51,18 @@ def _step_times(preset: str, steps: int) -> dict[str, float]:
 
     out = {}
     contenders = (
-        ("answer positions only, float32", _answer_loss, False),
-        ("answer positions only, bfloat16 autocast", _answer_loss, True),
+        (
+            "answer positions only, in blocks (training's path), float32",
+            AnswerHead(lm, autocast=False).loss,
+            False,
+        ),
+        (
+            "answer positions only, in blocks (training's path), bfloat16 autocast",
+            AnswerHead(lm, autocast=True).loss,
+            True,
+        ),
+        ("answer positions only, one product, float32", _answer_loss, False),
+        ("answer positions only, one product, bfloat16 autocast", _answer_loss, True),
         ("whole sequence, float32", None, False),
     )
     for name, loss_fn, bf16 in contenders:

@@ -286,6 +286,66 @@ def test_answer_only_loss_equals_the_models_own_loss_on_the_same_positions(
         assert abs(float(uncapped) - float(reference)) > 1e-2
 
 
+@pytest.mark.parametrize("softcap", [None, 5.0])
+def test_blocked_output_layer_loss_has_the_full_products_loss_and_gradients(
+    softcap: float | None,
+) -> None:
+    """``AnswerHead`` (blocks of positions, gradient formed in the forward pass, buffers reused
+    across blocks and steps) gives the loss and every parameter gradient of the full-product
+    path in float32, softcapping included; blocks of 5 over 24 positions leave a partial last
+    block. Under bfloat16 autocast it agrees at bfloat16 precision."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from guiselab.finetune._train import IGNORE, AnswerHead, _answer_loss, _batch
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=64,
+        final_logit_softcapping=softcap,
+        sliding_window=8,
+    )
+    model = Gemma3ForCausalLM(config)
+    with torch.no_grad():  # large logits, so that softcapping matters
+        model.get_output_embeddings().weight.mul_(40.0)
+    model.get_output_embeddings().weight.requires_grad_(False)  # frozen, as under LoRA
+    assert AnswerHead.usable(model)
+    rows = []
+    for length, prompt in ((11, 6), (7, 3), (14, 9), (12, 2)):
+        ids = torch.randint(1, 97, (length,)).tolist()
+        rows.append((ids, [IGNORE] * prompt + ids[prompt:]))
+    ids, labels, mask = _batch(rows, pad=0)
+    assert int((labels[:, 1:] != IGNORE).sum()) == 24
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def run(loss_fn: Any) -> tuple[float, torch.Tensor]:
+        loss = loss_fn(model, ids, labels, mask)
+        loss.backward()
+        grads = torch.cat([p.grad.flatten() for p in params])
+        model.zero_grad(set_to_none=True)
+        return float(loss), grads
+
+    head = AnswerHead(model, autocast=False, block=5)
+    full_loss, full_grads = run(_answer_loss)
+    for _ in range(2):  # the second step reuses the first one's buffers
+        loss, grads = run(head.loss)
+        assert loss == pytest.approx(full_loss, rel=1e-6)
+        assert float((grads - full_grads).norm() / full_grads.norm()) < 1e-5
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16_full, bf16_full_grads = run(_answer_loss)
+        bf16_loss, bf16_grads = run(AnswerHead(model, autocast=True, block=5).loss)
+    assert bf16_loss == pytest.approx(bf16_full, rel=2e-2)
+    assert float((bf16_grads - bf16_full_grads).norm() / bf16_full_grads.norm()) < 5e-2
+    model.get_output_embeddings().weight.requires_grad_(True)
+    assert not AnswerHead.usable(model)  # a trained output layer takes the full path
+
+
 def test_bfloat16_autocast_trains_float32_weights_to_a_different_adapter(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:

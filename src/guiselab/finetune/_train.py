@@ -2,6 +2,11 @@
 
 The output layer is applied only at the positions whose next token is an answer token: with a
 262k-token vocabulary (Gemma 3) computing logits for the whole prompt costs most of a step.
+When the output layer is frozen (LoRA leaves it alone), its cross-entropy is computed in blocks
+of positions by ``AnswerHead``, which forms the gradient with respect to the hidden states in
+the forward pass: no [positions x vocabulary] logits, softmax or gradient tensor is allocated,
+filled or kept per step (on this CPU those memory passes took longer than the products
+themselves; ``benchmarks/finetune.py`` measures both paths side by side).
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from guiselab.finetune.data import SftExample, data_sha256
 from guiselab.models import answer_ids, load_model, prompt_ids, render_prompt, sha256_file
 from guiselab.progress import Progress
 
-__all__ = ["encode_examples", "train_adapter"]
+__all__ = ["AnswerHead", "encode_examples", "train_adapter"]
 
 IGNORE = -100
 WARMUP_SHARE = 0.05
+HEAD_BLOCK = 64  # answer positions per output-layer block (fastest of 32/64/128 here)
 
 
 def encode_examples(
@@ -69,14 +75,111 @@ def _batch(
 def _answer_loss(
     lm: Any, ids: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    hidden = lm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-    targets = labels[:, 1:]
-    keep = targets != IGNORE
-    logits = lm.get_output_embeddings()(hidden[:, :-1][keep])
+    """Mean cross-entropy at the kept positions through the output layer as a module (the
+    reference for ``AnswerHead``, and the path when the output layer is trained)."""
+    hidden, targets = _answer_positions(lm, ids, labels, mask)
+    logits = lm.get_output_embeddings()(hidden)
     cap = getattr(lm.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap
-    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])
+    return torch.nn.functional.cross_entropy(logits.float(), targets)
+
+
+def _answer_positions(
+    lm: Any, ids: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Final hidden states at the positions whose next token is an answer token, and those
+    tokens."""
+    hidden = lm.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    return hidden[:, :-1][keep], targets[keep]
+
+
+class AnswerHead:
+    """The frozen output layer's mean cross-entropy over the kept positions, in blocks.
+
+    The weight is held in the dtype the products run in (a bfloat16 copy under autocast, the
+    float32 weight itself otherwise), and two [block x vocabulary] buffers are reused for every
+    block and step. The values are those of ``_answer_loss`` (tested to float32 precision);
+    under autocast they differ at bfloat16 precision only, as two bfloat16 runs of the full
+    product do.
+    """
+
+    def __init__(self, lm: Any, *, autocast: bool, block: int = HEAD_BLOCK) -> None:
+        weight = lm.get_output_embeddings().weight.detach()
+        self.weight = weight.to(torch.bfloat16) if autocast else weight
+        self.cap = getattr(lm.config, "final_logit_softcapping", None)
+        self.block = block
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    @staticmethod
+    def usable(lm: Any) -> bool:
+        """Only a frozen output layer: the blocks give no gradient for its weight."""
+        return not lm.get_output_embeddings().weight.requires_grad
+
+    def _buffer(self, name: str, dtype: torch.dtype) -> torch.Tensor:
+        if name not in self._buffers:
+            self._buffers[name] = torch.empty(
+                (self.block, self.weight.shape[0]), dtype=dtype, device=self.weight.device
+            )
+        return self._buffers[name]
+
+    def loss_and_grad(
+        self, hidden: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy and its gradient with respect to ``hidden`` ([n, d])."""
+        w = self.weight
+        n = hidden.shape[0]
+        h_all = hidden.detach().to(w.dtype)
+        grad = torch.empty((n, w.shape[1]), dtype=w.dtype, device=w.device)
+        total = torch.zeros((), dtype=torch.float64, device=w.device)
+        product = self._buffer("product", w.dtype)
+        logits = product if w.dtype == torch.float32 else self._buffer("logits", torch.float32)
+        for start in range(0, n, self.block):
+            h = h_all[start : start + self.block]
+            rows = torch.arange(h.shape[0], device=w.device)
+            tgt = targets[start : start + self.block]
+            z, zp = logits[: h.shape[0]], product[: h.shape[0]]
+            torch.mm(h, w.T, out=zp)
+            if z is not zp:
+                z.copy_(zp)
+            if self.cap:
+                capped = self._buffer("capped", torch.float32)[: h.shape[0]]
+                z.div_(self.cap).tanh_().mul_(self.cap)
+                capped.copy_(z)
+            target_logit = z[rows, tgt].clone()
+            top = z.amax(dim=-1, keepdim=True)
+            z.sub_(top).exp_()
+            norm = z.sum(dim=-1, keepdim=True)
+            total += (top + norm.log()).squeeze(1).sub(target_logit).sum(dtype=torch.float64)
+            z.div_(norm)  # softmax; minus the one-hot target: the gradient of the logits
+            z[rows, tgt] -= 1
+            if self.cap:  # d/dz cap*tanh(z/cap) = 1 - (capped/cap)^2
+                z.mul_(1 - (capped / self.cap) ** 2)
+            if z is not zp:
+                zp.copy_(z)
+            torch.mm(zp, w, out=grad[start : start + self.block])
+        return (total / n).float(), grad
+
+    def loss(self, lm: Any, ids: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> Any:
+        hidden, targets = _answer_positions(lm, ids, labels, mask)
+        return _HeadLoss.apply(hidden, targets, self)  # type: ignore[no-untyped-call]
+
+
+class _HeadLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, hidden: torch.Tensor, targets: torch.Tensor, head: AnswerHead) -> Any:
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            loss, grad = head.loss_and_grad(hidden, targets)
+        ctx.save_for_backward(grad)
+        ctx.n, ctx.dtype = hidden.shape[0], hidden.dtype
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, *outputs: torch.Tensor) -> Any:
+        (grad,) = ctx.saved_tensors
+        return (grad.float() * (outputs[0] / ctx.n)).to(ctx.dtype), None, None
 
 
 def _autocast(enabled: bool, device: torch.device) -> torch.autocast:
@@ -131,6 +234,9 @@ def train_adapter(
     warmup = max(1, int(WARMUP_SHARE * steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     pad = loaded.tokenizer.pad_token_id
+    loss_fn: Any = (
+        AnswerHead(lm, autocast=cfg.autocast).loss if AnswerHead.usable(lm) else _answer_loss
+    )
     curve: list[dict[str, float]] = []
     first = 0
     if resume_key is not None:
@@ -143,7 +249,7 @@ def train_adapter(
             rows = [encoded[i] for i in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
             ids, labels, mask = (t.to(loaded.device) for t in _batch(rows, pad))
             with _autocast(cfg.autocast, loaded.device):
-                loss: Any = _answer_loss(lm, ids, labels, mask)
+                loss: Any = loss_fn(lm, ids, labels, mask)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
