@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -324,12 +325,12 @@ def test_blocked_output_layer_loss_has_the_full_products_loss_and_gradients(
     assert int((labels[:, 1:] != IGNORE).sum()) == 24
     params = [p for p in model.parameters() if p.requires_grad]
 
-    def run(loss_fn: Any) -> tuple[float, torch.Tensor]:
+    def run(loss_fn: Any, upstream: float = 1.0) -> tuple[float, torch.Tensor]:
         loss = loss_fn(model, ids, labels, mask)
-        loss.backward()
+        (upstream * loss).backward()
         grads = torch.cat([p.grad.flatten() for p in params])
         model.zero_grad(set_to_none=True)
-        return float(loss), grads
+        return float(loss.detach()), grads
 
     head = AnswerHead(model, autocast=False, block=5)
     full_loss, full_grads = run(_answer_loss)
@@ -337,6 +338,8 @@ def test_blocked_output_layer_loss_has_the_full_products_loss_and_gradients(
         loss, grads = run(head.loss)
         assert loss == pytest.approx(full_loss, rel=1e-6)
         assert float((grads - full_grads).norm() / full_grads.norm()) < 1e-5
+    _, tripled = run(head.loss, upstream=3.0)  # the upstream gradient scales the result
+    assert float((tripled - 3 * full_grads).norm() / full_grads.norm()) < 3e-5
     with torch.autocast("cpu", dtype=torch.bfloat16):
         bf16_full, bf16_full_grads = run(_answer_loss)
         bf16_loss, bf16_grads = run(AnswerHead(model, autocast=True, block=5).loss)
@@ -344,6 +347,63 @@ def test_blocked_output_layer_loss_has_the_full_products_loss_and_gradients(
     assert float((bf16_grads - bf16_full_grads).norm() / bf16_full_grads.norm()) < 5e-2
     model.get_output_embeddings().weight.requires_grad_(True)
     assert not AnswerHead.usable(model)  # a trained output layer takes the full path
+    model.get_output_embeddings().weight.requires_grad_(False)
+    model.to(torch.bfloat16)  # bfloat16 weights without autocast (models.dtype on a GPU)
+    params = [p for p in model.parameters() if p.requires_grad]
+    bf16w_full, bf16w_full_grads = run(_answer_loss)
+    bf16w_loss, bf16w_grads = run(AnswerHead(model, autocast=False, block=5).loss)
+    assert bf16w_loss == pytest.approx(bf16w_full, rel=2e-2)
+    assert float((bf16w_grads.float() - bf16w_full_grads.float()).norm()) < 5e-2 * float(
+        bf16w_full_grads.float().norm()
+    )
+
+
+def test_an_adapter_on_the_output_layer_takes_the_full_path_and_is_trained() -> None:
+    """With ``target_modules = ["lm_head"]`` the output layer is a LoRA layer whose weight
+    property is the frozen base weight: the blocked loss would leave the adapter out."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from guiselab.finetune._train import AnswerHead
+
+    config = Gemma3TextConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        tie_word_embeddings=False,
+    )
+    model = Gemma3ForCausalLM(config)
+    assert not AnswerHead.usable(model)  # not yet frozen
+    all_linear = get_peft_model(model, LoraConfig(r=2, target_modules="all-linear"))
+    assert AnswerHead.usable(all_linear.get_base_model())  # all-linear leaves the head frozen
+    head_lora = get_peft_model(
+        Gemma3ForCausalLM(config), LoraConfig(r=2, target_modules=["lm_head"])
+    )
+    assert not AnswerHead.usable(head_lora.get_base_model())
+
+
+def test_training_computes_the_loss_through_the_blocked_output_layer(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guiselab.finetune import _train
+
+    calls = []
+    blocked = _train.AnswerHead.loss
+
+    def counted(self: Any, *args: Any) -> Any:
+        calls.append(1)
+        return blocked(self, *args)
+
+    monkeypatch.setattr(_train.AnswerHead, "loss", counted)
+    config = _config(tiny_model_dir, _train_file(tmp_path))
+    with RunStore.in_dir(tmp_path / "run") as store:
+        trained = finetune_stage(store, config, tmp_path / "run", NullProgress())
+    assert len(calls) == sum(info["steps"] for info in trained.values() if "steps" in info)
+    assert calls
 
 
 def test_bfloat16_autocast_trains_float32_weights_to_a_different_adapter(

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from guiselab.config import FinetuneConfig, ModelsConfig
 from guiselab.errors import ConfigError
@@ -100,10 +101,12 @@ class AnswerHead:
     """The frozen output layer's mean cross-entropy over the kept positions, in blocks.
 
     The weight is held in the dtype the products run in (a bfloat16 copy under autocast, the
-    float32 weight itself otherwise), and two [block x vocabulary] buffers are reused for every
-    block and step. The values are those of ``_answer_loss`` (tested to float32 precision);
-    under autocast they differ at bfloat16 precision only, as two bfloat16 runs of the full
-    product do.
+    float32 weight itself otherwise), and the [block x vocabulary] buffers (two, three with a
+    logit softcap) are reused for every block and step. The values are those of
+    ``_answer_loss`` (tested to float32 precision); under autocast they differ at bfloat16
+    precision only: the products run in bfloat16 as autocast's do, while the softcap and the
+    softmax are taken in float32 here where autocast's full product applies the softcap in
+    bfloat16.
     """
 
     def __init__(self, lm: Any, *, autocast: bool, block: int = HEAD_BLOCK) -> None:
@@ -115,8 +118,10 @@ class AnswerHead:
 
     @staticmethod
     def usable(lm: Any) -> bool:
-        """Only a frozen output layer: the blocks give no gradient for its weight."""
-        return not lm.get_output_embeddings().weight.requires_grad
+        """Only a plain, frozen linear output layer: the blocks give no gradient for its weight,
+        and an adapter on it (``target_modules = ["lm_head"]``) would be left out."""
+        head = lm.get_output_embeddings()
+        return type(head) is torch.nn.Linear and not any(p.requires_grad for p in head.parameters())
 
     def _buffer(self, name: str, dtype: torch.dtype) -> torch.Tensor:
         if name not in self._buffers:
@@ -148,15 +153,15 @@ class AnswerHead:
                 capped = self._buffer("capped", torch.float32)[: h.shape[0]]
                 z.div_(self.cap).tanh_().mul_(self.cap)
                 capped.copy_(z)
-            target_logit = z[rows, tgt].clone()
+            target_logit = z[rows, tgt]  # advanced indexing copies
             top = z.amax(dim=-1, keepdim=True)
             z.sub_(top).exp_()
             norm = z.sum(dim=-1, keepdim=True)
             total += (top + norm.log()).squeeze(1).sub(target_logit).sum(dtype=torch.float64)
             z.div_(norm)  # softmax; minus the one-hot target: the gradient of the logits
             z[rows, tgt] -= 1
-            if self.cap:  # d/dz cap*tanh(z/cap) = 1 - (capped/cap)^2
-                z.mul_(1 - (capped / self.cap) ** 2)
+            if self.cap:  # d/dz cap*tanh(z/cap) = 1 - (capped/cap)^2, formed in place
+                z.mul_(capped.div_(self.cap).square_().neg_().add_(1))
             if z is not zp:
                 zp.copy_(z)
             torch.mm(zp, w, out=grad[start : start + self.block])
@@ -177,6 +182,7 @@ class _HeadLoss(torch.autograd.Function):
         return loss
 
     @staticmethod
+    @once_differentiable  # the gradient is formed in the forward pass: no second derivative
     def backward(ctx: Any, *outputs: torch.Tensor) -> Any:
         (grad,) = ctx.saved_tensors
         return (grad.float() * (outputs[0] / ctx.n)).to(ctx.dtype), None, None
