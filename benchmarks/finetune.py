@@ -21,14 +21,21 @@ from typing import Any
 from _common import cpu_name, timed_guiselab, write_section
 
 
-def _step_times(preset: str, steps: int) -> dict[str, float]:
-    """Seconds per LoRA step for each way of computing the output layer's loss."""
+def _step_times(preset: str, steps: int) -> dict[str, list[float]]:
+    """Seconds of each timed LoRA step, sorted, for each way of computing the output layer's
+    loss."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from guiselab.config import load_config
     from guiselab.finetune._stage import training_split
-    from guiselab.finetune._train import AnswerHead, _answer_loss, _batch, encode_examples
+    from guiselab.finetune._train import (
+        AnswerHead,
+        _answer_loss,
+        _answer_positions,
+        _batch,
+        encode_examples,
+    )
     from guiselab.finetune.data import build_sft
     from guiselab.models import load_model
 
@@ -49,23 +56,44 @@ def _step_times(preset: str, steps: int) -> dict[str, float]:
     def full_loss(ids: Any, labels: Any, mask: Any) -> Any:
         return lm(input_ids=ids, attention_mask=mask, labels=labels).loss
 
+    bf16_weight: dict[str, Any] = {}
+
+    def precast_loss(lm: Any, ids: Any, labels: Any, mask: Any) -> Any:
+        # One product whose head weight is cast to bfloat16 once, as AnswerHead's is: splits
+        # AnswerHead's gain into the weight cast (autocast casts the weight every step) and
+        # the blocking.
+        if "w" not in bf16_weight:
+            bf16_weight["w"] = lm.get_output_embeddings().weight.detach().to(torch.bfloat16)
+        hidden, targets = _answer_positions(lm, ids, labels, mask)
+        logits = torch.nn.functional.linear(hidden.to(torch.bfloat16), bf16_weight["w"])
+        cap = getattr(lm.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return torch.nn.functional.cross_entropy(logits.float(), targets)
+
+    def blocked(autocast: bool) -> Any:
+        # Built when its contender starts, so no contender runs beside another's buffers.
+        return lambda: AnswerHead(lm, autocast=autocast).loss
+
     out = {}
     contenders = (
-        (
-            "answer positions only, in blocks (training's path), float32",
-            AnswerHead(lm, autocast=False).loss,
-            False,
-        ),
+        ("answer positions only, in blocks (training's path), float32", blocked(False), False),
         (
             "answer positions only, in blocks (training's path), bfloat16 autocast",
-            AnswerHead(lm, autocast=True).loss,
+            blocked(True),
             True,
         ),
-        ("answer positions only, one product, float32", _answer_loss, False),
-        ("answer positions only, one product, bfloat16 autocast", _answer_loss, True),
-        ("whole sequence, float32", None, False),
+        ("answer positions only, one product, float32", lambda: _answer_loss, False),
+        ("answer positions only, one product, bfloat16 autocast", lambda: _answer_loss, True),
+        (
+            "answer positions only, one product, bfloat16 autocast, head weight cast once",
+            lambda: precast_loss,
+            True,
+        ),
+        ("whole sequence, float32", lambda: None, False),
     )
-    for name, loss_fn, bf16 in contenders:
+    for name, make, bf16 in contenders:
+        loss_fn = make()
         times = []
         for step in range(steps + 1):  # the first step warms up and is not counted
             # The same batches for every contender (each contender's warm-up is batch 0).
@@ -79,7 +107,9 @@ def _step_times(preset: str, steps: int) -> dict[str, float]:
             optimizer.zero_grad(set_to_none=True)
             if step:
                 times.append(time.perf_counter() - start)
-        out[name] = sum(times) / len(times)
+        out[name] = sorted(times)
+        del loss_fn
+        bf16_weight.clear()
     return out
 
 
@@ -100,13 +130,17 @@ def main() -> None:
             "### One LoRA step: output layer and precision",
             "",
             f"One LoRA step of preset `{args.preset}` (batch {load_step_batch(args.preset)}, "
-            f"mean of {args.steps} after a warm-up, the same batches for every contender), "
+            f"{args.steps} steps after a warm-up, the same batches for every contender; the "
+            "spread is that of the batches' lengths as much as of the machine), "
             f"side by side in one process, measured {time.strftime('%Y-%m-%d')} on "
             f"{os.cpu_count()} cores ({cpu_name()}):",
             "",
-            "| output layer computed, precision | s / step |",
-            "|---|---|",
-            *[f"| {name} | {seconds:.2f} |" for name, seconds in step.items()],
+            "| output layer computed, precision | s / step, mean | fastest – slowest step |",
+            "|---|---|---|",
+            *[
+                f"| {name} | {sum(t) / len(t):.2f} | {t[0]:.2f} – {t[-1]:.2f} |"
+                for name, t in step.items()
+            ],
         ],
     )
     if args.step_only:
