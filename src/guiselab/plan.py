@@ -27,6 +27,13 @@ CHARS_PER_TOKEN = 4.0
 """Rough characters per token for estimates (English; Cyrillic runs somewhat lower)."""
 
 
+def role_copies(config: ExperimentConfig, role: str) -> int:
+    """Models that answer for ``role``: one per training seed for a role guiselab trains, one
+    otherwise."""
+    trained = role in TRAINED_ROLES and getattr(config.models, role) is None
+    return config.finetune.seeds if trained else 1
+
+
 def estimate(config: ExperimentConfig) -> dict[str, Any]:
     """Counts, token estimates and judge cost, computed from the config and pairs alone."""
     pairs = select_pairs(config.pairs)
@@ -34,9 +41,8 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     roles = config.models.roles
     seeds = config.finetune.seeds
 
-    def copies(role: str) -> int:  # a trained role has one model per training seed
-        trained = role in TRAINED_ROLES and getattr(config.models, role) is None
-        return seeds if trained else 1
+    def copies(role: str) -> int:
+        return role_copies(config, role)
 
     instances = sum(copies(r) for r in roles)
     per_model = len(pairs) * 2 * gen.samples_per_prompt

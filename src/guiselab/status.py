@@ -11,6 +11,7 @@ from guiselab.generate import plan_generations
 from guiselab.judge import METRICS
 from guiselab.models import model_sources, replicate_name
 from guiselab.pairs import CONTROL_VARIETIES, select_pairs
+from guiselab.plan import role_copies
 from guiselab.probe import PROBE_FILE
 from guiselab.results import RESULTS_FILE
 from guiselab.rundir import MANIFEST_FILE
@@ -41,7 +42,11 @@ def run_status(run_dir: Path) -> list[str]:
             try:
                 names = [s.name for s in model_sources(config, run_dir) if s.remote is None]
             except GuiselabError:  # adapters not trained yet
-                names = list(config.models.roles)
+                names = [
+                    replicate_name(r, i)
+                    for r in config.models.roles
+                    for i in range(role_copies(config, r))
+                ]
             checked = [n for n in names if store.get_artifact(f"sanity:{n}")]
             lines.append(
                 f"sanity check       {len(checked)}/{len(names)} models "
@@ -51,9 +56,8 @@ def run_status(run_dir: Path) -> list[str]:
         try:
             planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))
         except GuiselabError:  # adapters not trained yet: their keys are not known
-            planned = (
-                len(pairs) * 2 * config.generation.samples_per_prompt * len(config.models.roles)
-            )
+            models = sum(role_copies(config, r) for r in config.models.roles)
+            planned = len(pairs) * 2 * config.generation.samples_per_prompt * models
         generations = store.generations()
         roles = set(config.models.roles)
         controls = sum(
