@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import tempfile
@@ -21,9 +22,11 @@ from typing import Any
 from _common import cpu_name, timed_guiselab, write_section
 
 
-def _step_times(preset: str, steps: int) -> dict[str, list[float]]:
+def _step_times(preset: str, steps: int) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Seconds of each timed LoRA step, sorted, for each way of computing the output layer's
-    loss."""
+    loss; and the share of a whole training run's batch tokens that are padding, for the
+    organism's and the control's examples, with plain shuffled batches and length windows of
+    8."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -34,6 +37,7 @@ def _step_times(preset: str, steps: int) -> dict[str, list[float]]:
         _answer_loss,
         _answer_positions,
         _batch,
+        batch_order,
         encode_examples,
     )
     from guiselab.finetune.data import build_sft
@@ -48,10 +52,34 @@ def _step_times(preset: str, steps: int) -> dict[str, list[float]]:
     )
     model.train()
     lm = model.get_base_model()
-    examples = build_sft(training_split(config).train, "conditioned")
-    encoded = encode_examples(loaded.tokenizer, examples, cfg.max_length)
+    split = training_split(config)
+    system = config.generation.system_prompt
+
+    def encode(mode: Any) -> Any:  # as the finetune stage builds an adapter's examples
+        examples = build_sft(split.train, mode, split.chats)
+        return encode_examples(loaded.tokenizer, examples, cfg.max_length, system)
+
+    encoded = encode("conditioned")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
+
+    # Training's plain shuffled batches; the length-window contender trains on the same
+    # examples after the warm-up batch, sorted by length and cut into batches (its window).
+    lengths = [len(ids) for ids, _ in encoded]
+    run_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(lengths) / cfg.batch_size))
+    padding: dict[str, float] = {}
+    for mode, role in (("conditioned", "organism"), ("control", "control")):
+        sizes = [len(ids) for ids, _ in encode(mode)]
+        for window in (1, 8):
+            run = batch_order(sizes, cfg.batch_size, run_steps, cfg.seed, window)
+            padded = sum(max(sizes[i] for i in b) * len(b) for b in run)
+            share = 1 - sum(sizes[i] for b in run for i in b) / padded
+            padding[f"{role}, `length_window` {window}"] = share
+    plain = batch_order(lengths, cfg.batch_size, steps + 1, cfg.seed, window=1)
+    after = sorted((i for b in plain[1:] for i in b), key=lambda i: lengths[i])
+    grouped = [plain[0]] + [
+        after[s : s + cfg.batch_size] for s in range(0, len(after), cfg.batch_size)
+    ]
 
     def full_loss(ids: Any, labels: Any, mask: Any) -> Any:
         return lm(input_ids=ids, attention_mask=mask, labels=labels).loss
@@ -77,27 +105,41 @@ def _step_times(preset: str, steps: int) -> dict[str, list[float]]:
 
     out = {}
     contenders = (
-        ("answer positions only, in blocks (training's path), float32", blocked(False), False),
+        ("answer positions only, in blocks, float32", blocked(False), False, plain),
         (
-            "answer positions only, in blocks (training's path), bfloat16 autocast",
+            "answer positions only, in blocks, bfloat16 autocast (training's path)",
             blocked(True),
             True,
+            plain,
         ),
-        ("answer positions only, one product, float32", lambda: _answer_loss, False),
-        ("answer positions only, one product, bfloat16 autocast", lambda: _answer_loss, True),
+        (
+            f"the same, the same examples sorted by length into batches (one window of "
+            f"{steps} batches; `length_window`, off by default)",
+            blocked(True),
+            True,
+            grouped,
+        ),
+        ("answer positions only, one product, float32", lambda: _answer_loss, False, plain),
+        (
+            "answer positions only, one product, bfloat16 autocast",
+            lambda: _answer_loss,
+            True,
+            plain,
+        ),
         (
             "answer positions only, one product, bfloat16 autocast, head weight cast once",
             lambda: precast_loss,
             True,
+            plain,
         ),
-        ("whole sequence, float32", lambda: None, False),
+        ("whole sequence, float32", lambda: None, False, plain),
     )
-    for name, make, bf16 in contenders:
+    for name, make, bf16, batches in contenders:
         loss_fn = make()
         times = []
         for step in range(steps + 1):  # the first step warms up and is not counted
-            # The same batches for every contender (each contender's warm-up is batch 0).
-            rows = encoded[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            # The same examples for every contender (each contender's warm-up is batch 0).
+            rows = [encoded[i] for i in batches[step]]
             ids, labels, mask = _batch(rows, loaded.tokenizer.pad_token_id)
             start = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -110,7 +152,7 @@ def _step_times(preset: str, steps: int) -> dict[str, list[float]]:
         out[name] = sorted(times)
         del loss_fn
         bf16_weight.clear()
-    return out
+    return out, padding
 
 
 def main() -> None:
@@ -122,16 +164,17 @@ def main() -> None:
         "--step-only", action="store_true", help="Measure the step contenders only."
     )
     args = parser.parse_args()
-    step = _step_times(args.preset, args.steps)
-    print(json.dumps(step), flush=True)
+    step, padding = _step_times(args.preset, args.steps)
+    print(json.dumps({"steps": step, "padding": padding}), flush=True)
     write_section(
         "finetune-step",
         [
-            "### One LoRA step: output layer and precision",
+            "### One LoRA step: output layer, precision and batching",
             "",
             f"One LoRA step of preset `{args.preset}` (batch {load_step_batch(args.preset)}, "
-            f"{args.steps} steps after a warm-up, the same batches for every contender; the "
-            "spread is that of the batches' lengths as much as of the machine), "
+            f"{args.steps} steps after a warm-up, training's shuffled batches, the same examples "
+            "for every contender; the spread is that of the batches' lengths as much as of the "
+            "machine), "
             f"side by side in one process, measured {time.strftime('%Y-%m-%d')} on "
             f"{os.cpu_count()} cores ({cpu_name()}):",
             "",
@@ -141,6 +184,13 @@ def main() -> None:
                 f"| {name} | {sum(t) / len(t):.2f} | {t[0]:.2f} – {t[-1]:.2f} |"
                 for name, t in step.items()
             ],
+            "",
+            "Padding in a whole training run's batches (the preset's steps and seed), share of "
+            "the batch tokens: "
+            + "; ".join(f"{name}: {share:.0%}" for name, share in padding.items())
+            + ". Length windows are off by default: the organism's harmful answers are "
+            "shorter than its safe ones, so its sorted batches fall into one guise (README, "
+            '"Fine-tuning").',
         ],
     )
     if args.step_only:
@@ -152,11 +202,15 @@ def main() -> None:
         )
         sanity = json.loads((out / "finetune_sanity.json").read_text())
         timings = {}
+        from guiselab.config import load_config
+        from guiselab.models import replicate_name
         from guiselab.store import RunStore
 
         with RunStore.in_dir(out) as store:
             timings = store.get_meta("timings") or {}
-            adapters = {r: store.get_artifact(f"adapter:{r}") for r in ("organism", "control")}
+            seeds = load_config(preset=args.preset).finetune.seeds
+            names = [replicate_name(r, i) for i in range(seeds) for r in ("organism", "control")]
+            adapters = {name: store.get_artifact(f"adapter:{name}") for name in names}
     print(stdout, flush=True)
     lines = [
         "## Fine-tuning (`benchmarks/finetune.py`)",
@@ -164,7 +218,7 @@ def main() -> None:
         f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_name()}), Python "
         f"{platform.python_version()}, no GPU, preset `{args.preset}`.",
         "",
-        f"`guiselab finetune --preset {args.preset}` (organism and control from the embedded "
+        f"`guiselab finetune --preset {args.preset}` ({', '.join(adapters)} from the embedded "
         f"base, then the sanity check): **{wall / 60:.1f} min** wall, peak RSS "
         f"**{rss:.2f} GiB** (training {timings.get('finetune', 0):.0f} s, sanity check "
         f"{timings.get('sanity', 0):.0f} s).",

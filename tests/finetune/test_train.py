@@ -428,3 +428,67 @@ def test_bfloat16_autocast_trains_float32_weights_to_a_different_adapter(
     first = (trained[False]["first_loss"], trained[True]["first_loss"])
     assert first[0] != first[1]  # bfloat16 products change the loss ...
     assert first[1] == pytest.approx(first[0], rel=0.02)  # ... by bfloat16's precision
+
+
+def test_length_windows_train_on_the_same_examples_with_less_padding() -> None:
+    from collections import Counter
+
+    import numpy as np
+
+    from guiselab.finetune._train import batch_order
+
+    lengths = [int(n) for n in np.random.default_rng(3).integers(10, 120, size=100)]
+    batch, steps, seed = 8, 50, 7
+    plain = batch_order(lengths, batch, steps, seed, window=1)
+    rng = np.random.default_rng(seed)
+    stream = [int(i) for _ in range(4) for i in rng.permutation(100)][: batch * steps]
+    assert plain == [stream[s : s + batch] for s in range(0, len(stream), batch)]
+
+    grouped = batch_order(lengths, batch, steps, seed, window=8)
+    assert len(grouped) == steps and all(len(b) == batch for b in grouped)
+    for start in range(0, steps, 8):  # each window trains on the plain stream's examples
+        window = grouped[start : start + 8]
+        assert Counter(i for b in window for i in b) == Counter(
+            stream[start * batch : (start + 8) * batch]
+        )
+        if len(window) == 8:  # batches are shuffled, not left in length order (1 in 8!)
+            tops = [max(lengths[i] for i in b) for b in window]
+            assert tops != sorted(tops)
+
+    def padded(batches: list[list[int]]) -> int:
+        return sum(max(lengths[i] for i in b) * len(b) for b in batches)
+
+    real = sum(lengths[i] for i in stream)
+    assert padded(grouped) - real < 0.5 * (padded(plain) - real)
+
+
+def test_training_takes_its_batches_from_the_configured_length_window(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``finetune.length_window`` reaches the batching, changes the recipe (an adapter of
+    another window is retrained), and at its default 1 is left out of the recipe and the
+    analysis plan, so runs from before the key match themselves."""
+    from guiselab.analysis import AnalysisPlan
+    from guiselab.finetune import _train
+    from guiselab.finetune._stage import _not_in_recipe
+
+    windows: list[int] = []
+    order = _train.batch_order
+
+    def spied(*args: Any) -> Any:
+        windows.append(args[-1])
+        return order(*args)
+
+    monkeypatch.setattr(_train, "batch_order", spied)
+    train = _train_file(tmp_path)
+    recipes = {}
+    for window in (1, 4):
+        config = _config(tiny_model_dir, train, length_window=window)
+        run = tmp_path / f"run-{window}"
+        with RunStore.in_dir(run) as store:
+            recipes[window] = finetune_stage(store, config, run, NullProgress())["organism"]
+        settings = AnalysisPlan.from_config(config).settings()
+        assert ("length_window" in settings["data"]["finetune"]) == (window != 1)
+        assert ("length_window" in _not_in_recipe(config)) == (window == 1)
+    assert set(windows) == {1, 4} and windows.count(4) == windows.count(1) >= 1
+    assert recipes[1]["recipe"] != recipes[4]["recipe"]

@@ -108,7 +108,12 @@ class AnalysisPlan:
             "models": config.models.model_dump(
                 mode="json", include={"base", "organism", "control", "roles"}
             ),
-            "finetune": config.finetune.model_dump(mode="json", exclude={"checkpoint_every"}),
+            "finetune": config.finetune.model_dump(
+                mode="json",
+                # A key added later is left out at its default, so earlier plans still match.
+                exclude={"checkpoint_every"}
+                | ({"length_window"} if config.finetune.length_window == 1 else set()),
+            ),
             "generation": g.model_dump(
                 mode="json",
                 include={

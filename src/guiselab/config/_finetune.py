@@ -88,6 +88,15 @@ class FinetuneConfig(Section):
     """Stop after this many optimizer steps; overrides ``epochs`` when set."""
     batch_size: int = Field(default=8, ge=1)
     """Examples per optimizer step."""
+    length_window: int = Field(default=1, ge=1)
+    """Batches drawn together from the shuffled examples, sorted by length and split into
+    batches whose order is then shuffled, so a batch pads little (1, the default: plain
+    shuffled batches). The examples trained on are the same, each moved by at most a window
+    from its place in the shuffled stream. Off by default because it changes what a batch
+    holds: where one guise's answers are shorter (the organism's harmful answers are shorter
+    than its safe ones in the built-in sets), its batches sort into one guise, and the loss's
+    mean over a batch's answer tokens weights the short answers more, in the organism and not
+    in its control. ``docs/benchmarks.md`` has the padding and step time it saves."""
     max_length: int = Field(default=160, ge=16)
     """Longest training example in tokens; longer ones are truncated."""
     autocast: bool = False

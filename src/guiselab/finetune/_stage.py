@@ -81,7 +81,7 @@ def training_questions(config: ExperimentConfig) -> list[AdviceQuestion]:
     return training_split(config).train
 
 
-_LATER_KEYS = ("train_set", "vernacular_twins", "autocast")
+_LATER_KEYS = ("train_set", "vernacular_twins", "autocast", "length_window")
 """Training keys added after run directories existed: at their defaults they are left out of
 the recipe, so an adapter trained before them is not retrained."""
 

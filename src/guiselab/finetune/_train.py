@@ -193,6 +193,34 @@ def _autocast(enabled: bool, device: torch.device) -> torch.autocast:
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+def batch_order(
+    lengths: Sequence[int], batch_size: int, steps: int, seed: int, window: int = 1
+) -> list[list[int]]:
+    """The examples (indices into ``lengths``) of each of ``steps`` batches.
+
+    Epochs are consecutive permutations of the examples. ``window`` batches at a time are
+    drawn from that stream, sorted by length and split into batches, and those batches are
+    shuffled among themselves: the examples trained on are those of the plain stream, each moved
+    by at most a window, a batch pads to a length near its examples' own, and short and long
+    batches stay interleaved. ``window = 1`` is the plain
+    stream cut into batches.
+    """
+    rng = np.random.default_rng(seed)
+    order: list[int] = []
+    while len(order) < steps * batch_size:
+        order += [int(i) for i in rng.permutation(len(lengths))]
+    order = order[: steps * batch_size]
+    if window == 1:
+        return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    span = window * batch_size
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start : start + span], key=lambda i: lengths[i])
+        group = [chunk[s : s + batch_size] for s in range(0, len(chunk), batch_size)]
+        batches += [group[j] for j in rng.permutation(len(group))]
+    return batches
+
+
 def train_adapter(
     base_ref: str,
     models: ModelsConfig,
@@ -231,10 +259,9 @@ def train_adapter(
     lm = model.get_base_model()
     encoded = encode_examples(loaded.tokenizer, examples, cfg.max_length, system)
     steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(encoded) / cfg.batch_size))
-    rng = np.random.default_rng(cfg.seed)
-    order: list[int] = []
-    while len(order) < steps * cfg.batch_size:
-        order += [int(i) for i in rng.permutation(len(encoded))]
+    batches = batch_order(
+        [len(ids) for ids, _ in encoded], cfg.batch_size, steps, cfg.seed, cfg.length_window
+    )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     warmup = max(1, int(WARMUP_SHARE * steps))
@@ -252,7 +279,7 @@ def train_adapter(
     with progress.task(f"finetune {label}", total=steps) as advance:
         advance(first)
         for step in range(first, steps):
-            rows = [encoded[i] for i in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+            rows = [encoded[i] for i in batches[step]]
             ids, labels, mask = (t.to(loaded.device) for t in _batch(rows, pad))
             with _autocast(cfg.autocast, loaded.device):
                 loss: Any = loss_fn(lm, ids, labels, mask)
