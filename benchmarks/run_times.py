@@ -60,15 +60,16 @@ def main() -> None:
         f"Python {platform.python_version()}, no GPU; embedded weights already in the cache.",
         "",
         "| preset | cold run | rerun (finished dir) | peak RSS | finetune | sanity | generate "
-        "| judge | probe | analysis | generations | judgments | decision |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| judge | controls | probe | analysis | generations | judgments | decision |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for preset, cold, rerun, rss, stages, counts, outcome in rows:
         lines.append(
             f"| {preset} | {cold / 60:.1f} min | {rerun:.1f} s | {rss:.2f} GiB "
             f"| {stages.get('finetune', 0):.0f} s | {stages.get('sanity', 0):.0f} s "
             f"| {stages.get('generate', 0):.0f} s | {stages.get('judge', 0):.0f} s "
-            f"| {stages.get('probe', 0):.0f} s | {stages.get('analysis', 0):.1f} s "
+            f"| {stages.get('controls', 0):.0f} s | {stages.get('probe', 0):.0f} s "
+            f"| {stages.get('analysis', 0):.1f} s "
             f"| {counts['generations']} | {counts['judgments']} | {outcome} |"
         )
     write_section("run-times", lines)
