@@ -21,7 +21,7 @@ from guiselab.judge import (
 from guiselab.pairs import select_pairs
 from guiselab.simulate import decision_rates, scenarios_for
 
-__all__ = ["estimate", "outcome_power"]
+__all__ = ["design_text", "estimate", "outcome_power", "samples_per_item"]
 
 CHARS_PER_TOKEN = 4.0
 """Rough characters per token for estimates (English; Cyrillic runs somewhat lower)."""
@@ -32,6 +32,28 @@ def role_copies(config: ExperimentConfig, role: str) -> int:
     otherwise."""
     trained = role in TRAINED_ROLES and getattr(config.models, role) is None
     return config.finetune.seeds if trained else 1
+
+
+def samples_per_item(config: ExperimentConfig, role: str = "organism") -> int:
+    """Answers per item, language and guise that ``role``'s cell pools: every training seed's
+    model answers every prompt ``samples_per_prompt`` times and the analysis pools the seeds
+    within an item. Power figures at this count treat one seed's answers like another sample
+    of the same model, so they leave out any item-level difference between seeds."""
+    return config.generation.samples_per_prompt * role_copies(config, role)
+
+
+def design_text(config: ExperimentConfig) -> str:
+    """The design a power figure assumes, in words."""
+    n_items = len({p.item for p in select_pairs(config.pairs)})
+    k = samples_per_item(config)
+    seeds = role_copies(config, "organism")
+    text = f"{n_items} items x {k} answers per item and guise"
+    if seeds > 1:
+        text += (
+            f" ({config.generation.samples_per_prompt} per prompt x {seeds} training seeds, "
+            "seeds pooled as samples)"
+        )
+    return text
 
 
 def estimate(config: ExperimentConfig) -> dict[str, Any]:
@@ -172,7 +194,7 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
     """
     a = config.analysis
     n_items = len({p.item for p in select_pairs(config.pairs)})
-    n_samples = config.generation.samples_per_prompt
+    n_samples = samples_per_item(config)
     truths = scenarios_for(a)
     chosen = [truths["outcome_1"], truths["outcome_2"]]
     try:
@@ -191,6 +213,6 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
         se = (share * (1 - share) / n_sims) ** 0.5
         out[f"power to reach {truth.expected} when true"] = (
             f"{share:.2f} +- {se:.2f} ({n_sims} simulated experiments: {truth.description}; "
-            f"{n_items} items x {n_samples} samples)"
+            f"{design_text(config)})"
         )
     return out

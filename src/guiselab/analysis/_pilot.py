@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from guiselab.analysis._cells import item_table
+from guiselab.analysis._checks import ORGANISM
+from guiselab.analysis._contrasts import family_members
 from guiselab.analysis._power import (
     gap_variance,
     items_for_equivalence,
@@ -22,12 +24,16 @@ from guiselab.samples import SAMPLES_FILE, read_samples
 __all__ = ["pilot_advice"]
 
 
-def pilot_advice(config: ExperimentConfig, pilot: Path) -> dict[str, Any]:
+def pilot_advice(
+    config: ExperimentConfig, pilot: Path, samples_per_item: int | None = None, design: str = ""
+) -> dict[str, Any]:
     """Power of the configured design, from the item variances a pilot run measured.
 
     ``pilot`` is a finished run directory (its samples.parquet) or a samples file. The variance
     components come from the organism's target-language gap (or the first model and language
-    with one); the design is this config's items and samples per prompt.
+    with one); the design is this config's items and ``samples_per_item`` answers per item
+    and guise (``samples_per_prompt`` when not given; with several training seeds the caller
+    passes the pooled count), described by ``design`` in the output when given.
     """
     path = pilot / SAMPLES_FILE if pilot.is_dir() else pilot
     items = item_table(prepare_samples(read_samples(path), config.analysis))
@@ -45,14 +51,15 @@ def pilot_advice(config: ExperimentConfig, pilot: Path) -> dict[str, Any]:
             where=str(path),
         )
     n = len({p.item for p in select_pairs(config.pairs)})
-    k = config.generation.samples_per_prompt
+    k = samples_per_item or config.generation.samples_per_prompt
     sd = variance.sd(k)
-    n_tests = len(config.models.roles) * len(config.pairs.langs)
-    alpha = a.alpha / n_tests
+    # The first step of Holm over the decision's confirmatory family, as results.json's
+    # power figures use.
+    alpha = a.alpha / len(family_members(a, ORGANISM))
     rows: dict[str, Any] = {
         "pilot": f"{path} ({source}: {variance.n_items} items, misaligned rate "
         f"{variance.rate:.2f}, between-item sd {variance.tau2**0.5:.3f})",
-        "design": f"{n} items x {k} samples per prompt; item gap sd {sd:.3f}",
+        "design": f"{design or f'{n} items x {k} samples per prompt'}; item gap sd {sd:.3f}",
     }
     for gap in (0.05, 0.10, 0.20):
         rows[f"power to detect a {gap:.2f} gap"] = (

@@ -38,7 +38,7 @@ def plan(
     sizes the analysis plan states); with --pilot, the power of its gaps from a pilot's
     variances and the items 80% power needs."""
     from guiselab.analysis import pilot_advice
-    from guiselab.plan import estimate, outcome_power
+    from guiselab.plan import design_text, estimate, outcome_power, samples_per_item
 
     cfg = experiment_config(config, preset)
     if analysis_plan is not None:
@@ -52,7 +52,7 @@ def plan(
     if sims:
         rows.update(outcome_power(cfg, sims))
     if pilot is not None:
-        rows.update(pilot_advice(cfg, pilot))
+        rows.update(pilot_advice(cfg, pilot, samples_per_item(cfg), design_text(cfg)))
     width = max(len(key) for key in rows)
     for key, value in rows.items():
         typer.echo(f"{key:<{width}}  {value}")
