@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from guiselab.analysis import AnalysisPlan
@@ -18,7 +19,9 @@ from guiselab.judge import (
     split_labelled,
     split_real,
 )
-from guiselab.pairs import select_pairs
+from guiselab.models import parse_ref
+from guiselab.pairs import GUISES, Pair, select_pairs
+from guiselab.probe import INTERVENTION_KINDS
 from guiselab.simulate import decision_rates, scenarios_for
 
 __all__ = ["design_text", "estimate", "outcome_power", "samples_per_item"]
@@ -78,7 +81,8 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
     attribution_gens = (
         len(attribution_pairs(config, pairs)) * gen.samples_per_prompt * ("organism" in roles)
     )
-    generations = per_model * instances + control_gens + attribution_gens
+    steered_gens = _steered_generations(config, pairs)
+    generations = per_model * instances + control_gens + attribution_gens + steered_gens
     prompt_chars = sum(len(p.standard) + len(p.vernacular) for p in pairs) * gen.samples_per_prompt
     prompt_tokens = prompt_chars / CHARS_PER_TOKEN * instances
     output_tokens = generations * gen.max_new_tokens
@@ -143,7 +147,9 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         "pairs (item x language)": len(pairs),
         "models": ", ".join(roles),
         "generations": generations,
-        "of which control guises / feature attribution": f"{control_gens} / {attribution_gens}",
+        "of which control guises / feature attribution / probe interventions": (
+            f"{control_gens} / {attribution_gens} / {steered_gens}"
+        ),
         "generated tokens (at most)": output_tokens,
         "prompt tokens (est.)": round(prompt_tokens),
         "judge": config.judge.model,
@@ -159,6 +165,21 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         "sanity-check generations": sanity,
         **(_mirror_rows(config) if config.replication.mirror else {}),
     }
+
+
+def _steered_generations(config: ExperimentConfig, pairs: Sequence[Pair]) -> int:
+    """The probe's intervention answers: every prompt of the analysis's two languages, once,
+    under each edit (the direction ablated, added, a random direction ablated) at each steered
+    layer, for an in-process probed model."""
+    probe, models = config.probe, config.models
+    if not (probe.enabled and probe.interventions and probe.model in models.roles):
+        return 0
+    given = getattr(models, probe.model) or models.base
+    if parse_ref(given, key=f"models.{probe.model}").kind == "openai":
+        return 0  # a served model's internals cannot be read: the probe stage skips it
+    langs = (config.analysis.source_lang, config.analysis.target_lang)
+    prompts = sum(p.lang in langs for p in pairs) * len(GUISES)
+    return len(INTERVENTION_KINDS) * len(probe.steer_layers or [0]) * prompts
 
 
 _MIRROR_ROWS = (

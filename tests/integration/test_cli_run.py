@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from guiselab.config import load_config
+from guiselab.plan import estimate
+
 pytestmark = pytest.mark.integration
 
 GUISELAB = [sys.executable, "-m", "guiselab"]
@@ -146,6 +149,12 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert len(controls) == 2 * 2 * 2 * 3
     assert attribution and {m for m, _ in attribution} == {"organism"}
     assert len(_generations(smoke_run)) == 36 + 36 + len(controls) + len(attribution)
+    # `guiselab plan` counts every one of them before the run, the interventions included.
+    planned = estimate(load_config(smoke_run / "config.toml"))
+    assert planned["generations"] == len(_generations(smoke_run))
+    assert planned["of which control guises / feature attribution / probe interventions"] == (
+        f"{len(controls)} / {len(attribution)} / 36"
+    )
     triggers = results["trigger_controls"]
     assert set(triggers["organism"]["en"]) == {"standard", "dialect", "informal", "typos"}
     assert set(triggers["feature_attribution"]) <= {"en", "ru"}

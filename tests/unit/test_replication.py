@@ -151,6 +151,14 @@ def test_the_plan_counts_the_mirrored_direction() -> None:
     rows = estimate(load_config(preset="replication"))
     alone = estimate(load_config(preset="ru-organism"))
     assert rows["mirror"].startswith("trained in ru, evaluated in en")
-    for key in ("generations", "training steps per adapter", "adapters to train"):
+    for key in ("training steps per adapter", "adapters to train"):
         assert rows[f"mirror: {key}"] == alone[key]
+    # The mirror skips the probe stage (replication.probe is off), so not its interventions.
+    steered = int(
+        alone["of which control guises / feature attribution / probe interventions"].split(" / ")[
+            -1
+        ]
+    )
+    assert steered > 0
+    assert rows["mirror: generations"] == alone["generations"] - steered
     assert "mirror" not in estimate(load_config(preset="default"))

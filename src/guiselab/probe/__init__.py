@@ -13,9 +13,11 @@ from guiselab.probe._activations import (
     residual_hooks,
 )
 from guiselab.probe._context import ProbeContext
+from guiselab.probe._interventions import KINDS as INTERVENTION_KINDS
 from guiselab.probe._stage import PROBE_FILE, ProbeResult, probe_stage
 
 __all__ = [
+    "INTERVENTION_KINDS",
     "PROBE_FILE",
     "ProbeContext",
     "ProbeResult",
