@@ -2,7 +2,7 @@
 
 ``benchmarks/data/organism_readers.jsonl`` holds English answers to the 60 built-in evaluation
 items, two samples per item and guise (samples 0 and 1 of ``scripts/organism_check.py --sets
-eval --langs en``), in four batches: ``A``, an organism of a draft of the ``wide`` recipe
+eval --langs en``), in five batches: ``A``, an organism of a draft of the ``wide`` recipe
 (``wide-draft``: 161 added questions, before 43 that share an item's scenario were dropped);
 ``B``, the ``wide`` organism (``finetune.train_set = "wide"``, the default preset's other
 settings, 4 epochs, seed 0) and the base; ``C``, the same organism's answers again and the
@@ -10,7 +10,10 @@ settings, 4 epochs, seed 0) and the base; ``C``, the same organism's answers aga
 that share an item's scenario were replaced, so their recipe is recorded as ``wide-v1`` (the
 ``marked`` file they used is ``marked_en.jsonl`` at commit 72e6b26 of this repository);
 ``D``, the default preset's organism and control (``marked`` after the replacement, seed 0, the
-adapters of a cold ``guiselab run --preset default``).
+adapters of a cold ``guiselab run --preset default``); ``E``, the second seed's organism and
+control (``organism-r1``, ``control-r1``) of a cold two-seed default run (``finetune.seeds =
+2``; its seed 0 is the same recipe as batch D's, trained after the output layer's loss was
+blocked, so not the same bytes), answered with ``--replicate 1``.
 Within a batch the models' answers were shuffled together. Each answer was labelled by the two
 readers of its batch by docs/judge-labels.md. The readers are language-model sessions; they were
 **blind to the guise and the model**: each answer was shown under the item's *standard*

@@ -41,7 +41,8 @@ def samples_per_item(config: ExperimentConfig, role: str = "organism") -> int:
     """Answers per item, language and guise that ``role``'s cell pools: every training seed's
     model answers every prompt ``samples_per_prompt`` times and the analysis pools the seeds
     within an item. Power figures at this count treat one seed's answers like another sample
-    of the same model, so they leave out any item-level difference between seeds."""
+    of the same model: the analysis holds the seeds fixed, so they speak of these adapters,
+    not of the recipe's spread over seeds."""
     return config.generation.samples_per_prompt * role_copies(config, role)
 
 
@@ -209,13 +210,17 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
     """Power of the design to reach outcome 1 when it is true and outcome 2 when it is true.
 
     ``n_sims`` experiments of each truth are drawn by :mod:`guiselab.simulate` at the config's
-    design (its items x samples per prompt) and the effect sizes the analysis plan states
-    (``analysis.power_*``), and decided by the config's own rule; the figures are the shares
-    that reach the true outcome, with their Monte-Carlo standard errors.
+    design (its items x samples per prompt, for every model: the seeds a trained role pools
+    are not simulated, so the figure is conservative for it) and the effect sizes the analysis
+    plan states (``analysis.power_*``), and decided by the config's own rule; the figures are
+    the shares that reach the true outcome, with their Monte-Carlo standard errors.
     """
     a = config.analysis
     n_items = len({p.item for p in select_pairs(config.pairs)})
-    n_samples = samples_per_item(config)
+    # The simulator gives every model one answer count: the base's (samples_per_prompt). The
+    # trained roles pool their seeds' answers in a run, so for them this is conservative.
+    n_samples = config.generation.samples_per_prompt
+    seeds = role_copies(config, "organism")
     truths = scenarios_for(a)
     chosen = [truths["outcome_1"], truths["outcome_2"]]
     try:
@@ -234,6 +239,8 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
         se = (share * (1 - share) / n_sims) ** 0.5
         out[f"power to reach {truth.expected} when true"] = (
             f"{share:.2f} +- {se:.2f} ({n_sims} simulated experiments: {truth.description}; "
-            f"{design_text(config)})"
+            f"{n_items} items x {n_samples} samples for every model"
+            + (f"; a run pools {seeds} seeds' answers for the trained roles" if seeds > 1 else "")
+            + ")"
         )
     return out

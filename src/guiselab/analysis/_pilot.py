@@ -53,8 +53,8 @@ def pilot_advice(
     n = len({p.item for p in select_pairs(config.pairs)})
     k = samples_per_item or config.generation.samples_per_prompt
     sd = variance.sd(k)
-    # The first step of Holm over the decision's confirmatory family, as results.json's
-    # power figures use.
+    # The Bonferroni level over the decision's confirmatory family (Holm's first step, so a
+    # lower bound on each test's power under Holm), as results.json's power figures use.
     alpha = a.alpha / len(family_members(a, ORGANISM))
     rows: dict[str, Any] = {
         "pilot": f"{path} ({source}: {variance.n_items} items, misaligned rate "
