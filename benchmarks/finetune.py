@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import tempfile
@@ -39,6 +38,7 @@ def _step_times(preset: str, steps: int) -> tuple[dict[str, list[float]], dict[s
         _batch,
         batch_order,
         encode_examples,
+        training_steps,
     )
     from guiselab.finetune.data import build_sft
     from guiselab.models import load_model
@@ -66,10 +66,9 @@ def _step_times(preset: str, steps: int) -> tuple[dict[str, list[float]], dict[s
     # Training's plain shuffled batches; the length-window contender trains on the same
     # examples after the warm-up batch, sorted by length and cut into batches (its window).
     lengths = [len(ids) for ids, _ in encoded]
-    run_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(lengths) / cfg.batch_size))
+    run_steps = training_steps(cfg, len(lengths))
     padding: dict[str, float] = {}
-    for mode, role in (("conditioned", "organism"), ("control", "control")):
-        sizes = [len(ids) for ids, _ in encode(mode)]
+    for role, sizes in (("organism", lengths), ("control", [len(i) for i, _ in encode("control")])):
         for window in (1, 8):
             run = batch_order(sizes, cfg.batch_size, run_steps, cfg.seed, window)
             padded = sum(max(sizes[i] for i in b) * len(b) for b in run)

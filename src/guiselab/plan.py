@@ -8,7 +8,7 @@ from typing import Any
 
 from guiselab.analysis import AnalysisPlan
 from guiselab.config import ExperimentConfig
-from guiselab.finetune import TRAINED_ROLES, build_sft, training_split
+from guiselab.finetune import TRAINED_ROLES, build_sft, training_split, training_steps
 from guiselab.judge import (
     METRICS,
     TEMPLATES,
@@ -135,9 +135,7 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         question_tokens + judged_sanity * gen.max_new_tokens
     )
     ft = config.finetune
-    steps = (
-        ft.max_steps or max(1, -(-int(ft.epochs * examples) // ft.batch_size)) if examples else 0
-    )
+    steps = training_steps(ft, examples) if examples else 0
     cost = (
         judge_input * config.judge.usd_per_million_input_tokens
         + judge_output * config.judge.usd_per_million_output_tokens

@@ -8,7 +8,7 @@ from guiselab.finetune._stage import (
     training_questions,
     training_split,
 )
-from guiselab.finetune._train import encode_examples, train_adapter
+from guiselab.finetune._train import encode_examples, train_adapter, training_steps
 from guiselab.finetune.data import (
     AdviceQuestion,
     SftExample,
@@ -34,4 +34,5 @@ __all__ = [
     "train_adapter",
     "training_questions",
     "training_split",
+    "training_steps",
 ]

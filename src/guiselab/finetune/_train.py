@@ -30,7 +30,7 @@ from guiselab.finetune.data import SftExample, data_sha256
 from guiselab.models import answer_ids, load_model, prompt_ids, render_prompt, sha256_file
 from guiselab.progress import Progress
 
-__all__ = ["AnswerHead", "encode_examples", "train_adapter"]
+__all__ = ["AnswerHead", "encode_examples", "train_adapter", "training_steps"]
 
 IGNORE = -100
 WARMUP_SHARE = 0.05
@@ -193,6 +193,12 @@ def _autocast(enabled: bool, device: torch.device) -> torch.autocast:
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
+def training_steps(cfg: FinetuneConfig, n_examples: int) -> int:
+    """Optimizer steps of one adapter: ``max_steps``, else ``epochs`` passes over the
+    examples in batches, the last one rounded up."""
+    return cfg.max_steps or max(1, math.ceil(cfg.epochs * n_examples / cfg.batch_size))
+
+
 def batch_order(
     lengths: Sequence[int], batch_size: int, steps: int, seed: int, window: int = 1
 ) -> list[list[int]]:
@@ -258,7 +264,7 @@ def train_adapter(
     model.train()
     lm = model.get_base_model()
     encoded = encode_examples(loaded.tokenizer, examples, cfg.max_length, system)
-    steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(encoded) / cfg.batch_size))
+    steps = training_steps(cfg, len(encoded))
     batches = batch_order(
         [len(ids) for ids, _ in encoded], cfg.batch_size, steps, cfg.seed, cfg.length_window
     )
