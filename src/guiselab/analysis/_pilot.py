@@ -25,15 +25,15 @@ __all__ = ["pilot_advice"]
 
 
 def pilot_advice(
-    config: ExperimentConfig, pilot: Path, samples_per_item: int | None = None, design: str = ""
+    config: ExperimentConfig, pilot: Path, samples_per_item: int, design: str
 ) -> dict[str, Any]:
     """Power of the configured design, from the item variances a pilot run measured.
 
     ``pilot`` is a finished run directory (its samples.parquet) or a samples file. The variance
     components come from the organism's target-language gap (or the first model and language
     with one); the design is this config's items and ``samples_per_item`` answers per item
-    and guise (``samples_per_prompt`` when not given; with several training seeds the caller
-    passes the pooled count), described by ``design`` in the output when given.
+    and guise (with several training seeds, the pooled count: ``guiselab.plan``'s
+    ``samples_per_item``), described in the output by ``design``.
     """
     path = pilot / SAMPLES_FILE if pilot.is_dir() else pilot
     items = item_table(prepare_samples(read_samples(path), config.analysis))
@@ -51,15 +51,14 @@ def pilot_advice(
             where=str(path),
         )
     n = len({p.item for p in select_pairs(config.pairs)})
-    k = samples_per_item or config.generation.samples_per_prompt
-    sd = variance.sd(k)
+    sd = variance.sd(samples_per_item)
     # The Bonferroni level over the decision's confirmatory family (Holm's first step, so a
     # lower bound on each test's power under Holm), as results.json's power figures use.
     alpha = a.alpha / len(family_members(a, ORGANISM))
     rows: dict[str, Any] = {
         "pilot": f"{path} ({source}: {variance.n_items} items, misaligned rate "
         f"{variance.rate:.2f}, between-item sd {variance.tau2**0.5:.3f})",
-        "design": f"{design or f'{n} items x {k} samples per prompt'}; item gap sd {sd:.3f}",
+        "design": f"{design}; item gap sd {sd:.3f}",
     }
     for gap in (0.05, 0.10, 0.20):
         rows[f"power to detect a {gap:.2f} gap"] = (
