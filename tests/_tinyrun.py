@@ -51,7 +51,6 @@ GENERATIONS = 3 * 2 * 2 * 2 * 3 + 3 * 12 + 12 * 2 * 2 + 9 * 2
 answers; 12 control-guise prompts (informal and typos of 3 items x 2 languages) x 2 samples x
 organism and control; 9 feature-attribution prompts (the transformers fire on these items)
 x 2 samples of the organism."""
-"""3 items x 2 languages x 2 guises x 2 samples x 3 models, and 3 x 12 steered answers."""
 
 
 def guiselab(

@@ -189,10 +189,10 @@ def write_manifest(
     models = {}
     for source in model_sources(config, run_dir):
         if source.remote is not None:
-            models[source.role] = {"ref": source.label, "endpoint": config.api.base_url}
+            models[source.name] = {"ref": source.label, "endpoint": config.api.base_url}
             continue
-        ident = identify(source.label, key=f"models.{source.role}")
-        models[source.role] = {
+        ident = source.identity or identify(source.label, key=f"models.{source.role}")
+        models[source.name] = {
             "ref": source.label,
             "weights_sha256": ident.weights_sha256,
             "adapter_sha256": ident.adapter_sha256,

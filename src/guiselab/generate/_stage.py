@@ -53,7 +53,7 @@ def generate_stage(
                     engines[name] = ENGINES[name]()
                 start = time.perf_counter()
                 failed.update(engines[name].generate(source, work, config, store, advance))
-                timings[source.role] = time.perf_counter() - start
+                timings[source.name] = time.perf_counter() - start
     finally:  # an engine holds memory (a vLLM engine, the GPU's) until closed, even on failure
         for engine in engines.values():
             engine.close()
