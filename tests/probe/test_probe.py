@@ -114,3 +114,25 @@ def test_a_planted_direction_is_found_recovered_and_ablated(
     train = np.r_[0:half, len(items) : len(items) + half]
     test = np.setdiff1d(np.arange(2 * len(items)), train)
     assert transfer_auroc(x[train], y[train], x[test], y[test]) == 1.0
+
+
+def test_layers_the_model_lacks_or_unmeasured_steering_are_errors() -> None:
+    """A probe layer past the model's depth, or the default middle steering layer missing
+    from probe.layers, stops the stage with the key to fix instead of dropping it."""
+    import pytest
+
+    from guiselab.config import ExperimentConfig
+    from guiselab.errors import ConfigError
+    from guiselab.probe._stage import check_layers
+
+    def config(**probe: object) -> ExperimentConfig:
+        return ExperimentConfig.model_validate({"probe": probe})
+
+    check_layers(config(layers=[0, 1, 2]), 3)  # a 2-block model: residual layers 0-2
+    check_layers(config(), 3)
+    with pytest.raises(ConfigError, match=r"probe\.layers: layers \[3\] are beyond .* 0-2"):
+        check_layers(config(layers=[0, 3]), 3)
+    with pytest.raises(ConfigError, match=r"interventions at layer \[1\]"):
+        check_layers(config(layers=[0, 2]), 3)  # the middle layer is 3 // 2 = 1
+    check_layers(config(layers=[0, 2], interventions=False), 3)
+    check_layers(config(layers=[0, 2], steer_layers=[2]), 3)

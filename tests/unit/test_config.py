@@ -79,3 +79,21 @@ def test_an_environment_variable_name_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text('[api]\napi_key_env = "MY_PROVIDER_KEY_2"\n')
     assert load_config(path).api.api_key_env == "MY_PROVIDER_KEY_2"
+
+
+@pytest.mark.parametrize(
+    ("probe", "needle"),
+    [
+        ("layers = [3, 5, 3]", r"probe\.layers names layer 3 more than once"),
+        ("steer_layers = [4, 4]", r"probe\.steer_layers names layer 4 more than once"),
+        ("layers = [0, 8]\nsteer_layers = [8, 9]", r"probe\.steer_layers \[9\] are not in"),
+        ("layers = [-1]", r"probe\.layers"),
+    ],
+)
+def test_probe_layers_are_checked(tmp_path: Path, probe: str, needle: str) -> None:
+    """A layer listed twice would steer twice (and be counted twice by `guiselab plan`); an
+    intervention at an unmeasured layer has no direction to add and was skipped silently."""
+    (tmp_path / "c.toml").write_text(f"[probe]\n{probe}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=needle) as caught:
+        load_config(tmp_path / "c.toml")
+    assert str(caught.value).startswith(f"{tmp_path / 'c.toml'}:")

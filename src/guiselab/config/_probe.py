@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, NonNegativeInt, model_validator
 
 from guiselab.config._section import ModelRole, Section
 
@@ -20,16 +20,36 @@ class ProbeConfig(Section):
     """Which model's internals to measure."""
     position: Literal["mean", "last"] = "mean"
     """Prompt activations averaged over the prompt's tokens, or at its last token."""
-    layers: list[int] | None = None
+    layers: list[NonNegativeInt] | None = None
     """Residual layers to measure (0 = embeddings, l = output of block l); None: all."""
     n_null: int = Field(default=20, ge=2)
     """Label-shuffled probes and sign-flipped directions behind each layer's null."""
     interventions: bool = True
     """Answer every prompt again with the guise direction ablated, added, and a random
     direction ablated; judge and compare with the unsteered answers."""
-    steer_layers: list[int] | None = None
-    """Layers the interventions edit; None: the middle layer."""
+    steer_layers: list[NonNegativeInt] | None = None
+    """Layers the interventions edit, each one of ``layers`` (its guise direction is measured
+    there); None: the middle layer."""
     steer_scale: float = 1.0
     """Multiple of the mean vernacular - standard difference the ``add`` intervention adds."""
     batch_size: int = Field(default=16, ge=1)
     """Prompts per forward pass when reading activations."""
+
+    @model_validator(mode="after")
+    def _layers_once_and_steered_where_measured(self) -> ProbeConfig:
+        for key, values in (("layers", self.layers), ("steer_layers", self.steer_layers)):
+            twice = sorted({v for v in values or [] if (values or []).count(v) > 1})
+            if twice:
+                raise ValueError(
+                    f"probe.{key} names layer {', '.join(map(str, twice))} more than once; "
+                    "list each layer once"
+                )
+        if self.layers is not None and self.steer_layers is not None:
+            unmeasured = [v for v in self.steer_layers if v not in self.layers]
+            if unmeasured:
+                raise ValueError(
+                    f"probe.steer_layers {unmeasured} are not in probe.layers {self.layers}: "
+                    "the guise direction an intervention adds is measured only there; add "
+                    "them to probe.layers"
+                )
+        return self

@@ -29,10 +29,11 @@ from typing import Any
 
 from guiselab.analysis import rng_for
 from guiselab.config import ExperimentConfig
+from guiselab.errors import ConfigError
 from guiselab.judge import JudgeSource
 from guiselab.models import ModelSource
 from guiselab.pairs import Guise, Pair
-from guiselab.probe._activations import collect_activations, stored_activations
+from guiselab.probe._activations import collect_activations, n_layers, stored_activations
 from guiselab.probe._context import ProbeContext, encode_prompt, prompt_table
 from guiselab.probe._directions import LoraCosine, guise_directions, guise_pairs, lora_cosines
 from guiselab.probe._interventions import Intervention, interventions
@@ -86,6 +87,30 @@ class ProbeResult:
         return json.dumps(self.to_dict(), indent=1) + "\n"
 
 
+def check_layers(config: ExperimentConfig, total: int) -> None:
+    """A probed layer the model lacks, or an intervention at a layer the probe does not
+    measure (where no guise direction exists), is an error rather than skipped: the
+    measurement asked for would be missing from probe.json without a word."""
+    cfg = config.probe
+    beyond = [layer for layer in cfg.layers or [] if layer >= total]
+    if beyond:
+        raise ConfigError(
+            f"layers {beyond} are beyond the probed model's residual layers 0-{total - 1} "
+            "(0 = embeddings); list layers below its depth",
+            where="probe.layers",
+        )
+    if cfg.interventions and cfg.layers is not None:
+        steered = cfg.steer_layers or [total // 2]
+        unmeasured = [layer for layer in steered if layer not in cfg.layers]
+        if unmeasured:
+            raise ConfigError(
+                f"interventions at layer {unmeasured} (the middle layer when "
+                "probe.steer_layers is unset) need it among probe.layers; add it there or "
+                "set probe.steer_layers",
+                where="probe.layers",
+            )
+
+
 def probe_stage(
     config: ExperimentConfig,
     run_dir: Path,
@@ -112,6 +137,7 @@ def probe_stage(
         if previous.get("inputs") == identity and previous.get("steered_answers", 0) <= steered:
             return dict(previous)
     lm = source.load()
+    check_layers(config, n_layers(lm.model))
     prompts = [encode_prompt(config, lm.tokenizer, p.text(g)) for p, g in rows]
     progress.log(f"probe: activations of {len(prompts)} prompts ({source.role})")
     acts = stored_activations(
@@ -122,8 +148,7 @@ def probe_stage(
         lambda: collect_activations(lm, prompts, batch_size=cfg.batch_size),
     )
     x = acts[cfg.position].double().numpy()
-    total_layers = x.shape[1]
-    layers = [layer for layer in (cfg.layers or range(total_layers)) if layer < total_layers]
+    layers = list(cfg.layers or range(x.shape[1]))
     ctx = ProbeContext(
         config=config,
         run_dir=run_dir,
