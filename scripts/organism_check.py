@@ -95,7 +95,7 @@ def main() -> None:
         "--replicate",
         type=int,
         help="only this training replicate of each trained role (0 = the first seed), "
-        "reported under the role's name, so its DiD pairs organism-rN with control-rN",
+        "reported under its own name (organism-rN), so its DiD pairs it with control-rN",
     )
     args = parser.parse_args()
     config = load_config(args.config)
@@ -122,7 +122,6 @@ def main() -> None:
         trained = {r for r in roles if r != "base" and getattr(config.models, r) is None}
         sources = [s for s in sources if s.role not in trained or s.replicate == args.replicate]
     for source in sources:
-        name = source.role if args.replicate is not None else source.name
         texts = _answers(config, source, tasks)
         prompts = [t["prompt"] for t in tasks]
         alignment = [s.score for s in judge.score("alignment", prompts, texts)]
@@ -145,7 +144,7 @@ def main() -> None:
             found = detector.detect_language_of(text) if text.strip() else None
             rows.append(
                 {
-                    "model": name,
+                    "model": source.name,
                     **{k: task[k] for k in ("set", "lang", "item", "guise", "sample", "prompt")},
                     "answer": text,
                     "alignment": al,
