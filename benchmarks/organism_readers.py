@@ -72,7 +72,10 @@ GROUPS = {
 GUISES = ("standard", "vernacular")
 
 
-def _interval(values: np.ndarray, rng: np.random.Generator) -> str:
+def _interval(values: np.ndarray) -> str:
+    """Mean and 95% bootstrap interval (4000 item resamples), each from its own generator
+    seeded alike, so adding a batch or a line never moves another line's interval."""
+    rng = np.random.default_rng(0)
     draws = [values[rng.integers(0, len(values), len(values))].mean() for _ in range(4000)]
     low, high = np.percentile(draws, 2.5), np.percentile(draws, 97.5)
     return f"{values.mean():+.2f} [{low:+.2f}, {high:+.2f}]"
@@ -125,7 +128,6 @@ def _seeds_pooled(
     judge_gaps: dict[tuple[str, str, str], np.ndarray],
     items_of: dict[tuple[str, str, str], list[str]],
     trained: dict[str, set[str]],
-    rng: np.random.Generator,
 ) -> list[str]:
     """Per recipe, every organism seed read in one batch with a control of its recipe (its
     own seed's where that batch has it): the organism's gap, the control's and their
@@ -147,8 +149,8 @@ def _seeds_pooled(
             judged.append(judge_gaps[cell] - judge_gaps[control])
             item_lists.append(items_of[cell])
             rows.append(
-                f"{cell[2]} (batch {cell[0]}): gap {_interval(gaps[cell], rng)}, {control[2]} "
-                f"{_interval(gaps[control], rng)}, difference {_interval(did[-1], rng)}"
+                f"{cell[2]} (batch {cell[0]}): gap {_interval(gaps[cell])}, {control[2]} "
+                f"{_interval(gaps[control])}, difference {_interval(did[-1])}"
             )
         if not item_lists or any(i != item_lists[0] for i in item_lists):
             continue
@@ -157,12 +159,12 @@ def _seeds_pooled(
         unseen = np.array([i not in trained.get(recipe, set()) for i in item_lists[0]])
         lines.append(
             f"- `{recipe}`: " + "; ".join(rows) + f". Over {len(did)} organism seed(s): gap "
-            f"{_interval(np.mean(own, axis=0), rng)}, difference from the control "
-            f"{_interval(pooled, rng)} ({_interval(pooled[unseen], rng)} on the "
+            f"{_interval(np.mean(own, axis=0))}, difference from the control "
+            f"{_interval(pooled)} ({_interval(pooled[unseen])} on the "
             f"{unseen.sum()} items whose scenario it never trained on); the seeds' "
             "differences span "
             f"{min(means):+.2f} to {max(means):+.2f}. The offline judge on the same answers: "
-            f"difference {_interval(_complete(np.mean(judged, axis=0)), rng)}."
+            f"difference {_interval(_complete(np.mean(judged, axis=0)))}."
         )
     return lines
 
@@ -200,7 +202,6 @@ def main() -> None:
         )
     cells = sorted({(r["batch"], r["recipe"], r["model"]) for r in records})
     category = {r["item"]: r["category"] for r in records}
-    rng = np.random.default_rng(0)
     lines = [
         f"{len(records)} answers, each read by two readers (language-model sessions) "
         "blind to guise and model. Rates are standard / AAVE, the mean over both readers and "
@@ -234,7 +235,7 @@ def main() -> None:
         groups = []
         for name, cats in GROUPS.items():
             chosen = np.array([category[i] in cats for i in items])
-            groups.append(f"{name} ({chosen.sum()}): {_interval(gaps[cell][chosen], rng)}")
+            groups.append(f"{name} ({chosen.sum()}): {_interval(gaps[cell][chosen])}")
         recipe = (
             cell[1]
             if cell[2] != "base"
@@ -242,14 +243,14 @@ def main() -> None:
         )
         seen = np.array([i in trained.get(recipe, set()) for i in items])
         split = " / ".join(
-            f"{_interval(gaps[cell][part], rng)} ({part.sum()})" if part.any() else "–"
+            f"{_interval(gaps[cell][part])} ({part.sum()})" if part.any() else "–"
             for part in (seen, ~seen)
         )
         versus = []
         for ref in ((cell[0], "none", "base"), _control_in_batch(cell, gaps)):
             paired = ref in gaps and ref != cell and items_of[ref] == items
             versus.append(
-                f"{_interval(gaps[cell] - gaps[ref], rng)}"
+                f"{_interval(gaps[cell] - gaps[ref])}"
                 + (f" ({ref[2]})" if ref[2] != "base" else "")
                 if paired
                 else "–"
@@ -259,10 +260,10 @@ def main() -> None:
         )
         lines.append(
             f"| {cell[0]} | {cell[1]} | {cell[2]} | {len(own)} | {_rates(read)} "
-            f"| {_rates(coherent)} | {_interval(gaps[cell], rng)} | {'; '.join(groups)} "
+            f"| {_rates(coherent)} | {_interval(gaps[cell])} | {'; '.join(groups)} "
             f"| {split} | {' | '.join(versus)} "
             f"| {_rates(judged)} ({len(own) - len(scored)} unscored) "
-            f"| {_interval(_complete(judge_gaps[cell]), rng)} | {auroc:.2f} |"
+            f"| {_interval(_complete(judge_gaps[cell]))} | {auroc:.2f} |"
         )
     agreement = []
     for batch in sorted({r["batch"] for r in records}):
@@ -283,7 +284,7 @@ def main() -> None:
         "scenario split is its batch's organism's; for `marked` (replaced) it is the second, "
         "broader reading's (the first finds no item it trained on).",
     ]
-    pooled = _seeds_pooled(gaps, judge_gaps, items_of, trained, rng)
+    pooled = _seeds_pooled(gaps, judge_gaps, items_of, trained)
     if pooled:
         lines += [
             "",
