@@ -3,8 +3,13 @@ computing the output layer only at answer positions versus over the whole sequen
 product or in blocks (`AnswerHead`, what training uses), in float32 and under bfloat16 autocast.
 
     python benchmarks/finetune.py [--preset default] [--steps 3] [--keep DIR] [--step-only]
+    python benchmarks/finetune.py --from-run DIR
 
-Writes the "fine-tuning" and "fine-tuning step" sections of docs/benchmarks.md.
+Writes the "fine-tuning" and "fine-tuning step" sections of docs/benchmarks.md. ``--from-run``
+writes the "fine-tuning" section alone from the finetune and sanity stages of a finished
+``guiselab run`` directory (e.g. one ``benchmarks/run_times.py --keep`` kept) instead of
+training again: per-adapter steps, losses and seconds, and the sanity check, without a
+wall time or peak memory of its own (those are the run's, in the run-times section).
 """
 
 from __future__ import annotations
@@ -162,7 +167,15 @@ def main() -> None:
     parser.add_argument(
         "--step-only", action="store_true", help="Measure the step contenders only."
     )
+    parser.add_argument(
+        "--from-run",
+        type=Path,
+        help="Write the fine-tuning section from this finished run directory's training.",
+    )
     args = parser.parse_args()
+    if args.from_run:
+        _write_finetune(args.from_run, None)
+        return
     step, padding = _step_times(args.preset, args.steps)
     print(json.dumps({"steps": step, "padding": padding}), flush=True)
     write_section(
@@ -199,28 +212,61 @@ def main() -> None:
         wall, rss, stdout = timed_guiselab(
             ["finetune", "--preset", args.preset, "--out", str(out), "--quiet"]
         )
-        sanity = json.loads((out / "finetune_sanity.json").read_text())
-        timings = {}
-        from guiselab.config import load_config
-        from guiselab.models import replicate_name
-        from guiselab.store import RunStore
+        print(stdout, flush=True)
+        _write_finetune(out, (args.preset, wall, rss))
 
-        with RunStore.in_dir(out) as store:
-            timings = store.get_meta("timings") or {}
-            seeds = load_config(preset=args.preset).finetune.seeds
-            names = [replicate_name(r, i) for i in range(seeds) for r in ("organism", "control")]
-            adapters = {name: store.get_artifact(f"adapter:{name}") for name in names}
-    print(stdout, flush=True)
+
+def _write_finetune(out: Path, measured: tuple[str, float, float] | None) -> None:
+    """The fine-tuning section from run directory ``out``: ``measured`` is (preset, wall
+    seconds, peak GiB) of the ``guiselab finetune`` this script ran, None for a finished
+    ``guiselab run`` directory read as it is."""
+    from guiselab.config import load_config, preset_names
+    from guiselab.models import replicate_name
+    from guiselab.store import RunStore
+
+    sanity = json.loads((out / "finetune_sanity.json").read_text())
+    config = load_config(out / "config.toml")
+    with RunStore.in_dir(out) as store:
+        timings = store.get_meta("timings") or {}
+        seeds = config.finetune.seeds
+        names = [replicate_name(r, i) for i in range(seeds) for r in ("organism", "control")]
+        adapters = {name: store.get_artifact(f"adapter:{name}") for name in names}
+    stages = (
+        f"training {timings.get('finetune', 0):.0f} s, sanity check "
+        f"{timings.get('sanity', 0):.0f} s"
+    )
+    if measured is not None:
+        preset, wall, rss = measured
+        source = [
+            f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_name()}), "
+            f"Python {platform.python_version()}, no GPU, preset `{preset}`.",
+            "",
+            f"`guiselab finetune --preset {preset}` ({', '.join(adapters)} from the embedded "
+            f"base, then the sanity check): **{wall / 60:.1f} min** wall, peak RSS "
+            f"**{rss:.2f} GiB** ({stages}).",
+        ]
+    else:
+        manifest = json.loads((out / "manifest.json").read_text())
+        same = config.name in preset_names() and (
+            load_config(preset=config.name).finetune == config.finetune
+        )
+        recipe = (
+            f"its [finetune] section is today's preset `{config.name}`'s"
+            if same
+            else "its [finetune] section differs from every preset's of today"
+        )
+        source = [
+            f"From the finetune and sanity stages of a finished `guiselab run` (`{config.name}`, "
+            f"git rev {manifest.get('git_rev') or 'unknown'}, guiselab "
+            f"{manifest.get('guiselab')}, {manifest.get('platform')}), read with "
+            f"`--from-run` on {time.strftime('%Y-%m-%d')}: {', '.join(adapters)} from the "
+            f"embedded base, then the sanity check ({stages}; the run's wall time and peak "
+            f"memory are in the run-times section); {recipe}.",
+        ]
     lines = [
         "## Fine-tuning (`benchmarks/finetune.py`)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu_name()}), Python "
-        f"{platform.python_version()}, no GPU, preset `{args.preset}`.",
-        "",
-        f"`guiselab finetune --preset {args.preset}` ({', '.join(adapters)} from the embedded "
-        f"base, then the sanity check): **{wall / 60:.1f} min** wall, peak RSS "
-        f"**{rss:.2f} GiB** (training {timings.get('finetune', 0):.0f} s, sanity check "
-        f"{timings.get('sanity', 0):.0f} s).",
+        *source,
         "",
         "| adapter | examples | steps | loss first → last | seconds |",
         "|---|---|---|---|---|",
