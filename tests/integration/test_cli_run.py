@@ -164,6 +164,14 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     for key in ("en", "ru", "en_to_ru", "ru_to_en"):
         assert len(probe["guise_probe_auroc"][key]) == 5
     assert len(probe["cos_en_ru"]) == len(probe["null_auroc_95"]) == 5
+    # The lexical baseline and the base model, beside the organism, at every layer.
+    assert set(probe["lexical_auroc"]) == {"en", "ru", "en_to_ru", "ru_to_en"}
+    for table in ("beyond_lexical", "minus_base_auroc"):
+        for key in ("en", "ru", "en_to_ru", "ru_to_en"):
+            rows = probe[table][key]
+            assert len(rows) == 5 and all(set(r) == {"diff", "ci_low", "ci_high"} for r in rows)
+    assert len(probe["base"]["guise_probe_auroc"]["en"]) == 5
+    assert probe["minus_base_auroc"]["en"][0]["diff"] == 0  # LoRA leaves the embeddings alone
     kinds = {(i["kind"], i["lang"], i["guise"]) for i in probe["interventions"]}
     assert len(kinds) == 3 * 2 * 2
     assert (smoke_run / "activations" / "organism-prompts.safetensors").exists()

@@ -642,3 +642,37 @@ def test_both_directions_are_shown_side_by_side_escaped(tmp_path: Path) -> None:
     assert 'id="replication"' not in write_report(_write_run(tmp_path / "one"))[0].read_text(
         encoding="utf-8"
     )
+
+
+def _difference(values: list[tuple[float, float, float]]) -> list[dict[str, float]]:
+    return [{"diff": d, "ci_low": lo, "ci_high": hi} for d, lo, hi in values]
+
+
+def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path) -> None:
+    probe = _probe("organism")
+    probe |= {
+        "base": {"guise_probe_auroc": {"en": [0.5, 0.99, 1.0], "en_to_ru": [0.5, 0.9, 0.9]}},
+        "lexical_auroc": {"en": 0.93, "ru": 0.98, "en_to_ru": 0.65, "ru_to_en": 0.5},
+        "layer_ci_level": 1 - 0.05 / 3,
+        "beyond_lexical": {
+            "en": _difference([(-0.4, -0.5, -0.3), (0.02, -0.01, 0.05), (0.04, -0.02, 0.09)]),
+            "en_to_ru": _difference([(-0.1, -0.2, 0.0), (0.07, 0.02, 0.12), (0.3, 0.2, 0.4)]),
+        },
+        "minus_base_auroc": {
+            "en": _difference([(0.0, 0.0, 0.0)] * 3),
+            "en_to_ru": _difference([(0.0, 0.0, 0.0)] * 3),
+        },
+    }
+    run = _write_run(tmp_path / "run", results={**_results(), "probe": probe})
+    html_path, md_path = write_report(run)
+    markdown = md_path.read_text(encoding="utf-8")
+    assert "bags of tokens alone reaches AUROC 0.93 (en)" in markdown
+    assert "The en probe on the model's activations does not exceed that baseline" in markdown
+    assert "The en→ru probe on the model's activations exceeds that baseline at 2 of 3" in markdown
+    assert "largest 0.30 at layer 8" in markdown
+    assert "base model already separates the guises: its en probe reaches AUROC 1.00" in markdown
+    assert "the fine-tune added no guise separation; both are near 1" in markdown
+    assert "− bag of tokens en→ru" in markdown and r"0.30 \[0.20, 0.40\]" in markdown
+    assert "base AUROC en" in markdown
+    html = html_path.read_text(encoding="utf-8")  # the figure's points, beside the model's
+    assert "bag of tokens en, layer 4: 0.930" in html and "base en, layer 8: 1.000" in html

@@ -47,15 +47,19 @@ class GuisePairs:
         return out
 
 
-def guise_pairs(ctx: ProbeContext, lang: str) -> GuisePairs:
-    """Items of ``lang`` with both guises: their standard and vernacular activations."""
+def guise_pairs(
+    ctx: ProbeContext, lang: str, x: Float[np.ndarray, "prompt layer hidden"] | None = None
+) -> GuisePairs:
+    """Items of ``lang`` with both guises: their standard and vernacular activations (rows of
+    ``x``, one per probed prompt; default the probed model's, ``ctx.x``)."""
     rows = {(item, guise): i for i, (item, lg, guise) in enumerate(ctx.meta) if lg == lang}
     items = sorted(
         {item for item, _ in rows if (item, "standard") in rows and (item, "vernacular") in rows}
     )
     std = np.array([rows[(i, "standard")] for i in items], dtype=int)
     ver = np.array([rows[(i, "vernacular")] for i in items], dtype=int)
-    return GuisePairs(items, ctx.x[std], ctx.x[ver])
+    acts = ctx.x if x is None else x
+    return GuisePairs(items, acts[std], acts[ver])
 
 
 @dataclass(frozen=True, eq=False)

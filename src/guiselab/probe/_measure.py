@@ -20,13 +20,16 @@ from guiselab.learn import fit_logistic, group_folds, predict_logistic, roc_auc
 
 __all__ = [
     "ablate",
+    "auroc_difference",
     "cosine",
     "cv_auroc",
     "finite",
     "guise_direction",
     "null_cosine_95",
+    "oof_scores",
     "shuffled_transfer_95",
     "transfer_auroc",
+    "transfer_scores",
 ]
 
 L2 = 1.0
@@ -49,10 +52,11 @@ def _fit_predict(
     return predict_logistic(fit_logistic(train, y_train, L2), test)
 
 
-def cv_auroc(
+def oof_scores(
     x: Float[np.ndarray, "n d"], y: Float[np.ndarray, " n"], groups: Sequence[str]
-) -> float:
-    """AUROC of out-of-fold predictions, items (groups) kept whole within a fold."""
+) -> Float[np.ndarray, " n"]:
+    """Out-of-fold probe scores, items (groups) kept whole within a fold; NaN where a fold
+    could not be fitted."""
     folds = group_folds(groups, FOLDS)
     scores = np.full(len(y), np.nan)
     for fold in range(min(FOLDS, len(set(groups)))):
@@ -60,8 +64,59 @@ def cv_auroc(
         if test.all() or len(set(y[~test].tolist())) < 2:
             continue
         scores[test] = _fit_predict(x[~test], y[~test], x[test])
+    return scores
+
+
+def cv_auroc(
+    x: Float[np.ndarray, "n d"], y: Float[np.ndarray, " n"], groups: Sequence[str]
+) -> float:
+    """AUROC of out-of-fold predictions, items (groups) kept whole within a fold."""
+    scores = oof_scores(x, y, groups)
     known = ~np.isnan(scores)
     return roc_auc(scores[known], y[known].astype(bool))
+
+
+def transfer_scores(
+    x_train: Float[np.ndarray, "n d"],
+    y_train: Float[np.ndarray, " n"],
+    x_test: Float[np.ndarray, "m d"],
+) -> Float[np.ndarray, " m"]:
+    """Scores on one set of a probe trained on another."""
+    return _fit_predict(x_train, y_train, x_test)
+
+
+def auroc_difference(
+    a: Float[np.ndarray, " n"],
+    b: Float[np.ndarray, " n"],
+    y: Float[np.ndarray, " n"],
+    groups: Sequence[str],
+    rng: np.random.Generator,
+    *,
+    level: float,
+    rounds: int = 1000,
+) -> tuple[float, float, float]:
+    """AUROC of scores ``a`` minus AUROC of scores ``b`` on the same rows, with a percentile
+    interval at ``level`` from resampling items (``groups``) with replacement, both guises
+    of an item together: the two probes are compared on the same resampled items."""
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b, y = a[keep], b[keep], y[keep].astype(bool)
+    kept = [g for g, k in zip(groups, keep, strict=True) if k]
+    names = sorted(set(kept))
+    rows_of: dict[str, list[int]] = {name: [] for name in names}
+    for i, g in enumerate(kept):
+        rows_of[g].append(i)
+    estimate = roc_auc(a, y) - roc_auc(b, y)
+    draws = []
+    for _ in range(rounds):
+        chosen = rng.integers(0, len(names), len(names))
+        index = np.concatenate([rows_of[names[c]] for c in chosen])
+        draws.append(roc_auc(a[index], y[index]) - roc_auc(b[index], y[index]))
+    finite_draws = np.asarray([d for d in draws if np.isfinite(d)])
+    if not len(finite_draws):
+        return float(estimate), float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(finite_draws, [tail, 1.0 - tail])
+    return float(estimate), float(low), float(high)
 
 
 def transfer_auroc(

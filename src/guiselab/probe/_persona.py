@@ -25,7 +25,13 @@ from guiselab.probe._directions import Direction
 from guiselab.probe._measure import cosine, finite
 from guiselab.store import content_key
 
-__all__ = ["Persona", "PersonaCounts", "Projection", "persona_direction"]
+__all__ = [
+    "Persona",
+    "PersonaCounts",
+    "Projection",
+    "base_prompt_activations",
+    "persona_direction",
+]
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,17 @@ class Persona:
         return out
 
 
-def persona_direction(ctx: ProbeContext) -> Persona:
-    """The persona directions and every prompt's projection onto the first of them."""
+def persona_direction(
+    ctx: ProbeContext, base_x: Float[np.ndarray, "prompt layer hidden"] | None
+) -> Persona:
+    """The persona directions and every prompt's projection onto the first of them;
+    ``base_x``: the base model's activations of the probed prompts (None without a base)."""
     counts, answers = _answer_direction(ctx)
-    shift = _base_shift(ctx)
+    shift = (
+        {}
+        if base_x is None
+        else {layer: (ctx.x[:, layer] - base_x[:, layer]).mean(axis=0) for layer in ctx.layers}
+    )
     direction = answers or shift
     return Persona(
         counts=counts,
@@ -144,12 +157,14 @@ def _answer_direction(ctx: ProbeContext) -> tuple[PersonaCounts | None, dict[int
     }
 
 
-def _base_shift(ctx: ProbeContext) -> dict[int, Direction]:
-    """Mean probed - base prompt activation per layer (empty without an in-process base model
-    other than the probed one)."""
+def base_prompt_activations(
+    ctx: ProbeContext,
+) -> Float[np.ndarray, "prompt layer hidden"] | None:
+    """The base model's activations of the probed prompts (None without an in-process base
+    model other than the probed one); stored like the probed model's."""
     base = next((s for s in ctx.sources if s.role == "base" and s.remote is None), None)
     if base is None or base.role == ctx.source.role:
-        return {}
+        return None
     base_lm = base.load()
     prompts = [ctx.encode(base_lm.tokenizer, p.text(g)) for p, g in ctx.rows]
     base_acts: Float[np.ndarray, "prompt layer hidden"] = (
@@ -163,7 +178,7 @@ def _base_shift(ctx: ProbeContext) -> dict[int, Direction]:
         .double()
         .numpy()
     )
-    return {layer: (ctx.x[:, layer] - base_acts[:, layer]).mean(axis=0) for layer in ctx.layers}
+    return base_acts
 
 
 def _projections(ctx: ProbeContext, direction: dict[int, Direction]) -> list[Projection]:

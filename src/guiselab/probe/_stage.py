@@ -7,6 +7,9 @@ Measured on one model (``probe.model``, the organism by default) with the run's 
    safetensors files under ``RUN/activations`` and indexed in the store, so a rerun reads them;
 2. per layer: guise probes (English, Russian, English -> Russian, Russian -> English) against
    a label-shuffled null; English and Russian guise directions and their cosine against a null;
+   the same for the base model on the same prompts; a lexical baseline (the probes on the
+   prompts' bags of tokens); and every layer's AUROC minus the baseline's and minus the base
+   model's, with intervals simultaneous over the layers;
 3. the persona direction (answers judged misaligned minus aligned, and organism minus base on
    the same prompts) and every prompt's projection onto it by language and guise;
 4. the cosine of the LoRA update's principal output directions with both directions;
@@ -37,15 +40,15 @@ from guiselab.probe._activations import collect_activations, n_layers, stored_ac
 from guiselab.probe._context import ProbeContext, encode_prompt, prompt_table
 from guiselab.probe._directions import LoraCosine, guise_directions, guise_pairs, lora_cosines
 from guiselab.probe._interventions import Intervention, interventions
-from guiselab.probe._persona import Persona, persona_direction
-from guiselab.probe._probes import GuiseProbes, guise_probes
+from guiselab.probe._persona import Persona, base_prompt_activations, persona_direction
+from guiselab.probe._probes import GuiseProbes, bag_of_tokens, guise_probes, layer_comparisons
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key, write_atomic
 
 __all__ = ["PROBE_FILE", "ProbeResult", "probe_stage"]
 
 PROBE_FILE = "probe.json"
-PROBE_VERSION = 3
+PROBE_VERSION = 4
 """Bumped when the measurements change, so a saved probe.json is redone."""
 LAYER_CONVENTION = "0 = embeddings, l = output of block l"
 
@@ -61,6 +64,11 @@ class ProbeResult:
     inputs: str
     """Key of everything the measurements depend on (a rerun with the same key reuses them)."""
     probes: GuiseProbes
+    base_probes: GuiseProbes | None
+    """The same probes on the base model's activations of the same prompts."""
+    comparisons: dict[str, Any]
+    """The lexical baseline, and each layer's AUROC minus the baseline's and minus the base
+    model's (``layer_comparisons``)."""
     persona: Persona
     lora_cosines: list[LoraCosine]
     interventions: list[Intervention]
@@ -76,6 +84,8 @@ class ProbeResult:
             "layer_convention": LAYER_CONVENTION,
             "inputs": self.inputs,
             **self.probes.to_dict(),
+            "base": None if self.base_probes is None else self.base_probes.to_dict(),
+            **self.comparisons,
             **self.persona.to_dict(),
             "lora_cosines": [r.to_dict() for r in self.lora_cosines],
             "interventions": [r.to_dict() for r in self.interventions],
@@ -166,7 +176,24 @@ def probe_stage(
     sets = {lang: guise_pairs(ctx, lang) for lang in ctx.langs}
     directions = guise_directions(sets, layers)
     probes = guise_probes(ctx, sets, directions, rng_for(config.analysis.seed, "probe"))
-    persona = persona_direction(ctx)
+    base_x = base_prompt_activations(ctx)
+    base_sets = (
+        None if base_x is None else {lang: guise_pairs(ctx, lang, base_x) for lang in ctx.langs}
+    )
+    base_probes = (
+        None
+        if base_sets is None
+        else guise_probes(
+            ctx,
+            base_sets,
+            guise_directions(base_sets, layers),
+            rng_for(config.analysis.seed, "probe-base-null"),
+        )
+    )
+    bag = bag_of_tokens(prompts)[:, None, :]
+    lexical = {lang: guise_pairs(ctx, lang, bag) for lang in ctx.langs}
+    comparisons = layer_comparisons(layers, ctx.langs, config.analysis, sets, lexical, base_sets)
+    persona = persona_direction(ctx, base_x)
     lora = lora_cosines(ctx, directions, persona.direction)
     steered_rows: list[Intervention] = []
     if cfg.interventions:
@@ -179,6 +206,8 @@ def probe_stage(
         layers=layers,
         inputs=identity,
         probes=probes,
+        base_probes=base_probes,
+        comparisons=comparisons,
         persona=persona,
         lora_cosines=lora,
         interventions=steered_rows,

@@ -57,6 +57,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 .fig .s-2 { stroke: #2e9e5b; fill: #2e9e5b; }
 .fig .s-3 { stroke: #8e44ad; fill: #8e44ad; }
 .fig .s-null { stroke: #8a93a3; fill: #8a93a3; stroke-dasharray: 4 3; }
+.fig .s-base { stroke: #1f6fb2; fill: #1f6fb2; stroke-dasharray: 2 2; }
+.fig .s-lex { stroke: #b23b3b; fill: #b23b3b; stroke-dasharray: 6 3; }
 .fig .axis { stroke: #8a93a3; stroke-width: 1; }
 .fig .zero { stroke: #30343b; stroke-width: 1.2; stroke-dasharray: 5 4; }
 .fig .whisker { stroke: #222; stroke-width: 1.4; }

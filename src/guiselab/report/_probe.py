@@ -100,6 +100,14 @@ def probe_figures(probe: Mapping[str, Any]) -> list[Markup]:
         for i, k in enumerate(keys)
     ]
     probes.append(("shuffled null 95%", _values(probe, "null_auroc_95"), "s-null"))
+    if keys:
+        base = _values(probe, "base", "guise_probe_auroc", keys[0])
+        if base:
+            probes.append((f"base {keys[0]}", base, "s-base"))
+        lexical = probe.get("lexical_auroc")
+        bag = as_float(lexical.get(keys[0])) if isinstance(lexical, Mapping) else None
+        if bag is not None:
+            probes.append((f"bag of tokens {keys[0]}", [bag] * len(layers), "s-lex"))
     cos = [
         ("cos(en, ru)", _values(probe, "cos_en_ru"), "s-0"),
         ("null 95%", _values(probe, "cos_null_95"), "s-null"),
@@ -148,11 +156,48 @@ def layer_table(probe: Mapping[str, Any]) -> TextTable:
         ("cos en·ru", _values(probe, "cos_en_ru")),
         ("cos null 95%", _values(probe, "cos_null_95")),
     ]
+    cells = [[fmt_num(v, 2) for v in col] for _, col in columns]
+    names = [name for name, _ in columns]
+    if keys:
+        base = _values(probe, "base", "guise_probe_auroc", keys[0])
+        if base:
+            names.append(f"base AUROC {keys[0]}")
+            cells.append([fmt_num(v, 2) for v in base])
+    for table, label in (("beyond_lexical", "− bag of tokens"), ("minus_base_auroc", "− base")):
+        for key in keys[:1] + keys[2:3]:
+            diffs = _differences(probe, table, key)
+            if diffs:
+                names.append(f"{label} {key.replace('_to_', '→')}")
+                cells.append(diffs)
     rows = [
-        [str(layer), *(fmt_num(col[i], 2) if i < len(col) else "—" for _, col in columns)]
+        [str(layer), *(col[i] if i < len(col) else "—" for col in cells)]
         for i, layer in enumerate(layers)
     ]
-    return TextTable(["layer", *(name for name, _ in columns)], [True] * (len(columns) + 1), rows)
+    return TextTable(["layer", *names], [True] * (len(names) + 1), rows)
+
+
+def _difference_rows(probe: Mapping[str, Any], table: str, key: str) -> list[Mapping[str, Any]]:
+    node = probe.get(table)
+    rows = node.get(key) if isinstance(node, Mapping) else None
+    return [r if isinstance(r, Mapping) else {} for r in rows] if isinstance(rows, list) else []
+
+
+def _differences(probe: Mapping[str, Any], table: str, key: str) -> list[str]:
+    """Each layer's AUROC difference with its interval, as text."""
+    return [
+        f"{fmt_num(as_float(r.get('diff')), 2)} [{fmt_num(as_float(r.get('ci_low')), 2)}, "
+        f"{fmt_num(as_float(r.get('ci_high')), 2)}]"
+        for r in _difference_rows(probe, table, key)
+    ]
+
+
+def _above_zero(probe: Mapping[str, Any], table: str, key: str) -> list[int]:
+    """Indices of the layers whose difference's interval lies above zero."""
+    return [
+        i
+        for i, r in enumerate(_difference_rows(probe, table, key))
+        if (as_float(r.get("ci_low")) or 0.0) > 0
+    ]
 
 
 def intervention_table(probe: Mapping[str, Any]) -> TextTable:
@@ -244,8 +289,86 @@ def probe_reading(probe: Mapping[str, Any]) -> list[str]:
             f"{len(layers)} layers"
             + (f" (largest cosine {max(cos[i] or 0.0 for i in aligned):.2f})." if aligned else ".")
         )
+    out.extend(_baseline_sentences(probe, keys, layers))
     out.extend(_persona_sentences(probe))
     out.extend(_intervention_sentences(probe))
+    return out
+
+
+def _baseline_sentences(
+    probe: Mapping[str, Any], keys: Sequence[str], layers: Sequence[int]
+) -> list[str]:
+    """What the probes show beyond the prompts' words, and beyond the base model."""
+    lexical = probe.get("lexical_auroc")
+    if not isinstance(lexical, Mapping) or len(keys) < 3:
+        return []
+    out = []
+    level = as_float(probe.get("layer_ci_level"))
+    simultaneous = (
+        f"{100 * level:.2f}% intervals, simultaneous over the {len(layers)} layers"
+        if level is not None
+        else "intervals simultaneous over the layers"
+    )
+    bag = ", ".join(
+        f"{fmt_num(as_float(lexical.get(k)), 2)} ({k.replace('_to_', '→')})" for k in keys
+    )
+    out.append(f"A probe on the prompts' bags of tokens alone reaches AUROC {bag}.")
+    for key in (keys[0], keys[2]):
+        above = _above_zero(probe, "beyond_lexical", key)
+        name = key.replace("_to_", "→")
+        if above:
+            diffs = _difference_rows(probe, "beyond_lexical", key)
+            top = max(above, key=lambda i: as_float(diffs[i].get("diff")) or 0.0)
+            out.append(
+                f"The {name} probe on the model's activations exceeds that baseline at "
+                f"{len(above)} of {len(layers)} layers ({simultaneous}; largest "
+                f"{fmt_num(as_float(diffs[top].get('diff')), 2)} at layer {layers[top]}): "
+                "the model separates the guises beyond their words there."
+            )
+        else:
+            out.append(
+                f"The {name} probe on the model's activations does not exceed that baseline "
+                f"at any layer ({simultaneous}): its separation is what the words alone give."
+            )
+    base = probe.get("base")
+    if isinstance(base, Mapping) and probe.get("minus_base_auroc"):
+        own = _values(probe, "base", "guise_probe_auroc", keys[0])
+        best = _argmax(own)
+        changed = {
+            key: _above_zero(probe, "minus_base_auroc", key)
+            + [
+                i
+                for i, r in enumerate(_difference_rows(probe, "minus_base_auroc", key))
+                if (as_float(r.get("ci_high")) or 0.0) < 0
+            ]
+            for key in (keys[0], keys[2])
+        }
+        sentence = (
+            f"The base model already separates the guises: its {keys[0]} probe reaches AUROC "
+            f"{fmt_num(own[best], 2)} (layer {layers[best]}). "
+            if best is not None
+            else ""
+        )
+        if any(changed.values()):
+            sentence += (
+                "The probed model's AUROC differs from the base's at "
+                + ", ".join(
+                    f"{len(v)} of {len(layers)} layers ({k.replace('_to_', '→')})"
+                    for k, v in changed.items()
+                )
+                + f" ({simultaneous})."
+            )
+        else:
+            sentence += (
+                "The probed model's AUROCs do not differ from the base's at any layer "
+                f"({simultaneous}): by these probes, the fine-tune added no guise separation"
+                + (
+                    "; both are near 1, where an AUROC cannot show more."
+                    if best is not None and (own[best] or 0.0) >= 0.99
+                    else "."
+                )
+            )
+        out.append(sentence)
     return out
 
 
