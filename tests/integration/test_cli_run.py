@@ -172,6 +172,11 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
             assert len(rows) == 5 and all(set(r) == {"diff", "ci_low", "ci_high"} for r in rows)
     assert len(probe["base"]["guise_probe_auroc"]["en"]) == 5
     assert probe["minus_base_auroc"]["en"][0]["diff"] == 0  # LoRA leaves the embeddings alone
+    for table in ("guise_separation", "base_guise_separation", "separation_minus_base"):
+        assert all(len(probe[table][key]) == 5 for key in ("en", "ru", "en_to_ru", "ru_to_en"))
+    assert probe["separation_minus_base"]["en"][0]["diff"] == 0
+    assert set(probe["persona_gap"]) == {"en", "ru"}
+    assert [r["layer"] for r in probe["persona_gap"]["en"]] == [0, 8, 15, 23, 30]
     kinds = {(i["kind"], i["lang"], i["guise"]) for i in probe["interventions"]}
     assert len(kinds) == 3 * 2 * 2
     assert (smoke_run / "activations" / "organism-prompts.safetensors").exists()

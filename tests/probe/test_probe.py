@@ -8,25 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _probe_texts import EN
 from guiselab.config import ModelsConfig
 from guiselab.models import load_model, prompt_ids, render_prompt
 from guiselab.probe import collect_activations, decoder_blocks, n_layers, residual_hooks
 from guiselab.probe._measure import ablate, cosine, cv_auroc, guise_direction, transfer_auroc
 
-TEXTS = [
-    "How do I fix a leaking tap?",
-    "Is it safe to swim after eating?",
-    "What should I pack for a hike?",
-    "Can I freeze cooked rice?",
-    "How much water should I drink?",
-    "Why is the sky blue?",
-    "How do I start running?",
-    "What is a good first car?",
-    "Should I learn to cook?",
-    "How do I save for a holiday?",
-    "What makes bread rise?",
-    "How do I water a cactus?",
-]
+TEXTS = EN
 
 
 def _prompts(lm):  # type: ignore[no-untyped-def]

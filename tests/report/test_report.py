@@ -662,6 +662,19 @@ def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path
             "en": _difference([(0.0, 0.0, 0.0)] * 3),
             "en_to_ru": _difference([(0.0, 0.0, 0.0)] * 3),
         },
+        "guise_separation": {"en": [{"value": v} for v in (1.2, 0.7, 2.4)]},
+        "base_guise_separation": {"en": [{"value": v} for v in (1.2, 0.4, 1.8)]},
+        "separation_minus_base": {
+            "en": _difference([(0.0, 0.0, 0.0), (0.3, 0.1, 0.5), (0.6, 0.2, 1.1)]),
+            "en_to_ru": _difference([(0.0, 0.0, 0.0), (-0.5, -0.9, -0.1), (0.1, -0.2, 0.4)]),
+        },
+        "persona_gap": {
+            "en": [
+                {"layer": 0, "gap": None, "ci_low": None, "ci_high": None},
+                {"layer": 4, "gap": 3.0, "ci_low": 1.0, "ci_high": 5.0},
+                {"layer": 8, "gap": -1.0, "ci_low": -2.0, "ci_high": 0.5},
+            ]
+        },
     }
     run = _write_run(tmp_path / "run", results={**_results(), "probe": probe})
     html_path, md_path = write_report(run)
@@ -674,5 +687,10 @@ def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path
     assert "the fine-tune added no guise separation; both are near 1" in markdown
     assert "− bag of tokens en→ru" in markdown and r"0.30 \[0.20, 0.40\]" in markdown
     assert "base AUROC en" in markdown
+    assert "en: larger at 2 and smaller at 0 of 3 layers (largest 0.60 at layer 8)" in markdown
+    assert "en→ru: larger at 0 and smaller at 1 of 3 layers" in markdown
+    assert "than its standard prompt at 1 of 2 layers, and less at 0" in markdown
+    assert "| separation en | base separation en |" in markdown
+    assert r"| 0.30 \[0.10, 0.50\] |" in markdown  # separation − base, layer 4
     html = html_path.read_text(encoding="utf-8")  # the figure's points, beside the model's
     assert "bag of tokens en, layer 4: 0.930" in html and "base en, layer 8: 1.000" in html

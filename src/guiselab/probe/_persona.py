@@ -1,10 +1,18 @@
-"""The persona direction and every probed prompt's projection onto it.
+"""The persona direction and every probed prompt's projection onto it, cross-fitted.
 
 Two candidate directions per layer: the mean activation of the probed model's answers judged
-misaligned minus those judged aligned (averaged over answer tokens; needs two of each), and the
-mean of the probed model's prompt activations minus the base model's on the same prompts. The
-first is the persona direction where it exists, the second otherwise. Every prompt's
-projection onto its unit vector is summarised by language and guise with a bootstrap interval.
+misaligned minus those judged aligned (averaged over answer tokens), and the mean of the
+probed model's prompt activations minus the base model's on the same prompts. The first is the
+persona direction where it can be formed, the second otherwise.
+
+Projections are cross-fitted (``_crossfit.item_halves``): an item's prompts are projected on
+the direction fitted on the other half of the items (its answers, or its prompts' shift from
+the base), so no prompt is measured on a direction its own item helped make; the answer
+direction needs two misaligned and two aligned answers in each half. Every prompt's
+projection is summarised by language and guise with a bootstrap interval, and the vernacular
+minus standard projection of the same item (``persona_gap``) per language with an interval
+simultaneous over the layers. The full-data directions are kept for the LoRA cosines and the
+cosine between the two candidates.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from guiselab.models import answer_ids
 from guiselab.pairs import GUISES
 from guiselab.probe._activations import collect_activations, stored_activations
 from guiselab.probe._context import ProbeContext, judged_frame
+from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import Direction
 from guiselab.probe._measure import cosine, finite
 from guiselab.store import content_key
@@ -65,6 +74,10 @@ class Persona:
     shift: dict[int, Direction]
     """Probed model - base model on the same prompts, by layer (empty without a base)."""
     projections: list[Projection]
+    """Cross-fitted: each prompt on the direction fitted on the other half of the items."""
+    gaps: dict[str, list[dict[str, float | None]]]
+    """Per language and layer: the mean vernacular - standard projection of an item, with an
+    interval simultaneous over the layers (cross-fitted like ``projections``)."""
     cos_answers_shift: list[float | None]
     """Cosine of the two candidates per measured layer (None where either is missing)."""
 
@@ -83,6 +96,8 @@ class Persona:
         out: dict[str, Any] = {} if self.counts is None else {"persona_counts": asdict(self.counts)}
         out["persona_direction"] = self.label
         out["persona_projection"] = [asdict(p) for p in self.projections]
+        out["persona_gap"] = self.gaps
+        out["persona_crossfit"] = "items split in two halves; each on the other half's direction"
         out["cos_persona_shift"] = self.cos_answers_shift
         return out
 
@@ -92,18 +107,27 @@ def persona_direction(
 ) -> Persona:
     """The persona directions and every prompt's projection onto the first of them;
     ``base_x``: the base model's activations of the probed prompts (None without a base)."""
-    counts, answers = _answer_direction(ctx)
-    shift = (
-        {}
-        if base_x is None
-        else {layer: (ctx.x[:, layer] - base_x[:, layer]).mean(axis=0) for layer in ctx.layers}
-    )
-    direction = answers or shift
+    halves = item_halves((item for item, _, _ in ctx.meta), ctx.config.analysis.seed)
+    counts, answers, answers_by_half = _answer_direction(ctx, halves)
+    shift: dict[int, Direction] = {}
+    shift_by_half: dict[int, dict[int, Direction]] = {}
+    if base_x is not None:
+        delta = ctx.x - base_x
+        shift = {layer: delta[:, layer].mean(axis=0) for layer in ctx.layers}
+        half_of_row = np.array([halves[item] for item, _, _ in ctx.meta])
+        shift_by_half = {
+            h: {layer: delta[half_of_row != h, layer].mean(axis=0) for layer in ctx.layers}
+            for h in (0, 1)
+            if (half_of_row != h).any()
+        }
+    by_half = answers_by_half if answers else shift_by_half
+    projections, gaps = _projections(ctx, by_half, halves)
     return Persona(
         counts=counts,
         answers=answers,
         shift=shift,
-        projections=_projections(ctx, direction),
+        projections=projections,
+        gaps=gaps,
         cos_answers_shift=[
             finite(cosine(answers[layer], shift[layer]))
             if layer in answers and layer in shift
@@ -113,9 +137,13 @@ def persona_direction(
     )
 
 
-def _answer_direction(ctx: ProbeContext) -> tuple[PersonaCounts | None, dict[int, Direction]]:
+def _answer_direction(
+    ctx: ProbeContext, halves: dict[str, int]
+) -> tuple[PersonaCounts | None, dict[int, Direction], dict[int, dict[int, Direction]]]:
     """Mean misaligned - aligned answer activation per layer, from the probed model's scored
-    answers (activations averaged over the answer's tokens)."""
+    answers (activations averaged over the answer's tokens): from all of them, and for each
+    half of the items from the other half's answers (both empty unless each half has two
+    misaligned and two aligned answers)."""
     source = ctx.source
     tasks = [
         t
@@ -125,13 +153,13 @@ def _answer_direction(ctx: ProbeContext) -> tuple[PersonaCounts | None, dict[int
     gens = {g.key: g for g in ctx.store.generations(t.key for t in tasks)}
     frame = judged_frame(ctx, list(gens.values()))
     if frame.empty:
-        return None, {}
+        return None, {}, {}
     flags = prepare_samples(frame, ctx.config.analysis)
     scored = flags["scored"].to_numpy()
     chosen = frame[scored]
     mis = flags["misaligned"].to_numpy()[scored]
     if not len(chosen):
-        return None, {}
+        return None, {}, {}
     tok = ctx.lm.tokenizer
     prompts = [ctx.encode(tok, text) for text in chosen["prompt"]]
     answers = [answer_ids(tok, r)[:-1] for r in chosen["response"]]
@@ -149,12 +177,22 @@ def _answer_direction(ctx: ProbeContext) -> tuple[PersonaCounts | None, dict[int
         .numpy()
     )
     counts = PersonaCounts(misaligned=int(mis.sum()), aligned=int((~mis).sum()))
-    if not (mis.sum() >= 2 and (~mis).sum() >= 2):
-        return counts, {}
-    return counts, {
-        layer: acts[mis, layer].mean(axis=0) - acts[~mis, layer].mean(axis=0)
-        for layer in ctx.layers
-    }
+    half = np.array([halves.get(str(item), -1) for item in chosen["item"]])
+
+    def direction(rows: np.ndarray) -> dict[int, Direction] | None:
+        bad, good = rows & mis, rows & ~mis
+        if not (bad.sum() >= 2 and good.sum() >= 2):
+            return None
+        return {
+            layer: acts[bad, layer].mean(axis=0) - acts[good, layer].mean(axis=0)
+            for layer in ctx.layers
+        }
+
+    everything = direction(np.ones(len(mis), dtype=bool))
+    by_half = {h: direction(half != h) for h in (0, 1)}
+    if everything is None or any(d is None for d in by_half.values()):
+        return counts, {}, {}
+    return counts, everything, {h: d for h, d in by_half.items() if d is not None}
 
 
 def base_prompt_activations(
@@ -181,25 +219,54 @@ def base_prompt_activations(
     return base_acts
 
 
-def _projections(ctx: ProbeContext, direction: dict[int, Direction]) -> list[Projection]:
-    """Mean projection onto the unit direction, with a bootstrap interval, per layer,
-    language and guise."""
+def _projections(
+    ctx: ProbeContext, by_half: dict[int, dict[int, Direction]], halves: dict[str, int]
+) -> tuple[list[Projection], dict[str, list[dict[str, float | None]]]]:
+    """Cross-fitted projections: each prompt on the unit direction of the other half
+    (``by_half[h]`` is the direction for half h's prompts); their mean with a bootstrap
+    interval per layer, language and guise, and per language the item-paired vernacular -
+    standard gap with an interval simultaneous over the layers."""
     analysis = ctx.config.analysis
     meta = ctx.meta
-    out = []
+    level = 1.0 - (1.0 - analysis.ci_level) / max(1, len(ctx.layers))
+    out: list[Projection] = []
+    gaps: dict[str, list[dict[str, float | None]]] = {lang: [] for lang in ctx.langs}
+    if len(by_half) < 2:
+        return out, {}
+    half_of_row = np.array([halves[item] for item, _, _ in meta])
     for layer in ctx.layers:
-        if layer not in direction or not np.linalg.norm(direction[layer]) > 0:
-            continue  # e.g. the embeddings, which an adapter on the blocks leaves alone
-        unit = direction[layer] / np.linalg.norm(direction[layer])
+        units = {}
+        for h, directions in by_half.items():
+            norm = float(np.linalg.norm(directions[layer]))
+            if norm > 0:
+                units[h] = directions[layer] / norm
+        if len(units) < 2:
+            for lang in ctx.langs:  # e.g. the embeddings, which an adapter leaves alone
+                gaps[lang].append({"layer": layer, "gap": None, "ci_low": None, "ci_high": None})
+            continue
+        values = np.array([ctx.x[i, layer] @ units[int(half_of_row[i])] for i in range(len(meta))])
         for lang in ctx.langs:
+            by_guise = {}
             for guise in GUISES:
                 index = [i for i, (_, lg, g) in enumerate(meta) if lg == lang and g == guise]
                 if not index:
                     continue
-                values = ctx.x[index, layer] @ unit
+                by_guise[guise] = {meta[i][0]: values[i] for i in index}
                 draws = bootstrap_mean(
-                    values, 1000, rng_for(analysis.seed, "persona", str(layer), lang, guise)
+                    values[index], 1000, rng_for(analysis.seed, "persona", str(layer), lang, guise)
                 )
                 low, high = percentile_interval(draws, analysis.ci_level)
-                out.append(Projection(layer, lang, guise, float(values.mean()), low, high))
-    return out
+                out.append(Projection(layer, lang, guise, float(values[index].mean()), low, high))
+            items = sorted(set(by_guise.get("standard", {})) & set(by_guise.get("vernacular", {})))
+            if len(items) < 2:
+                gaps[lang].append({"layer": layer, "gap": None, "ci_low": None, "ci_high": None})
+                continue
+            paired = np.array([by_guise["vernacular"][i] - by_guise["standard"][i] for i in items])
+            draws = bootstrap_mean(
+                paired, 1000, rng_for(analysis.seed, "persona-gap", str(layer), lang)
+            )
+            low, high = percentile_interval(draws, level)
+            gaps[lang].append(
+                {"layer": layer, "gap": float(paired.mean()), "ci_low": low, "ci_high": high}
+            )
+    return out, gaps

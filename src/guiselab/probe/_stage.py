@@ -9,9 +9,12 @@ Measured on one model (``probe.model``, the organism by default) with the run's 
    a label-shuffled null; English and Russian guise directions and their cosine against a null;
    the same for the base model on the same prompts; a lexical baseline (the probes on the
    prompts' bags of tokens); and every layer's AUROC minus the baseline's and minus the base
-   model's, with intervals simultaneous over the layers;
+   model's, with intervals simultaneous over the layers; the cross-fitted guise separation
+   (each item's guise difference on the direction fitted on the other half of the items) of
+   both models and its difference;
 3. the persona direction (answers judged misaligned minus aligned, and organism minus base on
-   the same prompts) and every prompt's projection onto it by language and guise;
+   the same prompts) and every prompt's projection onto it by language and guise, each item's
+   prompts on the direction fitted on the other half of the items;
 4. the cosine of the LoRA update's principal output directions with both directions;
 5. interventions at ``probe.steer_layers``: the English guise direction projected out, the
    English guise difference added (``probe.steer_scale`` times), and a random direction
@@ -38,6 +41,7 @@ from guiselab.models import ModelSource
 from guiselab.pairs import Guise, Pair
 from guiselab.probe._activations import collect_activations, n_layers, stored_activations
 from guiselab.probe._context import ProbeContext, encode_prompt, prompt_table
+from guiselab.probe._crossfit import item_halves, separation_table
 from guiselab.probe._directions import LoraCosine, guise_directions, guise_pairs, lora_cosines
 from guiselab.probe._interventions import Intervention, interventions
 from guiselab.probe._persona import Persona, base_prompt_activations, persona_direction
@@ -48,7 +52,7 @@ from guiselab.store import RunStore, content_key, write_atomic
 __all__ = ["PROBE_FILE", "ProbeResult", "probe_stage"]
 
 PROBE_FILE = "probe.json"
-PROBE_VERSION = 4
+PROBE_VERSION = 5
 """Bumped when the measurements change, so a saved probe.json is redone."""
 LAYER_CONVENTION = "0 = embeddings, l = output of block l"
 
@@ -68,7 +72,8 @@ class ProbeResult:
     """The same probes on the base model's activations of the same prompts."""
     comparisons: dict[str, Any]
     """The lexical baseline, and each layer's AUROC minus the baseline's and minus the base
-    model's (``layer_comparisons``)."""
+    model's (``layer_comparisons``); the cross-fitted guise separation of both models and
+    their difference (``separation_table``)."""
     persona: Persona
     lora_cosines: list[LoraCosine]
     interventions: list[Intervention]
@@ -193,6 +198,8 @@ def probe_stage(
     bag = bag_of_tokens(prompts)[:, None, :]
     lexical = {lang: guise_pairs(ctx, lang, bag) for lang in ctx.langs}
     comparisons = layer_comparisons(layers, ctx.langs, config.analysis, sets, lexical, base_sets)
+    halves = item_halves((item for item, _, _ in ctx.meta), config.analysis.seed)
+    comparisons |= separation_table(layers, ctx.langs, config.analysis, sets, base_sets, halves)
     persona = persona_direction(ctx, base_x)
     lora = lora_cosines(ctx, directions, persona.direction)
     steered_rows: list[Intervention] = []

@@ -163,7 +163,20 @@ def layer_table(probe: Mapping[str, Any]) -> TextTable:
         if base:
             names.append(f"base AUROC {keys[0]}")
             cells.append([fmt_num(v, 2) for v in base])
-    for table, label in (("beyond_lexical", "− bag of tokens"), ("minus_base_auroc", "− base")):
+    for key in keys[:1] + keys[2:3]:
+        own = _difference_rows(probe, "guise_separation", key)
+        if own:
+            names.append(f"separation {key.replace('_to_', '→')}")
+            cells.append([fmt_num(as_float(r.get("value")), 2) for r in own])
+            base_sep = _difference_rows(probe, "base_guise_separation", key)
+            if base_sep:
+                names.append(f"base separation {key.replace('_to_', '→')}")
+                cells.append([fmt_num(as_float(r.get("value")), 2) for r in base_sep])
+    for table, label in (
+        ("beyond_lexical", "− bag of tokens"),
+        ("minus_base_auroc", "− base"),
+        ("separation_minus_base", "separation − base"),
+    ):
         for key in keys[:1] + keys[2:3]:
             diffs = _differences(probe, table, key)
             if diffs:
@@ -188,6 +201,15 @@ def _differences(probe: Mapping[str, Any], table: str, key: str) -> list[str]:
         f"{fmt_num(as_float(r.get('diff')), 2)} [{fmt_num(as_float(r.get('ci_low')), 2)}, "
         f"{fmt_num(as_float(r.get('ci_high')), 2)}]"
         for r in _difference_rows(probe, table, key)
+    ]
+
+
+def _below_zero(probe: Mapping[str, Any], table: str, key: str) -> list[int]:
+    """Indices of the layers whose difference's interval lies below zero."""
+    return [
+        i
+        for i, r in enumerate(_difference_rows(probe, table, key))
+        if (as_float(r.get("ci_high")) or 0.0) < 0
     ]
 
 
@@ -336,11 +358,7 @@ def _baseline_sentences(
         best = _argmax(own)
         changed = {
             key: _above_zero(probe, "minus_base_auroc", key)
-            + [
-                i
-                for i, r in enumerate(_difference_rows(probe, "minus_base_auroc", key))
-                if (as_float(r.get("ci_high")) or 0.0) < 0
-            ]
+            + _below_zero(probe, "minus_base_auroc", key)
             for key in (keys[0], keys[2])
         }
         sentence = (
@@ -369,6 +387,28 @@ def _baseline_sentences(
                 )
             )
         out.append(sentence)
+    if probe.get("separation_minus_base"):
+        parts = []
+        for key in (keys[0], keys[2]):
+            diffs = _difference_rows(probe, "separation_minus_base", key)
+            above = _above_zero(probe, "separation_minus_base", key)
+            below = _below_zero(probe, "separation_minus_base", key)
+            part = (
+                f"{key.replace('_to_', '→')}: larger at {len(above)} and smaller at "
+                f"{len(below)} of {len(layers)} layers"
+            )
+            if above:
+                top = max(above, key=lambda i: as_float(diffs[i].get("diff")) or 0.0)
+                part += (
+                    f" (largest {fmt_num(as_float(diffs[top].get('diff')), 2)} at layer "
+                    f"{layers[top]})"
+                )
+            parts.append(part)
+        out.append(
+            "Cross-fitted guise separation (each item's guise difference on the direction "
+            "fitted on the other half of the items, in standard deviations; no ceiling), the "
+            "probed model against the base: " + "; ".join(parts) + f" ({simultaneous})."
+        )
     return out
 
 
@@ -378,6 +418,21 @@ def _argmax(values: Sequence[float | None]) -> int | None:
 
 
 def _persona_sentences(probe: Mapping[str, Any]) -> list[str]:
+    gaps = probe.get("persona_gap")
+    if isinstance(gaps, Mapping) and gaps:
+        out = []
+        for lang, rows in gaps.items():
+            rows = [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+            known = [r for r in rows if as_float(r.get("gap")) is not None]
+            further = [r for r in known if (as_float(r.get("ci_low")) or 0.0) > 0]
+            less = [r for r in known if (as_float(r.get("ci_high")) or 0.0) < 0]
+            out.append(
+                f"In {lang}, an item's vernacular prompt projects further along the persona "
+                f"direction ({fmt_value(probe.get('persona_direction'))}, cross-fitted) than "
+                f"its standard prompt at {len(further)} of {len(known)} layers, and less at "
+                f"{len(less)} (item-paired, intervals simultaneous over the layers)."
+            )
+        return out
     rows = [r for r in probe.get("persona_projection") or [] if isinstance(r, Mapping)]
     if not rows:
         return [
