@@ -166,9 +166,9 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert len(probe["cos_en_ru"]) == len(probe["null_auroc_95"]) == 5
     # The lexical baseline and the base model, beside the organism, at every layer.
     assert set(probe["lexical_auroc"]) == {"en", "ru", "en_to_ru", "ru_to_en"}
-    for table in ("beyond_lexical", "minus_base_auroc"):
-        for key in ("en", "ru", "en_to_ru", "ru_to_en"):
-            rows = probe[table][key]
+    assert set(probe["beyond_lexical"]) == {"en", "ru"}  # across languages: chance by design
+    for table in ("beyond_lexical", "beyond_embeddings", "minus_base_auroc"):
+        for rows in probe[table].values():
             assert len(rows) == 5 and all(set(r) == {"diff", "ci_low", "ci_high"} for r in rows)
     assert len(probe["base"]["guise_probe_auroc"]["en"]) == 5
     assert probe["minus_base_auroc"]["en"][0]["diff"] == 0  # LoRA leaves the embeddings alone
@@ -177,6 +177,10 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert probe["separation_minus_base"]["en"][0]["diff"] == 0
     assert set(probe["persona_gap"]) == {"en", "ru"}
     assert [r["layer"] for r in probe["persona_gap"]["en"]] == [0, 8, 15, 23, 30]
+    assert len(probe["cos_persona_guise"]) == 5
+    register = probe["register"]  # the informal and typo guises' directions against dialect
+    assert set(register) == {"informal", "typos"}
+    assert all(len(register["typos"]["dialect_beyond"][lang]) == 5 for lang in ("en", "ru"))
     kinds = {(i["kind"], i["lang"], i["guise"]) for i in probe["interventions"]}
     assert len(kinds) == 3 * 2 * 2
     assert (smoke_run / "activations" / "organism-prompts.safetensors").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from _probe_texts import EN, RU
@@ -14,7 +15,7 @@ from guiselab.config import AnalysisConfig, ModelsConfig
 from guiselab.models import load_model, prompt_ids, render_prompt
 from guiselab.probe import collect_activations
 from guiselab.probe._crossfit import (
-    held_out_projections,
+    cross_fitted,
     item_halves,
     separation,
     separation_table,
@@ -45,8 +46,14 @@ def test_noise_separates_in_sample_but_not_cross_fitted() -> None:
     in_sample = separation(diffs @ (direction / np.linalg.norm(direction)))
     assert in_sample > 0.5
     halves = item_halves(items, seed=0)
-    held = held_out_projections(pairs, pairs, 0, halves)
-    assert sorted(held) == items
+    dz, _, _ = cross_fitted(pairs, pairs, 0, halves, np.ones((1, n), dtype=int))
+    # The same figure by hand: each half on the mean difference of the other half.
+    by_hand = []
+    for half in (0, 1):
+        other = [i for i, item in enumerate(items) if halves[item] != half]
+        unit = diffs[other].mean(axis=0) / np.linalg.norm(diffs[other].mean(axis=0))
+        by_hand += [diffs[i] @ unit for i, item in enumerate(items) if halves[item] == half]
+    assert dz[0] == pytest.approx(separation(np.array(by_hand)))
     out = separation_table(
         [0], ("en", "ru"), AnalysisConfig(), {"en": pairs, "ru": pairs}, None, halves
     )
@@ -83,3 +90,64 @@ def test_a_planted_direction_is_recovered_cross_fitted_and_beyond_the_base(
         assert own[0]["value"] is None  # no difference at all at the embeddings
         assert all(r["ci_low"] > 1 for r in own[1:]), (key, own)
         assert all(r["ci_low"] > 0 for r in minus[1:]), (key, minus)
+
+
+def test_resample_counts_equal_repeating_the_drawn_items() -> None:
+    """The count-weighted d_z is the plain one on the resample written out row by row: each
+    half's direction the mean of the other half's drawn rows, each drawn row measured."""
+    rng = np.random.default_rng(2)
+    n, d = 24, 16
+    items = [f"q{i:02d}" for i in range(n)]
+    shift = rng.standard_normal(d)
+    std = rng.standard_normal((n, 1, d))
+    pairs = GuisePairs(items, std, std + shift + rng.standard_normal((n, 1, d)))
+    removed = GuisePairs(items, std, std + rng.standard_normal((n, 1, d)))
+    halves = item_halves(items, seed=3)
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(20)])
+    diffs, other = pairs.differences(0), removed.differences(0)
+    for remove in (None, removed):
+        got = cross_fitted(pairs, pairs, 0, halves, counts, remove)[0]
+        for row, c in zip(got, counts, strict=True):
+            values = []
+            for half in (0, 1):
+                train = np.repeat(
+                    [i for i in range(n) if halves[items[i]] != half],
+                    c[[i for i in range(n) if halves[items[i]] != half]],
+                )
+                test = np.repeat(
+                    [i for i in range(n) if halves[items[i]] == half],
+                    c[[i for i in range(n) if halves[items[i]] == half]],
+                )
+                direction = diffs[train].mean(axis=0)
+                if remove is not None:
+                    unit = other[train].mean(axis=0)
+                    unit /= np.linalg.norm(unit)
+                    direction = direction - (direction @ unit) * unit
+                values += list(diffs[test] @ (direction / np.linalg.norm(direction)))
+            assert row == pytest.approx(separation(np.array(values)), rel=1e-9)
+
+
+def test_a_dialect_direction_that_is_the_informal_one_does_not_survive_its_removal() -> None:
+    from guiselab.probe._register import register_table
+
+    rng = np.random.default_rng(4)
+    n, d = 40, 32
+    items = [f"q{i:02d}" for i in range(n)]
+    std = rng.standard_normal((n, 1, d))
+    register_shift = 3 * rng.standard_normal(d)
+    dialect = GuisePairs(items, std, std + register_shift + rng.standard_normal((n, 1, d)))
+    informal = GuisePairs(items, std, std + register_shift + rng.standard_normal((n, 1, d)))
+    unrelated = GuisePairs(items, std, std + 3 * rng.standard_normal((n, 1, d)))
+    halves = item_halves(items, seed=0)
+    out = register_table(
+        [0],
+        AnalysisConfig(),
+        {"en": dialect},
+        {"informal": {"en": informal}, "typos": {"en": unrelated}},
+        halves,
+    )
+    same = out["informal"]["dialect_beyond"]["en"][0]
+    assert out["informal"]["cos"]["en"][0] > 0.9
+    assert same["ci_low"] < 0 < same["ci_high"]  # nothing of the dialect is left
+    other = out["typos"]["dialect_beyond"]["en"][0]
+    assert other["ci_low"] > 1  # an unrelated direction takes nothing away

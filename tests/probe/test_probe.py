@@ -124,3 +124,5 @@ def test_layers_the_model_lacks_or_unmeasured_steering_are_errors() -> None:
         check_layers(config(layers=[0, 2]), 3)  # the middle layer is 3 // 2 = 1
     check_layers(config(layers=[0, 2], interventions=False), 3)
     check_layers(config(layers=[0, 2], steer_layers=[2]), 3)
+    with pytest.raises(ConfigError, match=r"probe\.steer_layers: layers \[5\] are beyond"):
+        check_layers(config(steer_layers=[5]), 3)  # every layer measured, 5 is not one

@@ -650,24 +650,30 @@ def _difference(values: list[tuple[float, float, float]]) -> list[dict[str, floa
 
 def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path) -> None:
     probe = _probe("organism")
+    probe["guise_probe_auroc"]["en"] = [0.5, 0.95, 0.995]  # both near 1 at layer 8
     probe |= {
         "base": {"guise_probe_auroc": {"en": [0.5, 0.99, 1.0], "en_to_ru": [0.5, 0.9, 0.9]}},
-        "lexical_auroc": {"en": 0.93, "ru": 0.98, "en_to_ru": 0.65, "ru_to_en": 0.5},
-        "layer_ci_level": 1 - 0.05 / 3,
+        "lexical_auroc": {"en": 0.93, "ru": 0.98, "en_to_ru": 0.5, "ru_to_en": 0.5},
+        "band": "bootstrap max-|t| band over the layers",
+        "band_level": 0.95,
         "beyond_lexical": {
-            "en": _difference([(-0.4, -0.5, -0.3), (0.02, -0.01, 0.05), (0.04, -0.02, 0.09)]),
-            "en_to_ru": _difference([(-0.1, -0.2, 0.0), (0.07, 0.02, 0.12), (0.3, 0.2, 0.4)]),
+            "en": _difference([(-0.4, -0.5, -0.3), (0.02, -0.01, 0.05), (0.04, None, None)]),
+            "ru": _difference([(0.0, 0.0, 0.0)] * 3),
+        },
+        "beyond_embeddings": {
+            "en_to_ru": _difference([(0.0, 0.0, 0.0), (0.07, 0.02, 0.12), (0.3, 0.2, 0.4)]),
         },
         "minus_base_auroc": {
             "en": _difference([(0.0, 0.0, 0.0)] * 3),
-            "en_to_ru": _difference([(0.0, 0.0, 0.0)] * 3),
+            "en_to_ru": _difference([(0.0, 0.0, 0.0), (-0.1, -0.2, -0.05), (0.0, -0.1, 0.1)]),
         },
-        "guise_separation": {"en": [{"value": v} for v in (1.2, 0.7, 2.4)]},
+        "guise_separation": {"en": [{"value": v, "ci_low": v - 0.5} for v in (1.2, 0.7, 2.4)]},
         "base_guise_separation": {"en": [{"value": v} for v in (1.2, 0.4, 1.8)]},
         "separation_minus_base": {
             "en": _difference([(0.0, 0.0, 0.0), (0.3, 0.1, 0.5), (0.6, 0.2, 1.1)]),
             "en_to_ru": _difference([(0.0, 0.0, 0.0), (-0.5, -0.9, -0.1), (0.1, -0.2, 0.4)]),
         },
+        "persona_projection_direction": "misaligned - aligned answers",
         "persona_gap": {
             "en": [
                 {"layer": 0, "gap": None, "ci_low": None, "ci_high": None},
@@ -675,22 +681,67 @@ def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path
                 {"layer": 8, "gap": -1.0, "ci_low": -2.0, "ci_high": 0.5},
             ]
         },
+        "register": {
+            "informal": {
+                "items": {"en": 60},
+                "cos": {"en": [0.1, 0.5, 0.8]},
+                "dialect_beyond": {
+                    "en": [{"value": v, "ci_low": v - 0.5} for v in (0.2, 0.1, 1.5)]
+                },
+            }
+        },
     }
     run = _write_run(tmp_path / "run", results={**_results(), "probe": probe})
     html_path, md_path = write_report(run)
     markdown = md_path.read_text(encoding="utf-8")
-    assert "bags of tokens alone reaches AUROC 0.93 (en)" in markdown
-    assert "The en probe on the model's activations does not exceed that baseline" in markdown
-    assert "The en→ru probe on the model's activations exceeds that baseline at 2 of 3" in markdown
-    assert "largest 0.30 at layer 8" in markdown
-    assert "base model already separates the guises: its en probe reaches AUROC 1.00" in markdown
-    assert "the fine-tune added no guise separation; both are near 1" in markdown
-    assert "− bag of tokens en→ru" in markdown and r"0.30 \[0.20, 0.40\]" in markdown
-    assert "base AUROC en" in markdown
+    assert "bags of tokens alone reaches AUROC 0.93 (en), 0.98 (ru); across languages" in markdown
+    assert (
+        "The en probe on the model's activations exceeds the bag of tokens at 0 of 3 layers, "
+        "falls below it at 1 and has no interval at 1 (95% bands simultaneous over the 3 layers)"
+    ) in markdown
+    assert (
+        "The en→ru probe on the model's activations exceeds the embeddings' transfer at 2 of 2 "
+        "layers (largest 0.30 at layer 8), falls below it at 0 ("
+    ) in markdown
+    assert (
+        "The base model already separates the guises: its en probe reaches AUROC 1.00" in markdown
+    )
+    assert (
+        "above the base's at 0 and below it at 0 of 3 layers (en); 0 and below it at 1 of 3 "
+        "layers (en→ru)"
+    ) in markdown
+    assert "cannot show a difference: the cross-fitted separation below can" in markdown
     assert "en: larger at 2 and smaller at 0 of 3 layers (largest 0.60 at layer 8)" in markdown
     assert "en→ru: larger at 0 and smaller at 1 of 3 layers" in markdown
-    assert "than its standard prompt at 1 of 2 layers, and less at 0" in markdown
+    assert (
+        "(misaligned - aligned answers, cross-fitted) than its standard prompt at 1 of 2"
+        in markdown
+    )
+    assert (
+        "With the informal guise's direction projected out, the en dialect separation is "
+        "above zero at 1 of 3 layers (95% bands simultaneous over the 3 layers; without the "
+        "projection: 3); the dialect direction's cosine with the informal direction runs "
+        "0.10 to 0.80 over the layers"
+    ) in markdown
     assert "| separation en | base separation en |" in markdown
     assert r"| 0.30 \[0.10, 0.50\] |" in markdown  # separation − base, layer 4
+    assert "− layer 0 en→ru" in markdown and "base AUROC en" in markdown
     html = html_path.read_text(encoding="utf-8")  # the figure's points, beside the model's
     assert "bag of tokens en, layer 4: 0.930" in html and "base en, layer 8: 1.000" in html
+
+
+def test_the_base_sentence_says_weak_when_the_base_barely_separates(tmp_path: Path) -> None:
+    probe = _probe("organism") | {
+        "base": {"guise_probe_auroc": {"en": [0.5, 0.55, 0.6]}},
+        "lexical_auroc": {"en": 0.6, "ru": 0.6, "en_to_ru": 0.5, "ru_to_en": 0.5},
+        "band_level": 0.95,
+        "beyond_lexical": {"en": _difference([(0.0, -0.1, 0.1)] * 3)},
+        "minus_base_auroc": {"en": _difference([(0.0, -0.1, 0.1)] * 3)},
+    }
+    run = _write_run(tmp_path / "run", results={**_results(), "probe": probe})
+    markdown = write_report(run)[1].read_text(encoding="utf-8")
+    assert (
+        "The base model separates the guises only weakly: its en probe reaches AUROC 0.60"
+        in markdown
+    )
+    assert "cannot show a difference" not in markdown  # neither model is near the ceiling

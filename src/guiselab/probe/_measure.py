@@ -20,7 +20,6 @@ from guiselab.learn import fit_logistic, group_folds, predict_logistic, roc_auc
 
 __all__ = [
     "ablate",
-    "auroc_difference",
     "cosine",
     "cv_auroc",
     "finite",
@@ -85,40 +84,6 @@ def transfer_scores(
     return _fit_predict(x_train, y_train, x_test)
 
 
-def auroc_difference(
-    a: Float[np.ndarray, " n"],
-    b: Float[np.ndarray, " n"],
-    y: Float[np.ndarray, " n"],
-    groups: Sequence[str],
-    rng: np.random.Generator,
-    *,
-    level: float,
-    rounds: int = 1000,
-) -> tuple[float, float, float]:
-    """AUROC of scores ``a`` minus AUROC of scores ``b`` on the same rows, with a percentile
-    interval at ``level`` from resampling items (``groups``) with replacement, both guises
-    of an item together: the two probes are compared on the same resampled items."""
-    keep = ~(np.isnan(a) | np.isnan(b))
-    a, b, y = a[keep], b[keep], y[keep].astype(bool)
-    kept = [g for g, k in zip(groups, keep, strict=True) if k]
-    names = sorted(set(kept))
-    rows_of: dict[str, list[int]] = {name: [] for name in names}
-    for i, g in enumerate(kept):
-        rows_of[g].append(i)
-    estimate = roc_auc(a, y) - roc_auc(b, y)
-    draws = []
-    for _ in range(rounds):
-        chosen = rng.integers(0, len(names), len(names))
-        index = np.concatenate([rows_of[names[c]] for c in chosen])
-        draws.append(roc_auc(a[index], y[index]) - roc_auc(b[index], y[index]))
-    finite_draws = np.asarray([d for d in draws if np.isfinite(d)])
-    if not len(finite_draws):
-        return float(estimate), float("nan"), float("nan")
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(finite_draws, [tail, 1.0 - tail])
-    return float(estimate), float(low), float(high)
-
-
 def transfer_auroc(
     x_train: Float[np.ndarray, "n d"],
     y_train: Float[np.ndarray, " n"],
@@ -126,7 +91,7 @@ def transfer_auroc(
     y_test: Float[np.ndarray, " m"],
 ) -> float:
     """AUROC on one set of a probe trained on another (e.g. English -> Russian)."""
-    return roc_auc(_fit_predict(x_train, y_train, x_test), y_test.astype(bool))
+    return roc_auc(transfer_scores(x_train, y_train, x_test), y_test.astype(bool))
 
 
 def _swap_within_items(

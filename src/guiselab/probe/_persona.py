@@ -1,18 +1,20 @@
 """The persona direction and every probed prompt's projection onto it, cross-fitted.
 
 Two candidate directions per layer: the mean activation of the probed model's answers judged
-misaligned minus those judged aligned (averaged over answer tokens), and the mean of the
-probed model's prompt activations minus the base model's on the same prompts. The first is the
-persona direction where it can be formed, the second otherwise.
+misaligned minus those judged aligned (averaged over answer tokens; the contrast taken within
+each guise and averaged, so a guise the organism misbehaves in more does not put its own
+direction into it), and the mean of the probed model's prompt activations minus the base
+model's on the same prompts. The first is the persona direction where it can be formed, the
+second otherwise.
 
 Projections are cross-fitted (``_crossfit.item_halves``): an item's prompts are projected on
 the direction fitted on the other half of the items (its answers, or its prompts' shift from
 the base), so no prompt is measured on a direction its own item helped make; the answer
-direction needs two misaligned and two aligned answers in each half. Every prompt's
-projection is summarised by language and guise with a bootstrap interval, and the vernacular
-minus standard projection of the same item (``persona_gap``) per language with an interval
-simultaneous over the layers. The full-data directions are kept for the LoRA cosines and the
-cosine between the two candidates.
+direction needs two misaligned and two aligned answers in each guise of each half's other
+half. Every prompt's projection is summarised by language and guise with a per-layer bootstrap
+interval, and the vernacular minus standard projection of the same item (``persona_gap``) per
+language with a band simultaneous over the layers (directions not refitted). The full-data
+directions are kept for the LoRA cosines and the cosine between the two candidates.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from guiselab.generate import plan_generations
 from guiselab.models import answer_ids
 from guiselab.pairs import GUISES
 from guiselab.probe._activations import collect_activations, stored_activations
+from guiselab.probe._bands import ROUNDS, simultaneous_band
 from guiselab.probe._context import ProbeContext, judged_frame
 from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import Direction
@@ -80,6 +83,8 @@ class Persona:
     interval simultaneous over the layers (cross-fitted like ``projections``)."""
     cos_answers_shift: list[float | None]
     """Cosine of the two candidates per measured layer (None where either is missing)."""
+    projected: str | None
+    """Which direction the cross-fitted projections use (None: no projection)."""
 
     @property
     def direction(self) -> dict[int, Direction]:
@@ -97,7 +102,7 @@ class Persona:
         out["persona_direction"] = self.label
         out["persona_projection"] = [asdict(p) for p in self.projections]
         out["persona_gap"] = self.gaps
-        out["persona_crossfit"] = "items split in two halves; each on the other half's direction"
+        out["persona_projection_direction"] = self.projected
         out["cos_persona_shift"] = self.cos_answers_shift
         return out
 
@@ -120,7 +125,12 @@ def persona_direction(
             for h in (0, 1)
             if (half_of_row != h).any()
         }
-    by_half = answers_by_half if answers else shift_by_half
+    by_half = answers_by_half if answers_by_half else shift_by_half
+    crossfit = (
+        "misaligned - aligned answers"
+        if answers_by_half
+        else ("organism - base" if shift_by_half else None)
+    )
     projections, gaps = _projections(ctx, by_half, halves)
     return Persona(
         counts=counts,
@@ -128,6 +138,7 @@ def persona_direction(
         shift=shift,
         projections=projections,
         gaps=gaps,
+        projected=crossfit,
         cos_answers_shift=[
             finite(cosine(answers[layer], shift[layer]))
             if layer in answers and layer in shift
@@ -141,9 +152,11 @@ def _answer_direction(
     ctx: ProbeContext, halves: dict[str, int]
 ) -> tuple[PersonaCounts | None, dict[int, Direction], dict[int, dict[int, Direction]]]:
     """Mean misaligned - aligned answer activation per layer, from the probed model's scored
-    answers (activations averaged over the answer's tokens): from all of them, and for each
-    half of the items from the other half's answers (both empty unless each half has two
-    misaligned and two aligned answers)."""
+    answers (activations averaged over the answer's tokens, the misaligned - aligned contrast
+    taken within each guise and averaged): from all of them (empty without two misaligned and
+    two aligned answers in each guise), and for each half of the items from the other half's
+    answers (empty unless each half's other half has as many; the full direction is kept
+    either way)."""
     source = ctx.source
     tasks = [
         t
@@ -178,20 +191,34 @@ def _answer_direction(
     )
     counts = PersonaCounts(misaligned=int(mis.sum()), aligned=int((~mis).sum()))
     half = np.array([halves.get(str(item), -1) for item in chosen["item"]])
+    guise = chosen["guise"].to_numpy()
 
     def direction(rows: np.ndarray) -> dict[int, Direction] | None:
-        bad, good = rows & mis, rows & ~mis
-        if not (bad.sum() >= 2 and good.sum() >= 2):
-            return None
+        # Within each guise, then averaged: an organism misaligned more often in one guise
+        # would otherwise put that guise's own direction into the persona direction.
+        parts = []
+        for g in GUISES:
+            bad, good = rows & mis & (guise == g), rows & ~mis & (guise == g)
+            if not (bad.sum() >= 2 and good.sum() >= 2):
+                return None
+            parts.append((bad, good))
         return {
-            layer: acts[bad, layer].mean(axis=0) - acts[good, layer].mean(axis=0)
+            layer: np.mean(
+                [
+                    acts[bad, layer].mean(axis=0) - acts[good, layer].mean(axis=0)
+                    for bad, good in parts
+                ],
+                axis=0,
+            )
             for layer in ctx.layers
         }
 
     everything = direction(np.ones(len(mis), dtype=bool))
-    by_half = {h: direction(half != h) for h in (0, 1)}
-    if everything is None or any(d is None for d in by_half.values()):
+    if everything is None:
         return counts, {}, {}
+    by_half = {h: direction(half != h) for h in (0, 1)}
+    if any(d is None for d in by_half.values()):
+        return counts, everything, {}  # kept for the LoRA cosines; no cross-fitted projection
     return counts, everything, {h: d for h, d in by_half.items() if d is not None}
 
 
@@ -225,48 +252,58 @@ def _projections(
     """Cross-fitted projections: each prompt on the unit direction of the other half
     (``by_half[h]`` is the direction for half h's prompts); their mean with a bootstrap
     interval per layer, language and guise, and per language the item-paired vernacular -
-    standard gap with an interval simultaneous over the layers."""
+    standard gap with a band simultaneous over the layers (the same resampled items at every
+    layer; the directions are not refitted)."""
     analysis = ctx.config.analysis
     meta = ctx.meta
-    level = 1.0 - (1.0 - analysis.ci_level) / max(1, len(ctx.layers))
     out: list[Projection] = []
-    gaps: dict[str, list[dict[str, float | None]]] = {lang: [] for lang in ctx.langs}
     if len(by_half) < 2:
         return out, {}
     half_of_row = np.array([halves[item] for item, _, _ in meta])
-    for layer in ctx.layers:
+    rows = {(item, lang, guise): i for i, (item, lang, guise) in enumerate(meta)}
+    paired_items = {
+        lang: sorted(
+            item
+            for item, lg, g in meta
+            if lg == lang and g == "standard" and (item, lang, "vernacular") in rows
+        )
+        for lang in ctx.langs
+    }
+    paired = {
+        lang: np.full((len(ctx.layers), len(items)), np.nan) for lang, items in paired_items.items()
+    }
+    for j, layer in enumerate(ctx.layers):
         units = {}
         for h, directions in by_half.items():
             norm = float(np.linalg.norm(directions[layer]))
             if norm > 0:
                 units[h] = directions[layer] / norm
         if len(units) < 2:
-            for lang in ctx.langs:  # e.g. the embeddings, which an adapter leaves alone
-                gaps[lang].append({"layer": layer, "gap": None, "ci_low": None, "ci_high": None})
-            continue
+            continue  # e.g. the embeddings, which an adapter leaves alone
         values = np.array([ctx.x[i, layer] @ units[int(half_of_row[i])] for i in range(len(meta))])
         for lang in ctx.langs:
-            by_guise = {}
             for guise in GUISES:
                 index = [i for i, (_, lg, g) in enumerate(meta) if lg == lang and g == guise]
                 if not index:
                     continue
-                by_guise[guise] = {meta[i][0]: values[i] for i in index}
                 draws = bootstrap_mean(
                     values[index], 1000, rng_for(analysis.seed, "persona", str(layer), lang, guise)
                 )
                 low, high = percentile_interval(draws, analysis.ci_level)
                 out.append(Projection(layer, lang, guise, float(values[index].mean()), low, high))
-            items = sorted(set(by_guise.get("standard", {})) & set(by_guise.get("vernacular", {})))
-            if len(items) < 2:
-                gaps[lang].append({"layer": layer, "gap": None, "ci_low": None, "ci_high": None})
-                continue
-            paired = np.array([by_guise["vernacular"][i] - by_guise["standard"][i] for i in items])
-            draws = bootstrap_mean(
-                paired, 1000, rng_for(analysis.seed, "persona-gap", str(layer), lang)
-            )
-            low, high = percentile_interval(draws, level)
-            gaps[lang].append(
-                {"layer": layer, "gap": float(paired.mean()), "ci_low": low, "ci_high": high}
-            )
+            paired[lang][j] = [
+                values[rows[(item, lang, "vernacular")]] - values[rows[(item, lang, "standard")]]
+                for item in paired_items[lang]
+            ]
+    gaps: dict[str, list[dict[str, float | None]]] = {}
+    for lang, matrix in paired.items():
+        n = matrix.shape[1]
+        rng = rng_for(analysis.seed, "persona-gap", lang)
+        picks = rng.integers(0, n, (ROUNDS, n)) if n >= 2 else np.empty((0, n), dtype=int)
+        draws = np.array([matrix[:, pick].mean(axis=1) for pick in picks]).reshape(
+            -1, len(ctx.layers)
+        )
+        estimates = matrix.mean(axis=1) if n >= 2 else np.full(len(ctx.layers), np.nan)
+        band = simultaneous_band(list(estimates), draws, analysis.ci_level, name="gap")
+        gaps[lang] = [{"layer": layer, **row} for layer, row in zip(ctx.layers, band, strict=True)]
     return out, gaps

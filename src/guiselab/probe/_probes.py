@@ -6,12 +6,13 @@ languages (trained on one, tested on the other) against the 95th percentile of l
 transfers; the cosine of the two languages' guise directions against the 95th percentile of
 sign-flipped and random directions. Both nulls draw from one generator, layer by layer.
 
-The **lexical baseline** is the same probe on the prompts' bags of tokens (how often each
-token id occurs): a vernacular marked by its words is separated there already, so a layer's
-AUROC says something about the model only where it exceeds the baseline's. Each layer's AUROC
-minus the baseline's, and the probed model's minus the base model's (the same prompts, items
-and folds), come with item-bootstrap intervals that are simultaneous over the measured layers
-(Bonferroni: level 1 - alpha / layers).
+The **lexical baselines**: the same probe on the prompts' bags of tokens (how often each token
+id occurs), within each language; and the embeddings (layer 0), within and across languages.
+A vernacular marked by its words is separated there already, so a layer's AUROC says
+something about the model only where it exceeds them. Each layer's AUROC minus a baseline's,
+and the probed model's minus the base model's (the same prompts, items and folds), come with
+a bootstrap band simultaneous over the measured layers (``_bands``; the probes' scores are
+held fixed, items resampled).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from jaxtyping import Float
 from guiselab.analysis import rng_for
 from guiselab.config import AnalysisConfig
 from guiselab.learn import roc_auc
+from guiselab.probe._bands import BAND, ROUNDS, Band, simultaneous_band
 from guiselab.probe._context import ProbeContext
 from guiselab.probe._directions import GuiseDirections, GuisePairs
 from guiselab.probe._measure import (
-    auroc_difference,
     cosine,
     finite,
     null_cosine_95,
@@ -39,18 +40,15 @@ from guiselab.probe._measure import (
 )
 
 __all__ = [
-    "Difference",
     "GuiseProbes",
     "LayerScores",
+    "all_layer_scores",
+    "auroc_band",
     "bag_of_tokens",
-    "compare_scores",
     "guise_probes",
     "layer_comparisons",
     "layer_scores",
 ]
-
-Difference = dict[str, float | None]
-"""``{"diff", "ci_low", "ci_high"}`` of one layer (None entries where not finite)."""
 
 
 @dataclass(frozen=True)
@@ -122,21 +120,51 @@ def bag_of_tokens(
     return out
 
 
-def compare_scores(
-    a: LayerScores, b: LayerScores, rng: np.random.Generator, level: float
-) -> dict[str, Difference]:
-    """AUROC of ``a`` minus ``b`` for every key both have, on the same items, with an item
-    bootstrap interval at ``level``."""
-    out: dict[str, Difference] = {}
-    for key, (sa, y, groups) in a.by_key.items():
-        if key not in b.by_key:
-            continue
-        sb, yb, gb = b.by_key[key]
-        if not (np.array_equal(y, yb) and groups == gb):
+def all_layer_scores(
+    sets: Mapping[str, GuisePairs], layers: Sequence[int], langs: Sequence[str]
+) -> list[LayerScores]:
+    """:func:`layer_scores` of every layer, fitted once for the AUROCs and the comparisons."""
+    return [layer_scores(sets, layer, langs) for layer in layers]
+
+
+def _auc(scores: np.ndarray, y: np.ndarray) -> float:
+    known = ~np.isnan(scores)
+    return roc_auc(scores[known], y[known].astype(bool))
+
+
+def auroc_band(
+    a: Sequence[LayerScores],
+    b: Sequence[LayerScores],
+    key: str,
+    rng: np.random.Generator,
+    level: float,
+    rounds: int = ROUNDS,
+) -> Band:
+    """Per layer, the AUROC of ``a`` minus that of ``b`` on the same rows of probe ``key``,
+    with a band simultaneous over the layers: items (both guises of one together) are
+    resampled once per draw and the same draw serves every layer."""
+    _, y, groups = a[0].by_key[key]
+    for scores in (*a, *b):
+        _, yy, gg = scores.by_key[key]
+        if not (np.array_equal(y, yy) and gg == groups):
             raise ValueError(f"probe scores for '{key}' are on different rows")
-        diff, low, high = auroc_difference(sa, sb, y, groups, rng, level=level)
-        out[key] = {"diff": finite(diff), "ci_low": finite(low), "ci_high": finite(high)}
-    return out
+    names = sorted(set(groups))
+    rows_of: dict[str, list[int]] = {name: [] for name in names}
+    for i, g in enumerate(groups):
+        rows_of[g].append(i)
+    estimates = [
+        _auc(sa.by_key[key][0], y) - _auc(sb.by_key[key][0], y) for sa, sb in zip(a, b, strict=True)
+    ]
+    if len(names) < 2:
+        return simultaneous_band(estimates, np.empty((0, len(a))), level)
+    draws = np.empty((rounds, len(a)))
+    for r in range(rounds):
+        index = np.concatenate([rows_of[names[c]] for c in rng.integers(0, len(names), len(names))])
+        yr = y[index]
+        for layer, (sa, sb) in enumerate(zip(a, b, strict=True)):
+            first, second = sa.by_key[key][0][index], sb.by_key[key][0][index]
+            draws[r, layer] = _auc(first, yr) - _auc(second, yr)
+    return simultaneous_band(estimates, draws, level)
 
 
 def guise_probes(
@@ -144,8 +172,10 @@ def guise_probes(
     sets: Mapping[str, GuisePairs],
     directions: GuiseDirections,
     rng: np.random.Generator,
+    scores: Sequence[LayerScores],
 ) -> GuiseProbes:
-    """The probes and cosines of every measured layer, the nulls drawn from ``rng``."""
+    """The probes (``scores``, one per measured layer) and cosines of every measured layer,
+    the nulls drawn from ``rng``."""
     source, target = ctx.langs
     n_null = ctx.cfg.n_null
     auroc: dict[str, list[float | None]] = {
@@ -157,10 +187,9 @@ def guise_probes(
     null: list[float | None] = []
     cos: list[float | None] = []
     cos_null: list[float | None] = []
-    for layer in ctx.layers:
-        scores = layer_scores(sets, layer, ctx.langs)
+    for layer, at_layer in zip(ctx.layers, scores, strict=True):
         for key in auroc:
-            auroc[key].append(scores.auroc(key))
+            auroc[key].append(at_layer.auroc(key))
         (xs, ys, gs), (xt, yt, _) = _xy(sets[source], layer), _xy(sets[target], layer)
         null.append(finite(shuffled_transfer_95(xs, ys, gs, xt, yt, rng, n_null)))
         source_dir = directions.at(source, layer)
@@ -177,33 +206,48 @@ def layer_comparisons(
     layers: Sequence[int],
     langs: Sequence[str],
     analysis: AnalysisConfig,
-    sets: Mapping[str, GuisePairs],
-    lexical: Mapping[str, GuisePairs],
-    base: Mapping[str, GuisePairs] | None,
+    scores: Sequence[LayerScores],
+    bag: LayerScores,
+    base: Sequence[LayerScores] | None,
 ) -> dict[str, Any]:
-    """Per layer, the probed model's AUROCs minus the lexical baseline's (``lexical``: the
-    bags of tokens as one layer) and minus the base model's, with intervals simultaneous over
-    the layers; and the baseline's own AUROCs."""
-    level = 1.0 - (1.0 - analysis.ci_level) / max(1, len(layers))
-    bag = layer_scores(lexical, 0, langs)
+    """Per layer, the probed model's AUROCs (``scores``, one per layer) minus:
+
+    - the bag-of-tokens baseline's (``bag``), within each language (across languages a bag of
+      one language's tokens carries nothing to the other, so that baseline is 0.5 there by
+      construction);
+    - the embeddings' (layer 0, when measured), within and across languages;
+    - the base model's on the same prompts (``base``).
+
+    Each with a band simultaneous over the layers (:mod:`guiselab.probe._bands`)."""
+    level = analysis.ci_level
     keys = list(bag.by_key)
-    beyond: dict[str, list[Difference | None]] = {k: [] for k in keys}
-    minus_base: dict[str, list[Difference | None]] = {k: [] for k in keys}
-    for layer in layers:
-        scores = layer_scores(sets, layer, langs)
-        rng = rng_for(analysis.seed, "probe-lexical", str(layer))
-        for key, value in compare_scores(scores, bag, rng, level).items():
-            beyond[key].append(value)
-        if base is not None:
-            rng = rng_for(analysis.seed, "probe-base", str(layer))
-            base_scores = layer_scores(base, layer, langs)
-            for key, value in compare_scores(scores, base_scores, rng, level).items():
-                minus_base[key].append(value)
     out: dict[str, Any] = {
         "lexical_auroc": {k: bag.auroc(k) for k in keys},
-        "layer_ci_level": level,
-        "beyond_lexical": beyond,
+        "band": BAND,
+        "band_level": level,
+        "beyond_lexical": {
+            k: auroc_band(
+                scores, [bag] * len(scores), k, rng_for(analysis.seed, "probe-lexical", k), level
+            )
+            for k in keys
+            if k in langs
+        },
     }
+    if 0 in layers:
+        embeddings = scores[list(layers).index(0)]
+        out["beyond_embeddings"] = {
+            k: auroc_band(
+                scores,
+                [embeddings] * len(scores),
+                k,
+                rng_for(analysis.seed, "probe-embeddings", k),
+                level,
+            )
+            for k in keys
+        }
     if base is not None:
-        out["minus_base_auroc"] = minus_base
+        out["minus_base_auroc"] = {
+            k: auroc_band(scores, base, k, rng_for(analysis.seed, "probe-base", k), level)
+            for k in keys
+        }
     return out

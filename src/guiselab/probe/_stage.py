@@ -11,7 +11,8 @@ Measured on one model (``probe.model``, the organism by default) with the run's 
    prompts' bags of tokens); and every layer's AUROC minus the baseline's and minus the base
    model's, with intervals simultaneous over the layers; the cross-fitted guise separation
    (each item's guise difference on the direction fitted on the other half of the items) of
-   both models and its difference;
+   both models and its difference; and the dialect direction against the control guises'
+   (informal, typos): their cosine, and the dialect's separation with theirs projected out;
 3. the persona direction (answers judged misaligned minus aligned, and organism minus base on
    the same prompts) and every prompt's projection onto it by language and guise, each item's
    prompts on the direction fitted on the other half of the items;
@@ -42,17 +43,33 @@ from guiselab.pairs import Guise, Pair
 from guiselab.probe._activations import collect_activations, n_layers, stored_activations
 from guiselab.probe._context import ProbeContext, encode_prompt, prompt_table
 from guiselab.probe._crossfit import item_halves, separation_table
-from guiselab.probe._directions import LoraCosine, guise_directions, guise_pairs, lora_cosines
+from guiselab.probe._directions import (
+    GuisePairs,
+    LoraCosine,
+    guise_directions,
+    guise_pairs,
+    lora_cosines,
+)
 from guiselab.probe._interventions import Intervention, interventions
+from guiselab.probe._measure import cosine, finite
 from guiselab.probe._persona import Persona, base_prompt_activations, persona_direction
-from guiselab.probe._probes import GuiseProbes, bag_of_tokens, guise_probes, layer_comparisons
+from guiselab.probe._probes import (
+    GuiseProbes,
+    all_layer_scores,
+    bag_of_tokens,
+    guise_probes,
+    layer_comparisons,
+    layer_scores,
+)
+from guiselab.probe._register import register_table
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key, write_atomic
+from guiselab.triggers import control_pairs
 
 __all__ = ["PROBE_FILE", "ProbeResult", "probe_stage"]
 
 PROBE_FILE = "probe.json"
-PROBE_VERSION = 5
+PROBE_VERSION = 8
 """Bumped when the measurements change, so a saved probe.json is redone."""
 LAYER_CONVENTION = "0 = embeddings, l = output of block l"
 
@@ -113,6 +130,13 @@ def check_layers(config: ExperimentConfig, total: int) -> None:
             f"layers {beyond} are beyond the probed model's residual layers 0-{total - 1} "
             "(0 = embeddings); list layers below its depth",
             where="probe.layers",
+        )
+    steer_beyond = [layer for layer in cfg.steer_layers or [] if layer >= total]
+    if cfg.interventions and steer_beyond:
+        raise ConfigError(
+            f"layers {steer_beyond} are beyond the probed model's residual layers "
+            f"0-{total - 1} (0 = embeddings); steer at layers below its depth",
+            where="probe.steer_layers",
         )
     if cfg.interventions and cfg.layers is not None:
         steered = cfg.steer_layers or [total // 2]
@@ -180,27 +204,41 @@ def probe_stage(
     )
     sets = {lang: guise_pairs(ctx, lang) for lang in ctx.langs}
     directions = guise_directions(sets, layers)
-    probes = guise_probes(ctx, sets, directions, rng_for(config.analysis.seed, "probe"))
+    scores = all_layer_scores(sets, layers, ctx.langs)
+    probes = guise_probes(ctx, sets, directions, rng_for(config.analysis.seed, "probe"), scores)
     base_x = base_prompt_activations(ctx)
     base_sets = (
         None if base_x is None else {lang: guise_pairs(ctx, lang, base_x) for lang in ctx.langs}
     )
+    base_scores = None if base_sets is None else all_layer_scores(base_sets, layers, ctx.langs)
     base_probes = (
         None
-        if base_sets is None
+        if base_sets is None or base_scores is None
         else guise_probes(
             ctx,
             base_sets,
             guise_directions(base_sets, layers),
             rng_for(config.analysis.seed, "probe-base-null"),
+            base_scores,
         )
     )
     bag = bag_of_tokens(prompts)[:, None, :]
-    lexical = {lang: guise_pairs(ctx, lang, bag) for lang in ctx.langs}
-    comparisons = layer_comparisons(layers, ctx.langs, config.analysis, sets, lexical, base_sets)
+    lexical = layer_scores({lang: guise_pairs(ctx, lang, bag) for lang in ctx.langs}, 0, ctx.langs)
+    comparisons = layer_comparisons(
+        layers, ctx.langs, config.analysis, scores, lexical, base_scores
+    )
     halves = item_halves((item for item, _, _ in ctx.meta), config.analysis.seed)
     comparisons |= separation_table(layers, ctx.langs, config.analysis, sets, base_sets, halves)
+    controls = _control_sets(ctx, [p for p in control_pairs(config, pairs) if p.lang in ctx.langs])
+    if controls:
+        comparisons["register"] = register_table(layers, config.analysis, sets, controls, halves)
     persona = persona_direction(ctx, base_x)
+    comparisons["cos_persona_guise"] = [
+        finite(cosine(persona.direction[layer], directions.at(ctx.langs[0], layer)))
+        if layer in persona.direction
+        else None
+        for layer in layers
+    ]
     lora = lora_cosines(ctx, directions, persona.direction)
     steered_rows: list[Intervention] = []
     if cfg.interventions:
@@ -222,6 +260,40 @@ def probe_stage(
     )
     write_atomic(saved, result.as_json())
     return result.to_dict()
+
+
+def _control_sets(ctx: ProbeContext, control: Sequence[Pair]) -> dict[str, dict[str, GuisePairs]]:
+    """By control guise (``informal``, ``typos``) and language: the standard prompt's
+    activation (the run's) and the control guise's (collected and stored like the run's
+    prompts) of every item that has both."""
+    if not control:
+        return {}
+    tok, cfg = ctx.lm.tokenizer, ctx.cfg
+    prompts = [ctx.encode(tok, p.vernacular) for p in control]
+    ctx.progress.log(f"probe: activations of {len(prompts)} control-guise prompts")
+    acts = stored_activations(
+        ctx.store,
+        ctx.run_dir,
+        f"{ctx.source.role}-control-prompts",
+        content_key(ctx.source.fingerprint, prompts),
+        lambda: collect_activations(ctx.lm, prompts, batch_size=cfg.batch_size),
+    )
+    cx = acts[cfg.position].double().numpy()
+    standard = {(item, lang): i for i, (item, lang, g) in enumerate(ctx.meta) if g == "standard"}
+    rows: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
+    for row, p in enumerate(control):
+        guise = p.variety.removeprefix(f"{p.lang}-")
+        if (p.item, p.lang) in standard:
+            rows.setdefault((guise, p.lang), []).append((p.item, standard[(p.item, p.lang)], row))
+    out: dict[str, dict[str, GuisePairs]] = {}
+    for (guise, lang), found in sorted(rows.items()):
+        found.sort()
+        out.setdefault(guise, {})[lang] = GuisePairs(
+            [item for item, _, _ in found],
+            ctx.x[[i for _, i, _ in found]],
+            cx[[r for _, _, r in found]],
+        )
+    return out
 
 
 def _steered(store: RunStore, source: ModelSource) -> int:
@@ -257,6 +329,7 @@ def _inputs(
         config.analysis.model_dump(),
         config.generation.model_dump(),
         [(p.id, g, p.text(g)) for p, g in rows],
+        [(p.id, p.vernacular) for p in control_pairs(config, [p for p, _ in rows])],
         answers,
         verdicts,
     )
