@@ -17,11 +17,16 @@ from guiselab.probe import collect_activations
 from guiselab.probe._crossfit import (
     cross_fitted,
     item_halves,
-    separation,
     separation_table,
 )
 from guiselab.probe._directions import GuisePairs
 from guiselab.probe._measure import guise_direction
+
+
+def separation(values: np.ndarray) -> float:
+    """d_z written out: mean over standard deviation (ddof 1), the reference the vectorised
+    count-weighted computation is checked against."""
+    return float(np.mean(values) / np.std(values, ddof=1))
 
 
 def test_halves_are_balanced_seeded_and_keep_an_item_whole() -> None:

@@ -32,7 +32,6 @@ from guiselab.probe._measure import finite
 __all__ = [
     "cross_fitted",
     "item_halves",
-    "separation",
     "separation_band",
     "separation_table",
 ]
@@ -115,14 +114,6 @@ def cross_fitted(
         scale = np.sqrt(np.maximum(second / np.where(total > 0, total, 1), 0))
         dz = np.where((total >= 2) & (sd > 1e-9 * np.maximum(scale, 1e-300)), mean / sd, np.nan)
     return dz, np.where(total >= 1, mean, np.nan), np.where(total >= 2, sd, np.nan)
-
-
-def separation(values: np.ndarray) -> float:
-    """Mean over standard deviation (d_z); NaN for fewer than two values or no spread."""
-    if len(values) < 2:
-        return float("nan")
-    sd = float(np.std(values, ddof=1))
-    return float(np.mean(values) / sd) if sd > 1e-12 else float("nan")
 
 
 def _counts(n: int, rng: np.random.Generator, rounds: int) -> np.ndarray:

@@ -24,6 +24,7 @@ __all__ = [
     "cv_auroc",
     "finite",
     "guise_direction",
+    "known_auroc",
     "null_cosine_95",
     "oof_scores",
     "shuffled_transfer_95",
@@ -66,13 +67,17 @@ def oof_scores(
     return scores
 
 
+def known_auroc(scores: Float[np.ndarray, " n"], y: Float[np.ndarray, " n"]) -> float:
+    """AUROC of the rows that have a score (NaN: a fold that could not be fitted)."""
+    known = ~np.isnan(scores)
+    return roc_auc(scores[known], y[known].astype(bool))
+
+
 def cv_auroc(
     x: Float[np.ndarray, "n d"], y: Float[np.ndarray, " n"], groups: Sequence[str]
 ) -> float:
     """AUROC of out-of-fold predictions, items (groups) kept whole within a fold."""
-    scores = oof_scores(x, y, groups)
-    known = ~np.isnan(scores)
-    return roc_auc(scores[known], y[known].astype(bool))
+    return known_auroc(oof_scores(x, y, groups), y)
 
 
 def transfer_scores(

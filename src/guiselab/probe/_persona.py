@@ -32,7 +32,6 @@ from guiselab.pairs import GUISES
 from guiselab.probe._activations import collect_activations, stored_activations
 from guiselab.probe._bands import ROUNDS, simultaneous_band
 from guiselab.probe._context import ProbeContext, judged_frame
-from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import Direction
 from guiselab.probe._measure import cosine, finite
 from guiselab.store import content_key
@@ -108,11 +107,13 @@ class Persona:
 
 
 def persona_direction(
-    ctx: ProbeContext, base_x: Float[np.ndarray, "prompt layer hidden"] | None
+    ctx: ProbeContext,
+    base_x: Float[np.ndarray, "prompt layer hidden"] | None,
+    halves: dict[str, int],
 ) -> Persona:
     """The persona directions and every prompt's projection onto the first of them;
-    ``base_x``: the base model's activations of the probed prompts (None without a base)."""
-    halves = item_halves((item for item, _, _ in ctx.meta), ctx.config.analysis.seed)
+    ``base_x``: the base model's activations of the probed prompts (None without a base);
+    ``halves``: every probed item's half (``_crossfit.item_halves``)."""
     counts, answers, answers_by_half = _answer_direction(ctx, halves)
     shift: dict[int, Direction] = {}
     shift_by_half: dict[int, dict[int, Direction]] = {}
@@ -272,6 +273,11 @@ def _projections(
     paired = {
         lang: np.full((len(ctx.layers), len(items)), np.nan) for lang, items in paired_items.items()
     }
+    cells = {
+        (lang, guise): [i for i, (_, lg, g) in enumerate(meta) if lg == lang and g == guise]
+        for lang in ctx.langs
+        for guise in GUISES
+    }
     for j, layer in enumerate(ctx.layers):
         units = {}
         for h, directions in by_half.items():
@@ -283,7 +289,7 @@ def _projections(
         values = np.array([ctx.x[i, layer] @ units[int(half_of_row[i])] for i in range(len(meta))])
         for lang in ctx.langs:
             for guise in GUISES:
-                index = [i for i, (_, lg, g) in enumerate(meta) if lg == lang and g == guise]
+                index = cells[(lang, guise)]
                 if not index:
                     continue
                 draws = bootstrap_mean(

@@ -26,13 +26,13 @@ from jaxtyping import Float
 
 from guiselab.analysis import rng_for
 from guiselab.config import AnalysisConfig
-from guiselab.learn import roc_auc
 from guiselab.probe._bands import BAND, ROUNDS, Band, simultaneous_band
 from guiselab.probe._context import ProbeContext
 from guiselab.probe._directions import GuiseDirections, GuisePairs
 from guiselab.probe._measure import (
     cosine,
     finite,
+    known_auroc,
     null_cosine_95,
     oof_scores,
     shuffled_transfer_95,
@@ -82,8 +82,7 @@ class LayerScores:
 
     def auroc(self, key: str) -> float | None:
         scores, y, _ = self.by_key[key]
-        known = ~np.isnan(scores)
-        return finite(roc_auc(scores[known], y[known].astype(bool)))
+        return finite(known_auroc(scores, y))
 
 
 def _xy(pairs: GuisePairs, layer: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -127,11 +126,6 @@ def all_layer_scores(
     return [layer_scores(sets, layer, langs) for layer in layers]
 
 
-def _auc(scores: np.ndarray, y: np.ndarray) -> float:
-    known = ~np.isnan(scores)
-    return roc_auc(scores[known], y[known].astype(bool))
-
-
 def auroc_band(
     a: Sequence[LayerScores],
     b: Sequence[LayerScores],
@@ -153,7 +147,8 @@ def auroc_band(
     for i, g in enumerate(groups):
         rows_of[g].append(i)
     estimates = [
-        _auc(sa.by_key[key][0], y) - _auc(sb.by_key[key][0], y) for sa, sb in zip(a, b, strict=True)
+        known_auroc(sa.by_key[key][0], y) - known_auroc(sb.by_key[key][0], y)
+        for sa, sb in zip(a, b, strict=True)
     ]
     if len(names) < 2:
         return simultaneous_band(estimates, np.empty((0, len(a))), level)
@@ -163,7 +158,7 @@ def auroc_band(
         yr = y[index]
         for layer, (sa, sb) in enumerate(zip(a, b, strict=True)):
             first, second = sa.by_key[key][0][index], sb.by_key[key][0][index]
-            draws[r, layer] = _auc(first, yr) - _auc(second, yr)
+            draws[r, layer] = known_auroc(first, yr) - known_auroc(second, yr)
     return simultaneous_band(estimates, draws, level)
 
 

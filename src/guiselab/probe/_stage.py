@@ -124,20 +124,17 @@ def check_layers(config: ExperimentConfig, total: int) -> None:
     measure (where no guise direction exists), is an error rather than skipped: the
     measurement asked for would be missing from probe.json without a word."""
     cfg = config.probe
-    beyond = [layer for layer in cfg.layers or [] if layer >= total]
-    if beyond:
-        raise ConfigError(
-            f"layers {beyond} are beyond the probed model's residual layers 0-{total - 1} "
-            "(0 = embeddings); list layers below its depth",
-            where="probe.layers",
-        )
-    steer_beyond = [layer for layer in cfg.steer_layers or [] if layer >= total]
-    if cfg.interventions and steer_beyond:
-        raise ConfigError(
-            f"layers {steer_beyond} are beyond the probed model's residual layers "
-            f"0-{total - 1} (0 = embeddings); steer at layers below its depth",
-            where="probe.steer_layers",
-        )
+    for key, listed, what in (
+        ("layers", cfg.layers, "list layers"),
+        ("steer_layers", cfg.steer_layers if cfg.interventions else None, "steer at layers"),
+    ):
+        beyond = [layer for layer in listed or [] if layer >= total]
+        if beyond:
+            raise ConfigError(
+                f"layers {beyond} are beyond the probed model's residual layers "
+                f"0-{total - 1} (0 = embeddings); {what} below its depth",
+                where=f"probe.{key}",
+            )
     if cfg.interventions and cfg.layers is not None:
         steered = cfg.steer_layers or [total // 2]
         unmeasured = [layer for layer in steered if layer not in cfg.layers]
@@ -166,8 +163,10 @@ def probe_stage(
     source = {s.role: s for s in sources if s.remote is None and s.replicate == 0}.get(cfg.model)
     if source is None:
         return {"note": f"no in-process '{cfg.model}' model to probe"}
-    rows = prompt_table(pairs, [config.analysis.source_lang, config.analysis.target_lang])
-    identity = _inputs(config, store, sources, judge, source, rows)
+    langs = [config.analysis.source_lang, config.analysis.target_lang]
+    rows = prompt_table(pairs, langs)
+    control = control_pairs(config, [p for p in pairs if p.lang in langs])
+    identity = _inputs(config, store, sources, judge, source, rows, control)
     saved = run_dir / PROBE_FILE
     if saved.exists():
         previous = json.loads(saved.read_text(encoding="utf-8"))
@@ -229,10 +228,10 @@ def probe_stage(
     )
     halves = item_halves((item for item, _, _ in ctx.meta), config.analysis.seed)
     comparisons |= separation_table(layers, ctx.langs, config.analysis, sets, base_sets, halves)
-    controls = _control_sets(ctx, [p for p in control_pairs(config, pairs) if p.lang in ctx.langs])
+    controls = _control_sets(ctx, control)
     if controls:
         comparisons["register"] = register_table(layers, config.analysis, sets, controls, halves)
-    persona = persona_direction(ctx, base_x)
+    persona = persona_direction(ctx, base_x, halves)
     comparisons["cos_persona_guise"] = [
         finite(cosine(persona.direction[layer], directions.at(ctx.langs[0], layer)))
         if layer in persona.direction
@@ -308,6 +307,7 @@ def _inputs(
     judge: JudgeSource,
     source: ModelSource,
     rows: Sequence[tuple[Pair, Guise]],
+    control: Sequence[Pair],
 ) -> str:
     """Key of everything the measurements depend on: a finished probe with the same inputs is
     kept as it is, and no model is loaded."""
@@ -329,7 +329,7 @@ def _inputs(
         config.analysis.model_dump(),
         config.generation.model_dump(),
         [(p.id, g, p.text(g)) for p, g in rows],
-        [(p.id, p.vernacular) for p in control_pairs(config, [p for p, _ in rows])],
+        [(p.id, p.vernacular) for p in control],
         answers,
         verdicts,
     )

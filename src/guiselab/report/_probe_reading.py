@@ -271,8 +271,7 @@ def _register_sentences(
     register = probe.get("register")
     if not isinstance(register, Mapping):
         return []
-    plain = _difference_rows(probe, "guise_separation", lang)
-    before = sum((as_float(r.get("ci_low")) or 0.0) > 0 for r in plain)
+    before = len(_above_zero(probe, "guise_separation", lang))
     out = []
     for guise, table in register.items():
         if not isinstance(table, Mapping):
