@@ -59,7 +59,7 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
             elif fault == "401":
                 self._send(401, b'{"error": "bad key"}')
             elif fault == "timeout":
-                time.sleep(0.6)
+                time.sleep(TIMEOUT_S * 1.5)
                 self._send(200, b"{}")
             elif fault == "malformed":
                 self._send(200, b'{"choices": [')
@@ -87,9 +87,20 @@ def server() -> Iterator[tuple[Script, str]]:
         yield script, url
 
 
+# Long enough that only the "timeout" fault outlasts it on a busy machine: at 0.3 s a loaded CI
+# box let a connection attempt time out before the server saw it, which spent a retry without
+# spending a scripted fault, and the last attempt met the last fault.
+TIMEOUT_S = 1.0
+
+
 def _api(url: str, **extra: Any) -> ApiConfig:
     return ApiConfig(
-        base_url=url, timeout_s=0.3, backoff_s=0.01, max_backoff_s=0.05, max_retries=3, **extra
+        base_url=url,
+        timeout_s=TIMEOUT_S,
+        backoff_s=0.01,
+        max_backoff_s=0.05,
+        max_retries=3,
+        **extra,
     )
 
 
