@@ -7,7 +7,9 @@ when it is written and checked every time it is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -83,16 +85,20 @@ def _convert(spec: EmbeddedModel, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{spec.name}-") as tmp:
         work = Path(tmp)
         gguf = spec.locate_gguf(work)
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        # A GGUF-loaded model refuses save_pretrained while it still carries its quantizer;
-        # the tensors are already dequantized floats, so dropping it loses nothing.
-        setattr(model, "hf_quantizer", None)  # noqa: B010  (an attribute typed as non-optional)
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        out = work / "model"
-        model.save_pretrained(out, safe_serialization=True)
-        tokenizer.save_pretrained(out)
+        # transformers draws bars of its own while it dequantizes the GGUF tensors and writes
+        # the shards, which no setting turns off; the terminal shows guiselab's progress only.
+        with contextlib.redirect_stderr(io.StringIO()):
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            # A GGUF-loaded model refuses save_pretrained while it still carries its
+            # quantizer; the tensors are already dequantized floats, so dropping it loses
+            # nothing.
+            setattr(model, "hf_quantizer", None)  # noqa: B010  (typed as non-optional)
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            out = work / "model"
+            model.save_pretrained(out, safe_serialization=True)
+            tokenizer.save_pretrained(out)
         record = {
             "name": spec.name,
             "package": spec.package,
