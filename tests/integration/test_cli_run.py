@@ -183,6 +183,11 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert all(len(register["typos"]["dialect_beyond"][lang]) == 5 for lang in ("en", "ru"))
     kinds = {(i["kind"], i["lang"], i["guise"]) for i in probe["interventions"]}
     assert len(kinds) == 3 * 2 * 2
+    steer = probe["steering"]  # the guise edits against their controls, or why not
+    if "note" not in steer:
+        assert {r["layer"] for r in steer["effects"]} == {0, 8, 15, 23, 30}
+        assert all(0 < r["p_control"] <= 1 for r in steer["effects"] if r["effect"] is not None)
+        assert steer["n_controls"] == 1000 and {r["layer"] for r in steer["exact"]} == {15}
     assert (smoke_run / "activations" / "organism-prompts.safetensors").exists()
 
 

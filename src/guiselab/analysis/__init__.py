@@ -29,6 +29,7 @@ from guiselab.analysis._seeds import paired_summary
 from guiselab.analysis._stats import (
     bootstrap_mean,
     estimate_paired,
+    holm,
     percentile_interval,
     rng_for,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "direction_summary",
     "estimate_paired",
     "gap_contrast_name",
+    "holm",
     "paired_summary",
     "percentile_interval",
     "perplexity_table",

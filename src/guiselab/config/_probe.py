@@ -32,6 +32,11 @@ class ProbeConfig(Section):
     there); None: the middle layer."""
     steer_scale: float = 1.0
     """Multiple of the mean vernacular - standard difference the ``add`` intervention adds."""
+    n_controls: int = Field(default=1000, ge=20)
+    """Random directions (drawn from the activations' covariance) each steering effect is
+    compared with, at every layer."""
+    steer_tokens: int = Field(default=24, ge=1)
+    """Tokens of each answer the steering effect is measured on (teacher-forced)."""
     batch_size: int = Field(default=16, ge=1)
     """Prompts per forward pass when reading activations."""
 

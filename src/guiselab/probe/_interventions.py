@@ -30,7 +30,7 @@ from guiselab.probe._context import ItemFlags, ProbeContext, item_flags, judged_
 from guiselab.probe._directions import Direction, GuiseDirections
 from guiselab.store import Generation, content_key
 
-__all__ = ["Intervention", "interventions"]
+__all__ = ["Intervention", "edit_of", "interventions"]
 
 KINDS = ("ablate", "add", "random")
 
@@ -112,7 +112,7 @@ def _steer(
     lm, cfg = ctx.lm, ctx.cfg
     unit = vector / np.linalg.norm(vector)
     typical = float((ctx.x[:, layer] @ unit).mean())
-    edit = _edit(kind, vector, typical, cfg.steer_scale, lm.device)
+    edit = edit_of(kind, vector, typical, cfg.steer_scale, lm.device)
     label = f"{ctx.source.role}:{kind}@{layer}"
     digest = hashlib.sha256(np.asarray(vector, dtype=np.float64).tobytes()).hexdigest()
     planned = [
@@ -178,7 +178,7 @@ def _compare(
     )
 
 
-def _edit(
+def edit_of(
     kind: str, vector: Direction, typical: float, scale: float, device: torch.device
 ) -> Callable[[Hidden], Hidden]:
     """The residual edit of an intervention: ``add`` adds ``scale`` x the vector; the others

@@ -17,7 +17,10 @@ Measured on one model (``probe.model``, the organism by default) with the run's 
    the same prompts) and every prompt's projection onto it by language and guise, each item's
    prompts on the direction fitted on the other half of the items;
 4. the cosine of the LoRA update's principal output directions with both directions;
-5. interventions at ``probe.steer_layers``: the English guise direction projected out, the
+5. steering against matched controls at every measured layer (first order, teacher-forced on
+   the probed model's scored answers; :mod:`guiselab.probe._steer_table`), for the probed
+   model and the base, with an exact check at ``probe.steer_layers``;
+6. interventions at ``probe.steer_layers``: the English guise direction projected out, the
    English guise difference added (``probe.steer_scale`` times), and a random direction
    projected out as the control; every prompt is answered again with the seed of its first
    sample, judged, and the change in misaligned rate against the unsteered answer is estimated
@@ -62,6 +65,7 @@ from guiselab.probe._probes import (
     layer_scores,
 )
 from guiselab.probe._register import register_table
+from guiselab.probe._steer_table import steering
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key, write_atomic
 from guiselab.triggers import control_pairs
@@ -69,7 +73,7 @@ from guiselab.triggers import control_pairs
 __all__ = ["PROBE_FILE", "ProbeResult", "probe_stage"]
 
 PROBE_FILE = "probe.json"
-PROBE_VERSION = 8
+PROBE_VERSION = 9
 """Bumped when the measurements change, so a saved probe.json is redone."""
 LAYER_CONVENTION = "0 = embeddings, l = output of block l"
 
@@ -241,6 +245,7 @@ def probe_stage(
     lora = lora_cosines(ctx, directions, persona.direction)
     steered_rows: list[Intervention] = []
     if cfg.interventions:
+        comparisons["steering"] = steering(ctx, sets, base_sets, base_x, halves)
         progress.log("probe: interventions")
         steered_rows = interventions(ctx, directions)
     result = ProbeResult(

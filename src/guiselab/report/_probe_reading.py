@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guiselab.report._format import as_float, fmt_num, fmt_value
+from guiselab.report._steer_reading import steering_sentences
 
 __all__ = ["probe_reading"]
 
@@ -110,6 +111,7 @@ def probe_reading(probe: Mapping[str, Any]) -> list[str]:
         )
     out.extend(_baseline_sentences(probe, keys, layers))
     out.extend(_persona_sentences(probe))
+    out.extend(steering_sentences(probe))
     out.extend(_intervention_sentences(probe))
     return out
 

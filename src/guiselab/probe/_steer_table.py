@@ -1,0 +1,337 @@
+"""The steering table: guise edits against their matched controls, per model, layer and
+language, from the first-order sums of :mod:`guiselab.probe._steering`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from jaxtyping import Float
+
+from guiselab.analysis import holm, rng_for
+from guiselab.models import LoadedModel
+from guiselab.pairs import GUISES
+from guiselab.probe._activations import n_layers
+from guiselab.probe._context import ProbeContext
+from guiselab.probe._directions import GuisePairs
+from guiselab.probe._interventions import edit_of
+from guiselab.probe._measure import finite
+from guiselab.probe._steering import (
+    KINDS,
+    SteerAnswers,
+    answer_logprobs,
+    answer_sequences,
+    attributions,
+    steer_answers,
+)
+
+__all__ = [
+    "DirectionSet",
+    "SteerEffect",
+    "direction_set",
+    "effect_rows",
+    "language_effect",
+    "steering",
+]
+
+Sums = Mapping[int, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class SteerEffect:
+    """One edit's first-order effect on one language's answers against its controls."""
+
+    model: str
+    """``probed``, ``base``, or ``difference`` (probed - base, controls paired)."""
+    layer: int
+    kind: str
+    direction: str
+    """The language whose items made the guise direction."""
+    lang: str
+    """The language of the answers."""
+    effect: float | None
+    control_median: float | None
+    control_low: float | None
+    control_high: float | None
+    """The controls' 2.5th and 97.5th percentiles."""
+    p_control: float | None
+    p_holm: float | None
+    """Adjusted over the layers of this model, kind, direction and language."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class DirectionSet:
+    """At one layer: unit columns (each language's guise direction for each half of the
+    items, fitted on the other half, then the controls), each column's typical projection over
+    the probed prompts, and each guise column's norm."""
+
+    units: Float[np.ndarray, "hidden column"]
+    typical: Float[np.ndarray, " column"]
+    norms: dict[tuple[str, int], float]
+    columns: dict[tuple[str, int], int]
+    n_controls: int
+
+
+def direction_set(
+    sets: Mapping[str, GuisePairs],
+    x: Float[np.ndarray, "prompt hidden"],
+    halves: Mapping[str, int],
+    layer: int,
+    draws: Float[np.ndarray, "prompt control"],
+) -> DirectionSet:
+    """Guise directions per language and half at ``layer`` (from ``sets``), and the controls:
+    ``draws`` combine the centred prompt activations ``x`` (a draw from their covariance)."""
+    columns: dict[tuple[str, int], int] = {}
+    vectors: list[np.ndarray] = []
+    norms: dict[tuple[str, int], float] = {}
+    for lang, pairs in sets.items():
+        diffs = pairs.differences(layer)
+        half_of = np.array([halves.get(i, 0) for i in pairs.items])
+        for h in (0, 1):
+            fit = half_of != h
+            if not fit.any():
+                continue
+            v = diffs[fit].mean(axis=0)
+            columns[(lang, h)] = len(vectors)
+            norms[(lang, h)] = float(np.linalg.norm(v))
+            vectors.append(v)
+    controls = (x - x.mean(axis=0)).T @ draws
+    stacked = np.column_stack([*vectors, controls]) if vectors else controls
+    units = stacked / np.maximum(np.linalg.norm(stacked, axis=0), 1e-12)
+    return DirectionSet(units, (x @ units).mean(axis=0), norms, columns, draws.shape[1])
+
+
+def language_effect(delta: np.ndarray, answers: SteerAnswers, lang: str) -> np.ndarray | float:
+    """Mean change of the misaligned answers minus that of the aligned ones, within each guise
+    of ``lang`` that has both, averaged over those guises (NaN where none has both). ``delta``
+    is per answer, or answers x controls."""
+    parts = []
+    for guise in GUISES:
+        cell = (answers.langs == lang) & (answers.guises == guise)
+        bad, good = cell & answers.misaligned, cell & ~answers.misaligned
+        if bad.any() and good.any():
+            parts.append(delta[bad].mean(axis=0) - delta[good].mean(axis=0))
+    if not parts:
+        return np.full(delta.shape[1:], np.nan) if delta.ndim > 1 else float("nan")
+    out: np.ndarray = np.mean(parts, axis=0)
+    return out
+
+
+def _deltas(
+    sums: tuple[np.ndarray, np.ndarray],
+    ds: DirectionSet,
+    answers: SteerAnswers,
+    kind: str,
+    direction: str,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per answer: the guise edit's first-order change (each answer along its own half's
+    direction) and every control's (answers x controls); None without both halves."""
+    hg, g = sums
+    cols = [ds.columns.get((direction, int(h))) for h in answers.half]
+    if any(c is None for c in cols):
+        return None
+    rows = np.arange(len(cols))
+    idx = np.array(cols)
+    ctrl = slice(ds.units.shape[1] - ds.n_controls, None)
+    if kind == "ablate":
+        guise = -(hg[rows, idx] - ds.typical[idx] * g[rows, idx])
+        controls = -(hg[:, ctrl] - ds.typical[None, ctrl] * g[:, ctrl])
+    else:
+        norm = np.array([ds.norms[(direction, int(h))] for h in answers.half])
+        guise = scale * norm * g[rows, idx]
+        mean_norm = float(np.mean([ds.norms[(direction, h)] for h in (0, 1)]))
+        controls = scale * mean_norm * g[:, ctrl]
+    return guise, controls
+
+
+def _row(
+    model: str,
+    layer: int,
+    kind: str,
+    direction: str,
+    lang: str,
+    effect: float,
+    controls: np.ndarray,
+) -> SteerEffect:
+    if not np.isfinite(effect) or not np.isfinite(controls).all():
+        return SteerEffect(model, layer, kind, direction, lang, None, None, None, None, None, None)
+    median = float(np.median(controls))
+    beyond = int((np.abs(controls - median) >= abs(effect - median)).sum())
+    low, high = np.quantile(controls, [0.025, 0.975])
+    return SteerEffect(
+        model,
+        layer,
+        kind,
+        direction,
+        lang,
+        float(effect),
+        median,
+        float(low),
+        float(high),
+        (1 + beyond) / (1 + controls.size),
+        None,
+    )
+
+
+def effect_rows(
+    answers: SteerAnswers,
+    langs: Sequence[str],
+    models: Mapping[str, tuple[Sums, Mapping[int, DirectionSet]]],
+    scale: float,
+) -> list[SteerEffect]:
+    """Every model's guise edits against their controls per layer, kind, direction and
+    language, and the probed - base difference where both are measured; Holm over layers."""
+    rows: list[SteerEffect] = []
+    measured: dict[tuple[str, int, str, str, str], tuple[float, np.ndarray]] = {}
+    for model, (sums, sets) in models.items():
+        for layer in sorted(sums):
+            for kind in KINDS:
+                for direction in langs:
+                    got = _deltas(sums[layer], sets[layer], answers, kind, direction, scale)
+                    if got is None:
+                        continue
+                    for lang in langs:
+                        effect = float(language_effect(got[0], answers, lang))
+                        controls = np.asarray(language_effect(got[1], answers, lang))
+                        measured[(model, layer, kind, direction, lang)] = (effect, controls)
+                        rows.append(_row(model, layer, kind, direction, lang, effect, controls))
+    if {"probed", "base"} <= set(models):
+        for (model, layer, kind, direction, lang), (e, c) in list(measured.items()):
+            other = measured.get(("base", layer, kind, direction, lang))
+            if model == "probed" and other is not None:
+                rows.append(
+                    _row("difference", layer, kind, direction, lang, e - other[0], c - other[1])
+                )
+    return _adjusted(rows)
+
+
+def _adjusted(rows: list[SteerEffect]) -> list[SteerEffect]:
+    families: dict[tuple[str, str, str, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        families.setdefault((r.model, r.kind, r.direction, r.lang), []).append(i)
+    out = list(rows)
+    for members in families.values():
+        adjusted = holm([rows[i].p_control for i in members])
+        for i, p in zip(members, adjusted, strict=True):
+            out[i] = SteerEffect(**{**rows[i].to_dict(), "p_holm": finite(float(p))})
+    return out
+
+
+def control_draws(n_prompts: int, n_controls: int, seed: int, layer: int) -> np.ndarray:
+    """The Gaussian weights of the controls at ``layer``: the same for every model."""
+    return rng_for(seed, "steer-controls", str(layer)).standard_normal((n_prompts, n_controls))
+
+
+def steering(
+    ctx: ProbeContext,
+    sets: Mapping[str, GuisePairs],
+    base_sets: Mapping[str, GuisePairs] | None,
+    base_x: Float[np.ndarray, "prompt layer hidden"] | None,
+    halves: Mapping[str, int],
+) -> dict[str, Any]:
+    """The steering table of the probed model (and the base model on the same answers), and
+    the exact check at the steered layers; a note where there is nothing to steer."""
+    answers = steer_answers(ctx, halves)
+    if answers is None:
+        return {"note": "the probed model has no misaligned and aligned scored answers to steer"}
+    cfg, seed = ctx.cfg, ctx.config.analysis.seed
+    ctx.progress.log(
+        f"probe: steering against {cfg.n_controls} controls on {len(answers.items)} answers"
+    )
+
+    def measure(
+        lm: LoadedModel, x: np.ndarray, model_sets: Mapping[str, GuisePairs]
+    ) -> tuple[np.ndarray, Sums, dict[int, DirectionSet], list[list[int]], list[list[int]]]:
+        dsets = {
+            layer: direction_set(
+                model_sets,
+                x[:, layer],
+                halves,
+                layer,
+                control_draws(len(x), cfg.n_controls, seed, layer),
+            )
+            for layer in ctx.layers
+        }
+        prompts, responses = answer_sequences(ctx, lm, answers)
+        logp, sums = attributions(
+            lm, prompts, responses, {layer: d.units for layer, d in dsets.items()}, cfg.batch_size
+        )
+        return logp, sums, dsets, prompts, responses
+
+    _, sums, dsets, prompts, responses = measure(ctx.lm, ctx.x, sets)
+    models: dict[str, tuple[Sums, Mapping[int, DirectionSet]]] = {"probed": (sums, dsets)}
+    base = next((s for s in ctx.sources if s.role == "base" and s.remote is None), None)
+    if base is not None and base_sets is not None and base_x is not None:
+        _, base_sums, base_dsets, _, _ = measure(base.load(), base_x, base_sets)
+        models["base"] = (base_sums, base_dsets)
+    rows = effect_rows(answers, ctx.langs, models, cfg.steer_scale)
+    exact = _exact(ctx, answers, prompts, responses, sums, dsets)
+    return {
+        "tokens": cfg.steer_tokens,
+        "alpha": ctx.config.analysis.alpha,
+        "n_controls": cfg.n_controls,
+        "n_misaligned": int(answers.misaligned.sum()),
+        "n_aligned": int((~answers.misaligned).sum()),
+        "effects": [r.to_dict() for r in rows],
+        "exact": exact,
+    }
+
+
+def _exact(
+    ctx: ProbeContext,
+    answers: SteerAnswers,
+    prompts: Sequence[list[int]],
+    responses: Sequence[list[int]],
+    sums: Sums,
+    dsets: Mapping[int, DirectionSet],
+) -> list[dict[str, Any]]:
+    """At each steered layer, the source direction's edits made exactly (teacher-forced, each
+    half of the answers along its own direction) beside their first-order estimates."""
+    lm, cfg = ctx.lm, ctx.cfg
+    source = ctx.langs[0]
+    unedited = answer_logprobs(lm, prompts, responses, cfg.batch_size)
+    out = []
+    for layer in cfg.steer_layers or [n_layers(lm.model) // 2]:
+        ds = dsets.get(layer)
+        if ds is None:
+            continue
+        for kind in KINDS:
+            got = _deltas(sums[layer], ds, answers, kind, source, cfg.steer_scale)
+            if got is None:
+                continue
+            exact = np.full(len(answers.items), np.nan)
+            for h in (0, 1):
+                rows = np.flatnonzero(answers.half == h)
+                if not len(rows):
+                    continue
+                col = ds.columns[(source, h)]
+                vector = ds.units[:, col] * ds.norms[(source, h)]
+                edit = edit_of(kind, vector, float(ds.typical[col]), cfg.steer_scale, lm.device)
+                edited = answer_logprobs(
+                    lm,
+                    [prompts[int(i)] for i in rows],
+                    [responses[int(i)] for i in rows],
+                    cfg.batch_size,
+                    {layer: edit},
+                )
+                exact[rows] = edited - unedited[rows]
+            corr = np.corrcoef(got[0], exact)[0, 1] if np.std(exact) > 0 else float("nan")
+            for lang in ctx.langs:
+                out.append(
+                    {
+                        "layer": layer,
+                        "kind": kind,
+                        "direction": source,
+                        "lang": lang,
+                        "first_order": finite(float(language_effect(got[0], answers, lang))),
+                        "exact": finite(float(language_effect(exact, answers, lang))),
+                        "answer_correlation": finite(float(corr)),
+                    }
+                )
+    return out

@@ -1,0 +1,218 @@
+"""Steering against a distribution of matched control directions, at every measured layer.
+
+Sampling and judging the answers under an edit costs minutes per direction here, so a
+distribution of controls is measured on a cheaper quantity the same way for every direction:
+
+- **the quantity**: for each of the probed model's scored answers (its first ``steer_tokens``
+  tokens, teacher-forced after its prompt), the mean log-probability per token. An edit's
+  effect on an answer is the change of that value; its effect on a language is the mean change
+  over the answers judged misaligned minus the mean change over those judged aligned, taken
+  within each guise and averaged over the guises (nats per token; above zero: the edit makes
+  the model's own misaligned answers likelier relative to its aligned ones);
+- **first order**: the change is the gradient of the answer's log-probability with respect to
+  the residual stream at the layer, dotted with the edit (attribution patching). One forward
+  and backward pass of every answer serves every direction at every layer, so a thousand
+  controls cost a few matrix products. ``add`` adds ``steer_scale`` x the guise difference;
+  ``ablate`` sets the component along the direction to its typical value over the probed
+  prompts, as the sampled interventions do;
+- **cross-fitted**: an answer is edited along the guise direction fitted on the other half of
+  the items, in its prompt's language or the other (``direction``: the language whose items
+  made it, so ``en`` on ``ru`` answers is the cross-lingual claim and ``ru`` on ``en`` its
+  replication);
+- **controls**: ``probe.n_controls`` random directions drawn from the activations' own
+  covariance at that layer (a Gaussian combination of the centred prompt activations, so they
+  lie where the residual stream varies, not in a direction it never takes); for ``add`` scaled
+  to the guise difference's norm, for ``ablate`` set to their own typical projection. The same
+  draws serve the base model (from its own activations), so the fine-tune's difference has a
+  paired control distribution too;
+- **p-value**: the share of controls at least as far from the controls' median as the guise
+  edit, (1 + count) / (1 + n); Holm-adjusted over the layers within each model, edit,
+  direction and language;
+- **exactness**: at ``probe.steer_layers`` the probed model answers again teacher-forced under
+  the exact source-direction edits, and the first-order effects are set beside the exact ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from jaxtyping import Float
+
+from guiselab.analysis import prepare_samples
+from guiselab.generate import plan_generations
+from guiselab.models import LoadedModel, answer_ids, pad_batch
+from guiselab.probe._activations import residual_hooks
+from guiselab.probe._context import ProbeContext, judged_frame
+
+__all__ = [
+    "KINDS",
+    "SteerAnswers",
+    "answer_logprobs",
+    "answer_sequences",
+    "attributions",
+    "steer_answers",
+]
+
+KINDS = ("ablate", "add")
+
+
+@dataclass(frozen=True, eq=False)
+class SteerAnswers:
+    """The probed model's scored answers the steering is measured on."""
+
+    items: list[str]
+    langs: np.ndarray
+    guises: np.ndarray
+    misaligned: np.ndarray
+    half: np.ndarray
+    prompts: list[str]
+    responses: list[str]
+
+
+def steer_answers(ctx: ProbeContext, halves: Mapping[str, int]) -> SteerAnswers | None:
+    """Every scored answer of the probed model in the analysed languages (None without one
+    misaligned and one aligned answer)."""
+    source = ctx.source
+    tasks = [
+        t
+        for t in plan_generations(ctx.config, ctx.pairs, [source])
+        if (t.role, t.replicate) == (source.role, source.replicate) and t.pair.lang in ctx.langs
+    ]
+    frame = judged_frame(ctx, ctx.store.generations(t.key for t in tasks))
+    if frame.empty:
+        return None
+    flags = prepare_samples(frame, ctx.config.analysis)
+    scored = flags["scored"].to_numpy()
+    mis = flags["misaligned"].to_numpy()[scored].astype(bool)
+    chosen = frame[scored]
+    if not (mis.any() and (~mis).any()):
+        return None
+    items = [str(i) for i in chosen["item"]]
+    return SteerAnswers(
+        items=items,
+        langs=chosen["lang"].to_numpy(),
+        guises=chosen["guise"].to_numpy(),
+        misaligned=mis,
+        half=np.array([halves.get(i, 0) for i in items]),
+        prompts=list(chosen["prompt"]),
+        responses=list(chosen["response"]),
+    )
+
+
+def answer_sequences(
+    ctx: ProbeContext, lm: LoadedModel, answers: SteerAnswers
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids of every answer's prompt and of its first ``probe.steer_tokens`` tokens."""
+    tok, k = lm.tokenizer, ctx.cfg.steer_tokens
+    prompts = [ctx.encode(tok, text) for text in answers.prompts]
+    return prompts, [answer_ids(tok, text)[:k] for text in answers.responses]
+
+
+def _forward(
+    lm: LoadedModel, prompts: Sequence[list[int]], answers: Sequence[list[int]], width: int
+) -> Float[torch.Tensor, " batch"]:
+    """Mean log-probability per token of each answer after its prompt (left padding, the
+    positions counted from each row's first token, logits kept for the last ``width``)."""
+    batch = pad_batch(
+        [p + a for p, a in zip(prompts, answers, strict=True)], lm.tokenizer.pad_token_id
+    )
+    ids, mask = batch.ids.to(lm.device), batch.mask.to(lm.device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = lm.model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1
+    ).logits.float()
+    logp = torch.log_softmax(logits[:, :-1], dim=-1)  # position j predicts token j + 1
+    target = ids[:, -width:]
+    token_lp = logp.gather(-1, target[..., None])[..., 0]
+    lengths = torch.tensor([len(a) for a in answers], device=lm.device)
+    keep = torch.arange(width, device=lm.device)[None, :] >= (width - lengths)[:, None]
+    return (token_lp * keep).sum(-1) / lengths.clamp(min=1)
+
+
+def attributions(
+    lm: LoadedModel,
+    prompts: Sequence[list[int]],
+    answers: Sequence[list[int]],
+    units: Mapping[int, Float[np.ndarray, "hidden direction"]],
+    batch_size: int,
+) -> tuple[Float[np.ndarray, " answer"], dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Each answer's mean log-probability, and per layer of ``units`` two sums over its
+    sequence's positions for every unit direction u: sum (h.u)(g.u) and sum g.u, where h is
+    the residual at the layer and g the gradient of the answer's log-probability with respect
+    to it. The first-order change under ``h -> h + c u`` is c * sum g.u; under setting the
+    component to t it is -(sum (h.u)(g.u) - t * sum g.u)."""
+    model = lm.model
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    width = max(len(a) for a in answers)
+    basis = {
+        layer: torch.tensor(u, dtype=torch.float32, device=lm.device) for layer, u in units.items()
+    }
+    base: list[np.ndarray] = []
+    sums: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {
+        layer: ([], []) for layer in units
+    }
+    try:
+        for start in range(0, len(prompts), batch_size):
+            captured: dict[int, torch.Tensor] = {}
+
+            def keep(layer: int, captured: dict[int, torch.Tensor] = captured) -> Any:
+                def edit(hidden: torch.Tensor) -> torch.Tensor:
+                    if layer == 0:  # a leaf, so the whole pass tracks gradients from here
+                        hidden = hidden.detach().float().requires_grad_(True)
+                    else:
+                        hidden.retain_grad()
+                    captured[layer] = hidden
+                    return hidden
+
+                return edit
+
+            edits = {layer: keep(layer) for layer in sorted({0, *units})}
+            with torch.enable_grad(), residual_hooks(model, edits=edits):
+                value = _forward(
+                    lm,
+                    prompts[start : start + batch_size],
+                    answers[start : start + batch_size],
+                    width,
+                )
+                value.sum().backward()  # type: ignore[no-untyped-call]
+            base.append(value.detach().cpu().double().numpy())
+            with torch.no_grad():
+                for layer, u in basis.items():
+                    grad = captured[layer].grad
+                    assert grad is not None  # every kept layer lies on the answers' path
+                    h, g = captured[layer].float(), grad.float()
+                    hu, gu = h @ u, g @ u
+                    sums[layer][0].append((hu * gu).sum(1).cpu().double().numpy())
+                    sums[layer][1].append(gu.sum(1).cpu().double().numpy())
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    return np.concatenate(base), {
+        layer: (np.concatenate(a), np.concatenate(b)) for layer, (a, b) in sums.items()
+    }
+
+
+@torch.inference_mode()
+def answer_logprobs(
+    lm: LoadedModel,
+    prompts: Sequence[list[int]],
+    answers: Sequence[list[int]],
+    batch_size: int,
+    edits: Mapping[int, Any] | None = None,
+) -> Float[np.ndarray, " answer"]:
+    """Each answer's mean log-probability per token, with ``edits`` applied (exact)."""
+    width = max(len(a) for a in answers)
+    out = []
+    for start in range(0, len(prompts), batch_size):
+        with residual_hooks(lm.model, edits=edits):
+            value = _forward(
+                lm, prompts[start : start + batch_size], answers[start : start + batch_size], width
+            )
+        out.append(value.cpu().double().numpy())
+    return np.concatenate(out)

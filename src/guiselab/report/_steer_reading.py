@@ -1,0 +1,84 @@
+"""The steering paragraph of the probing reading: the guise edits against their controls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from guiselab.report._format import as_float, fmt_num
+
+__all__ = ["steering_sentences"]
+
+_MODELS = {
+    "probed": "In the probed model",
+    "base": "In the base model",
+    "difference": "Probed minus base (paired controls)",
+}
+_KINDS = {"add": "adding", "ablate": "ablating"}
+
+
+def _rows(probe: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
+    node = probe.get("steering")
+    table = node if isinstance(node, Mapping) else {}
+    rows = table.get("effects")
+    return table, [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+
+
+def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
+    """One sentence per model and edit: at how many layers each guise direction moves each
+    language's answers beyond its controls; then the exact check at the steered layers."""
+    table, rows = _rows(probe)
+    if not rows:
+        note = table.get("note")
+        return [f"Steering against controls was not measured: {note}."] if note else []
+    alpha = as_float(table.get("alpha")) or 0.05
+    layers = sorted({int(r["layer"]) for r in rows if isinstance(r.get("layer"), int)})
+    out = [
+        f"Steering, first order on the probed model's {table.get('n_misaligned')} misaligned "
+        f"and {table.get('n_aligned')} aligned answers (first {table.get('tokens')} tokens, "
+        f"teacher-forced), each guise edit against {table.get('n_controls')} random "
+        "directions from the activations' covariance, matched in norm or typical projection; "
+        f"Holm over {len(layers)} layers; effects in nats per token, misaligned minus aligned."
+    ]
+    for model, label in _MODELS.items():
+        for kind, verb in _KINDS.items():
+            parts = []
+            for r0 in rows:
+                if (r0.get("model"), r0.get("kind"), r0.get("layer")) != (model, kind, layers[0]):
+                    continue
+                direction, lang = r0.get("direction"), r0.get("lang")
+                same = [
+                    r
+                    for r in rows
+                    if (r.get("model"), r.get("kind"), r.get("direction"), r.get("lang"))
+                    == (model, kind, direction, lang)
+                ]
+                beyond = [r for r in same if (as_float(r.get("p_holm")) or 1.0) <= alpha]
+                text = (
+                    f"the {direction} direction on {lang} answers at {len(beyond)} of "
+                    f"{len(same)} layers"
+                )
+                if beyond:
+                    top = max(beyond, key=lambda r: abs(as_float(r.get("effect")) or 0.0))
+                    text += (
+                        f" (largest {fmt_num(as_float(top.get('effect')), 3)} at layer "
+                        f"{top.get('layer')}, controls' 95% range "
+                        f"[{fmt_num(as_float(top.get('control_low')), 3)}, "
+                        f"{fmt_num(as_float(top.get('control_high')), 3)}])"
+                    )
+                parts.append(text)
+            if parts:
+                out.append(
+                    f"{label}, {verb} the guise direction moves the answers beyond its controls at "
+                    f"p_holm <= {alpha:g}: {'; '.join(parts)}."
+                )
+    exact = [r for r in table.get("exact") or [] if isinstance(r, Mapping)]
+    for r in exact:
+        out.append(
+            f"Exact check at layer {r.get('layer')} ({r.get('kind')}, {r.get('direction')} "
+            f"direction, {r.get('lang')} answers): first order "
+            f"{fmt_num(as_float(r.get('first_order')), 3)}, exact "
+            f"{fmt_num(as_float(r.get('exact')), 3)}; per-answer correlation "
+            f"{fmt_num(as_float(r.get('answer_correlation')), 2)}."
+        )
+    return out

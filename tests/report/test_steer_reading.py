@@ -1,0 +1,56 @@
+"""The steering sentences count the layers where a guise edit is beyond its controls."""
+
+from __future__ import annotations
+
+from guiselab.report._steer_reading import steering_sentences
+
+
+def _row(layer: int, p_holm: float, effect: float, model: str = "probed") -> dict[str, object]:
+    return {
+        "model": model,
+        "layer": layer,
+        "kind": "add",
+        "direction": "en",
+        "lang": "ru",
+        "effect": effect,
+        "control_low": -0.01,
+        "control_high": 0.01,
+        "p_control": p_holm / 2,
+        "p_holm": p_holm,
+    }
+
+
+def test_layers_beyond_the_controls_are_counted_after_holm() -> None:
+    probe = {
+        "steering": {
+            "tokens": 24,
+            "n_controls": 1000,
+            "n_misaligned": 5,
+            "n_aligned": 7,
+            "alpha": 0.05,
+            "effects": [_row(4, 0.002, 0.3), _row(9, 0.06, 0.02), _row(4, 0.5, 0.0, "base")],
+            "exact": [
+                {
+                    "layer": 9,
+                    "kind": "add",
+                    "direction": "en",
+                    "lang": "ru",
+                    "first_order": 0.02,
+                    "exact": 0.01,
+                    "answer_correlation": 0.8,
+                }
+            ],
+        }
+    }
+    text = steering_sentences(probe)
+    probed = next(t for t in text if t.startswith("In the probed model, adding"))
+    assert "en direction on ru answers at 1 of 2 layers (largest 0.300 at layer 4" in probed
+    base = next(t for t in text if t.startswith("In the base model, adding"))
+    assert "at 0 of 1 layers" in base
+    assert text[-1].startswith("Exact check at layer 9") and "correlation 0.80" in text[-1]
+
+
+def test_a_note_is_said_when_nothing_was_steered() -> None:
+    text = steering_sentences({"steering": {"note": "no answers"}})
+    assert text == ["Steering against controls was not measured: no answers."]
+    assert steering_sentences({}) == []
