@@ -22,8 +22,9 @@ class ProbeConfig(Section):
     """Prompt activations averaged over the prompt's tokens, or at its last token."""
     layers: list[NonNegativeInt] | None = None
     """Residual layers to measure (0 = embeddings, l = output of block l); None: all."""
-    n_null: int = Field(default=20, ge=2)
-    """Label-shuffled probes and sign-flipped directions behind each layer's null."""
+    n_null: int = Field(default=100, ge=2)
+    """Label-shuffled probes (the same swaps at every layer) and sign-flipped directions
+    behind the nulls; the smallest layer-adjusted transfer p-value is 1 / (1 + n_null)."""
     interventions: bool = True
     """Answer every prompt again with the guise direction ablated, added, and a random
     direction ablated; judge and compare with the unsteered answers."""

@@ -25,9 +25,11 @@ __all__ = [
     "finite",
     "guise_direction",
     "known_auroc",
+    "max_t",
     "null_cosine_95",
     "oof_scores",
-    "shuffled_transfer_95",
+    "shuffled_transfer",
+    "swapped_labels",
     "transfer_auroc",
     "transfer_scores",
 ]
@@ -107,21 +109,37 @@ def _swap_within_items(
     return np.array([1 - v if flip[g] else v for v, g in zip(y, groups, strict=True)])
 
 
-def shuffled_transfer_95(
+def swapped_labels(
+    y: Float[np.ndarray, " n"], groups: Sequence[str], rng: np.random.Generator, rounds: int
+) -> list[Float[np.ndarray, " n"]]:
+    """``rounds`` label vectors, each with the labels swapped within a random half of the
+    items: drawn once, so every layer's null uses the same swaps and a maximum over the
+    layers is a null for all of them together."""
+    return [_swap_within_items(y, groups, rng) for _ in range(rounds)]
+
+
+def shuffled_transfer(
     x_train: Float[np.ndarray, "n d"],
-    y_train: Float[np.ndarray, " n"],
-    groups: Sequence[str],
+    swaps: Sequence[Float[np.ndarray, " n"]],
     x_test: Float[np.ndarray, "m d"],
     y_test: Float[np.ndarray, " m"],
-    rng: np.random.Generator,
-    rounds: int,
-) -> float:
-    """95th percentile of the transfer AUROC of probes trained on label-shuffled data."""
-    values = [
-        transfer_auroc(x_train, _swap_within_items(y_train, groups, rng), x_test, y_test)
-        for _ in range(rounds)
+) -> Float[np.ndarray, " rounds"]:
+    """The transfer AUROC of a probe trained on each of ``swaps`` (label-shuffled data)."""
+    return np.array([transfer_auroc(x_train, y, x_test, y_test) for y in swaps])
+
+
+def max_t(
+    null: Float[np.ndarray, "layer rounds"], observed: Sequence[float | None]
+) -> tuple[float, list[float | None]]:
+    """Single-step max-T over layers: the 95th percentile of each null round's largest value
+    over the layers, and each layer's p-value adjusted over them, (1 + rounds whose largest
+    value reaches it) / (1 + rounds)."""
+    largest = np.nanmax(null, axis=0)
+    adjusted = [
+        None if v is None else (1 + int((largest >= v).sum())) / (1 + largest.size)
+        for v in observed
     ]
-    return float(np.quantile(values, 0.95))
+    return float(np.quantile(largest, 0.95)), adjusted
 
 
 def guise_direction(differences: Float[np.ndarray, "item hidden"]) -> Float[np.ndarray, " hidden"]:

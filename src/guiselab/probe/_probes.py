@@ -33,9 +33,11 @@ from guiselab.probe._measure import (
     cosine,
     finite,
     known_auroc,
+    max_t,
     null_cosine_95,
     oof_scores,
-    shuffled_transfer_95,
+    shuffled_transfer,
+    swapped_labels,
     transfer_scores,
 )
 
@@ -63,11 +65,20 @@ class GuiseProbes:
     """Cosine of the source and target languages' guise directions."""
     cos_null_95: list[float | None]
     """95th percentile of |cos| under the null directions."""
+    null_max_95: float | None
+    """95th percentile over the null rounds of the largest shuffled transfer over all layers:
+    a transfer above it is above the null at that layer with the layers corrected for."""
+    transfer_p_adjusted: list[float | None]
+    """Per layer, the share of null rounds whose largest transfer over all layers reaches the
+    layer's transfer AUROC, (1 + count) / (1 + rounds): a p-value adjusted over the layers
+    (single-step max-T)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "guise_probe_auroc": self.auroc,
             "null_auroc_95": self.null_auroc_95,
+            "null_max_95": self.null_max_95,
+            "transfer_p_adjusted": self.transfer_p_adjusted,
             "cos_en_ru": self.cos,
             "cos_null_95": self.cos_null_95,
         }
@@ -179,14 +190,16 @@ def guise_probes(
         f"{source}_to_{target}": [],
         f"{target}_to_{source}": [],
     }
-    null: list[float | None] = []
+    null: list[np.ndarray] = []
     cos: list[float | None] = []
     cos_null: list[float | None] = []
+    _, ys, gs = _xy(sets[source], ctx.layers[0])
+    swaps = swapped_labels(ys, gs, rng, n_null)
     for layer, at_layer in zip(ctx.layers, scores, strict=True):
         for key in auroc:
             auroc[key].append(at_layer.auroc(key))
-        (xs, ys, gs), (xt, yt, _) = _xy(sets[source], layer), _xy(sets[target], layer)
-        null.append(finite(shuffled_transfer_95(xs, ys, gs, xt, yt, rng, n_null)))
+        (xs, _, _), (xt, yt, _) = _xy(sets[source], layer), _xy(sets[target], layer)
+        null.append(shuffled_transfer(xs, swaps, xt, yt))
         source_dir = directions.at(source, layer)
         cos.append(finite(cosine(source_dir, directions.at(target, layer))))
         cos_null.append(
@@ -194,7 +207,16 @@ def guise_probes(
                 null_cosine_95(source_dir, sets[target].differences(layer), rng, max(n_null, 20))
             )
         )
-    return GuiseProbes(auroc, null, cos, cos_null)
+    rounds = np.array(null)  # layers x rounds
+    threshold, adjusted = max_t(rounds, auroc[f"{source}_to_{target}"])
+    return GuiseProbes(
+        auroc,
+        [finite(float(np.nanquantile(r, 0.95))) for r in rounds],
+        cos,
+        cos_null,
+        finite(threshold),
+        adjusted,
+    )
 
 
 def layer_comparisons(

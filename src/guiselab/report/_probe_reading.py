@@ -79,6 +79,10 @@ def probe_reading(probe: Mapping[str, Any]) -> list[str]:
             if a is not None and n is not None and a > max(n, 0.5)
         ]
         chance = f"about {len(layers) / 20:.1f} would by chance"
+        adjusted = _values(probe, "transfer_p_adjusted")
+        if adjusted:
+            held = sum(1 for p in adjusted if p is not None and p <= 0.05)
+            chance += f"; {held} with the layers corrected for, max-T p <= 0.05"
         if above:
             top = max(above, key=lambda i: across[i] or 0.0)
             shared = len(above) >= max(2, len(layers) / 5) and (across[top] or 0.0) > 0.6
