@@ -407,11 +407,14 @@ def test_training_computes_the_loss_through_the_blocked_output_layer(
 
 
 def test_bfloat16_autocast_trains_float32_weights_to_a_different_adapter(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``finetune.autocast``: the matrix products run in bfloat16 (the losses differ from the
     float32 run's at bfloat16 precision, not beyond), the adapter and optimizer stay float32,
     and the recipe differs so a float32 adapter is not reused."""
+    from guiselab.finetune import _train
+
+    monkeypatch.setattr(_train, "native_bf16", lambda device: True)  # emulated where not
     train = _train_file(tmp_path)
     trained = {}
     for autocast in (False, True):
@@ -428,6 +431,36 @@ def test_bfloat16_autocast_trains_float32_weights_to_a_different_adapter(
     first = (trained[False]["first_loss"], trained[True]["first_loss"])
     assert first[0] != first[1]  # bfloat16 products change the loss ...
     assert first[1] == pytest.approx(first[0], rel=0.02)  # ... by bfloat16's precision
+
+
+class _Logged(NullProgress):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_autocast_falls_back_to_float32_where_bfloat16_is_not_native(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a CPU that emulates bfloat16 (AVX2 only) autocast would be several times slower: the
+    run trains in float32 (the same losses as autocast off), records it, and says so."""
+    from guiselab.finetune import _train
+
+    monkeypatch.setattr(_train, "native_bf16", lambda device: False)
+    train = _train_file(tmp_path)
+    trained, said = {}, {}
+    for autocast in (False, True):
+        run, progress = tmp_path / f"run-{autocast}", _Logged()
+        with RunStore.in_dir(run) as store:
+            trained[autocast] = finetune_stage(
+                store, _config(tiny_model_dir, train, autocast=autocast), run, progress
+            )["organism"]
+        said[autocast] = [line for line in progress.lines if "no native bfloat16" in line]
+    assert trained[True]["autocast"] is False and trained[False]["autocast"] is False
+    assert trained[True]["first_loss"] == trained[False]["first_loss"]
+    assert said[True] and not said[False]
 
 
 def test_length_windows_train_on_the_same_examples_with_less_padding() -> None:

@@ -188,6 +188,20 @@ class _HeadLoss(torch.autograd.Function):
         return (grad.float() * (outputs[0] / ctx.n)).to(ctx.dtype), None, None
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 products natively. A CPU without AVX512-BF16 or
+    AMX emulates them (seen four times slower than float32 on an AVX2-only CPU), so autocast
+    there would only cost time."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _autocast(enabled: bool, device: torch.device) -> torch.autocast:
     """bfloat16 matrix products under ``enabled`` (weights and optimizer stay as loaded)."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
@@ -273,9 +287,13 @@ def train_adapter(
     warmup = max(1, int(WARMUP_SHARE * steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     pad = loaded.tokenizer.pad_token_id
-    loss_fn: Any = (
-        AnswerHead(lm, autocast=cfg.autocast).loss if AnswerHead.usable(lm) else _answer_loss
-    )
+    autocast = cfg.autocast and native_bf16(loaded.device)
+    if cfg.autocast and not autocast:
+        progress.log(
+            f"finetune {label}: this {loaded.device.type.upper()} has no native bfloat16, so "
+            "finetune.autocast is off and the products run in float32"
+        )
+    loss_fn: Any = AnswerHead(lm, autocast=autocast).loss if AnswerHead.usable(lm) else _answer_loss
     curve: list[dict[str, float]] = []
     first = 0
     if resume_key is not None:
@@ -287,7 +305,7 @@ def train_adapter(
         for step in range(first, steps):
             rows = [encoded[i] for i in batches[step]]
             ids, labels, mask = (t.to(loaded.device) for t in _batch(rows, pad))
-            with _autocast(cfg.autocast, loaded.device):
+            with _autocast(autocast, loaded.device):
                 loss: Any = loss_fn(lm, ids, labels, mask)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -318,5 +336,6 @@ def train_adapter(
         "final_loss": curve[-1]["loss"],
         "first_loss": curve[0]["loss"],
         "seconds": time.perf_counter() - start,
+        "autocast": autocast,
         "config": cfg.model_dump(mode="json"),
     }
