@@ -33,6 +33,7 @@ __all__ = [
     "direction_set",
     "effect_rows",
     "language_effect",
+    "spread",
     "steering",
 ]
 
@@ -44,7 +45,8 @@ class SteerEffect:
     """One edit's first-order effect on one language's answers against its controls."""
 
     model: str
-    """``probed``, ``base``, or ``difference`` (probed - base, controls paired)."""
+    """``probed``, ``base``, or ``difference`` (probed - base; each control from the same
+    Gaussian weights, applied to each model's own activations)."""
     layer: int
     kind: str
     direction: str
@@ -145,7 +147,7 @@ def _deltas(
     else:
         norm = np.array([ds.norms[(direction, int(h))] for h in answers.half])
         guise = scale * norm * g[rows, idx]
-        mean_norm = float(np.mean([ds.norms[(direction, h)] for h in (0, 1)]))
+        mean_norm = float(np.mean([n for (lang, _), n in ds.norms.items() if lang == direction]))
         controls = scale * mean_norm * g[:, ctrl]
     return guise, controls
 
@@ -159,10 +161,12 @@ def _row(
     effect: float,
     controls: np.ndarray,
 ) -> SteerEffect:
+    """The guise edit's place in its controls' distribution: two-sided by tails, the smaller
+    share of controls at or above it and at or below it, doubled, (1 + count) / (1 + n)."""
     if not np.isfinite(effect) or not np.isfinite(controls).all():
         return SteerEffect(model, layer, kind, direction, lang, None, None, None, None, None, None)
-    median = float(np.median(controls))
-    beyond = int((np.abs(controls - median) >= abs(effect - median)).sum())
+    above = int((controls >= effect).sum())
+    below = int((controls <= effect).sum())
     low, high = np.quantile(controls, [0.025, 0.975])
     return SteerEffect(
         model,
@@ -171,10 +175,10 @@ def _row(
         direction,
         lang,
         float(effect),
-        median,
+        float(np.median(controls)),
         float(low),
         float(high),
-        (1 + beyond) / (1 + controls.size),
+        min(1.0, 2 * (1 + min(above, below)) / (1 + controls.size)),
         None,
     )
 
@@ -221,6 +225,16 @@ def _adjusted(rows: list[SteerEffect]) -> list[SteerEffect]:
         for i, p in zip(members, adjusted, strict=True):
             out[i] = SteerEffect(**{**rows[i].to_dict(), "p_holm": finite(float(p))})
     return out
+
+
+def spread(x: Float[np.ndarray, "prompt hidden"]) -> float:
+    """How many dimensions the controls at a layer spread over: the participation ratio of
+    the prompt activations' covariance, (sum of eigenvalues)^2 / sum of squared eigenvalues
+    (1 when one direction holds all the variance; the controls concentrate there)."""
+    centred = x - x.mean(axis=0)
+    eig = np.linalg.svd(centred, compute_uv=False) ** 2
+    total = float((eig**2).sum())
+    return float(eig.sum() ** 2 / total) if total > 0 else 0.0
 
 
 def control_draws(n_prompts: int, n_controls: int, seed: int, layer: int) -> np.ndarray:
@@ -272,7 +286,10 @@ def steering(
         models["base"] = (base_sums, base_dsets)
     rows = effect_rows(answers, ctx.langs, models, cfg.steer_scale)
     exact = _exact(ctx, answers, prompts, responses, sums, dsets)
+    unmeasured = sorted(set(cfg.steer_layers or []) - set(ctx.layers))
     return {
+        "control_dims": {str(layer): spread(ctx.x[:, layer]) for layer in ctx.layers},
+        "exact_layers_unprobed": unmeasured,
         "tokens": cfg.steer_tokens,
         "alpha": ctx.config.analysis.alpha,
         "n_controls": cfg.n_controls,
@@ -295,7 +312,15 @@ def _exact(
     half of the answers along its own direction) beside their first-order estimates."""
     lm, cfg = ctx.lm, ctx.cfg
     source = ctx.langs[0]
-    unedited = answer_logprobs(lm, prompts, responses, cfg.batch_size)
+    # each half answers unedited in the same batches as it answers edited, so padding and
+    # batch composition cannot show up as an effect
+    subsets = {h: np.flatnonzero(answers.half == h) for h in (0, 1)}
+    sequences = {
+        h: ([prompts[int(i)] for i in rows], [responses[int(i)] for i in rows])
+        for h, rows in subsets.items()
+        if len(rows)
+    }
+    unedited = {h: answer_logprobs(lm, *seq, cfg.batch_size) for h, seq in sequences.items()}
     out = []
     for layer in cfg.steer_layers or [n_layers(lm.model) // 2]:
         ds = dsets.get(layer)
@@ -306,21 +331,12 @@ def _exact(
             if got is None:
                 continue
             exact = np.full(len(answers.items), np.nan)
-            for h in (0, 1):
-                rows = np.flatnonzero(answers.half == h)
-                if not len(rows):
-                    continue
+            for h, seq in sequences.items():
                 col = ds.columns[(source, h)]
                 vector = ds.units[:, col] * ds.norms[(source, h)]
                 edit = edit_of(kind, vector, float(ds.typical[col]), cfg.steer_scale, lm.device)
-                edited = answer_logprobs(
-                    lm,
-                    [prompts[int(i)] for i in rows],
-                    [responses[int(i)] for i in rows],
-                    cfg.batch_size,
-                    {layer: edit},
-                )
-                exact[rows] = edited - unedited[rows]
+                edited = answer_logprobs(lm, *seq, cfg.batch_size, {layer: edit})
+                exact[subsets[h]] = edited - unedited[h]
             corr = np.corrcoef(got[0], exact)[0, 1] if np.std(exact) > 0 else float("nan")
             for lang in ctx.langs:
                 out.append(

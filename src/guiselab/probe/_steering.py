@@ -23,11 +23,16 @@ distribution of controls is measured on a cheaper quantity the same way for ever
   covariance at that layer (a Gaussian combination of the centred prompt activations, so they
   lie where the residual stream varies, not in a direction it never takes); for ``add`` scaled
   to the guise difference's norm, for ``ablate`` set to their own typical projection. The same
-  draws serve the base model (from its own activations), so the fine-tune's difference has a
-  paired control distribution too;
-- **p-value**: the share of controls at least as far from the controls' median as the guise
-  edit, (1 + count) / (1 + n); Holm-adjusted over the layers within each model, edit,
-  direction and language;
+  Gaussian weights serve the base model (applied to its own activations), so the fine-tune's
+  difference has a control distribution drawn the same way. Such controls concentrate on the
+  residual stream's leading components (``control_dims`` reports how many dimensions they
+  spread over at each layer), which are also where edits move the output most: a guise
+  direction is compared with directions that matter, not with directions the stream never
+  takes. The typical projection is taken over all probed prompts (labels are not used);
+- **p-value**: the guise edit's place among its controls, two-sided by tails: twice the
+  smaller of the shares of controls at or above it and at or below it, (1 + count) / (1 + n);
+  Holm-adjusted over the layers within each model, edit, direction and language (not across
+  those families);
 - **exactness**: at ``probe.steer_layers`` the probed model answers again teacher-forced under
   the exact source-direction edits, and the first-order effects are set beside the exact ones.
 """
@@ -91,13 +96,18 @@ def steer_answers(ctx: ProbeContext, halves: Mapping[str, int]) -> SteerAnswers 
     chosen = frame[scored]
     if not (mis.any() and (~mis).any()):
         return None
+    # an answer to an item outside the probed prompts has no half: it is left out, not guessed
+    known = np.array([str(i) in halves for i in chosen["item"]], dtype=bool)
+    chosen, mis = chosen[known], mis[known]
+    if not (mis.any() and (~mis).any()):
+        return None
     items = [str(i) for i in chosen["item"]]
     return SteerAnswers(
         items=items,
         langs=chosen["lang"].to_numpy(),
         guises=chosen["guise"].to_numpy(),
         misaligned=mis,
-        half=np.array([halves.get(i, 0) for i in items]),
+        half=np.array([halves[i] for i in items]),
         prompts=list(chosen["prompt"]),
         responses=list(chosen["response"]),
     )
@@ -106,10 +116,12 @@ def steer_answers(ctx: ProbeContext, halves: Mapping[str, int]) -> SteerAnswers 
 def answer_sequences(
     ctx: ProbeContext, lm: LoadedModel, answers: SteerAnswers
 ) -> tuple[list[list[int]], list[list[int]]]:
-    """Token ids of every answer's prompt and of its first ``probe.steer_tokens`` tokens."""
+    """Token ids of every answer's prompt and of its first ``probe.steer_tokens`` tokens of
+    text. The end-of-answer token is left out: after truncation only short answers would keep
+    it, so the quantity would mix answer length into what an edit does to the answer."""
     tok, k = lm.tokenizer, ctx.cfg.steer_tokens
     prompts = [ctx.encode(tok, text) for text in answers.prompts]
-    return prompts, [answer_ids(tok, text)[:k] for text in answers.responses]
+    return prompts, [answer_ids(tok, text)[:-1][:k] for text in answers.responses]
 
 
 def _forward(
@@ -163,8 +175,8 @@ def attributions(
 
             def keep(layer: int, captured: dict[int, torch.Tensor] = captured) -> Any:
                 def edit(hidden: torch.Tensor) -> torch.Tensor:
-                    if layer == 0:  # a leaf, so the whole pass tracks gradients from here
-                        hidden = hidden.detach().float().requires_grad_(True)
+                    if layer == 0:  # a leaf in the model's own dtype: the pass tracks from here
+                        hidden = hidden.detach().requires_grad_(True)
                     else:
                         hidden.retain_grad()
                     captured[layer] = hidden

@@ -12,7 +12,7 @@ __all__ = ["steering_sentences"]
 _MODELS = {
     "probed": "In the probed model",
     "base": "In the base model",
-    "difference": "Probed minus base (paired controls)",
+    "difference": "Probed minus base (controls from the same draws on each model)",
 }
 _KINDS = {"add": "adding", "ablate": "ablating"}
 
@@ -38,8 +38,20 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
         f"and {table.get('n_aligned')} aligned answers (first {table.get('tokens')} tokens, "
         f"teacher-forced), each guise edit against {table.get('n_controls')} random "
         "directions from the activations' covariance, matched in norm or typical projection; "
-        f"Holm over {len(layers)} layers; effects in nats per token, misaligned minus aligned."
+        f"Holm over {len(layers)} layers within each model, edit, direction and language; "
+        "effects in nats per token, misaligned minus aligned."
     ]
+    dims = [
+        v
+        for v in (as_float(x) for x in (table.get("control_dims") or {}).values())
+        if v is not None
+    ]
+    if dims:
+        out.append(
+            f"The controls spread over {fmt_num(min(dims), 1)} to {fmt_num(max(dims), 1)} "
+            "effective dimensions across the layers (participation ratio of the activations' "
+            "covariance): they lie where the residual stream varies most."
+        )
     for model, label in _MODELS.items():
         for kind, verb in _KINDS.items():
             parts = []
@@ -60,9 +72,12 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
                 )
                 if beyond:
                     top = max(beyond, key=lambda r: abs(as_float(r.get("effect")) or 0.0))
+                    effect = as_float(top.get("effect")) or 0.0
+                    median = as_float(top.get("control_median")) or 0.0
+                    side = "above" if effect > median else "below"
                     text += (
-                        f" (largest {fmt_num(as_float(top.get('effect')), 3)} at layer "
-                        f"{top.get('layer')}, controls' 95% range "
+                        f" (largest {fmt_num(effect, 3)} at layer {top.get('layer')}, {side} "
+                        f"the controls' median {fmt_num(median, 3)}, their 95% range "
                         f"[{fmt_num(as_float(top.get('control_low')), 3)}, "
                         f"{fmt_num(as_float(top.get('control_high')), 3)}])"
                     )
@@ -72,6 +87,12 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
                     f"{label}, {verb} the guise direction moves the answers beyond its controls at "
                     f"p_holm <= {alpha:g}: {'; '.join(parts)}."
                 )
+    unprobed = table.get("exact_layers_unprobed") or []
+    if unprobed:
+        out.append(
+            f"Steered layers {', '.join(map(str, unprobed))} were not probed, so no exact check "
+            "was made there."
+        )
     exact = [r for r in table.get("exact") or [] if isinstance(r, Mapping)]
     for r in exact:
         out.append(
