@@ -23,10 +23,10 @@ __all__ = [
     "cosine",
     "cv_auroc",
     "finite",
+    "flipped_cosines",
     "guise_direction",
     "known_auroc",
     "max_t",
-    "null_cosine_95",
     "oof_scores",
     "shuffled_transfer",
     "swapped_labels",
@@ -153,28 +153,19 @@ def cosine(a: Float[np.ndarray, " d"], b: Float[np.ndarray, " d"]) -> float:
     return float(a @ b / norm) if norm > 0 else 0.0
 
 
-def null_cosine_95(
+def flipped_cosines(
     direction: Float[np.ndarray, " hidden"],
     other_differences: Float[np.ndarray, "item hidden"],
-    rng: np.random.Generator,
-    rounds: int,
-) -> float:
-    """95th percentile of |cosine| of ``direction`` with (a) directions from the other set's
-    item differences with random signs (shuffled guise labels) and (b) random Gaussian
-    directions; the larger of the two."""
-    shuffled = [
-        abs(
-            cosine(
-                direction,
-                (other_differences * rng.choice([-1.0, 1.0], (len(other_differences), 1))).mean(
-                    axis=0
-                ),
-            )
-        )
-        for _ in range(rounds)
-    ]
-    random = [abs(cosine(direction, rng.standard_normal(direction.shape))) for _ in range(rounds)]
-    return float(max(np.quantile(shuffled, 0.95), np.quantile(random, 0.95)))
+    signs: Float[np.ndarray, "rounds item"],
+) -> Float[np.ndarray, " rounds"]:
+    """|cosine| of ``direction`` with the other set's guise direction under each round of
+    random signs on its item differences (each item's guise labels swapped or not): the null
+    of no consistent guise direction in the other set. The caller draws ``signs`` once and
+    uses them at every layer, so the rounds can be corrected over the layers (``max_t``)."""
+    null = signs @ other_differences / max(len(other_differences), 1)
+    norms = np.linalg.norm(null, axis=1) * np.linalg.norm(direction)
+    out: Float[np.ndarray, " rounds"] = np.abs(null @ direction) / np.maximum(norms, 1e-300)
+    return out
 
 
 def ablate(

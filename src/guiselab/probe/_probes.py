@@ -32,9 +32,9 @@ from guiselab.probe._directions import GuiseDirections, GuisePairs
 from guiselab.probe._measure import (
     cosine,
     finite,
+    flipped_cosines,
     known_auroc,
     max_t,
-    null_cosine_95,
     oof_scores,
     shuffled_transfer,
     swapped_labels,
@@ -64,7 +64,12 @@ class GuiseProbes:
     cos: list[float | None]
     """Cosine of the source and target languages' guise directions."""
     cos_null_95: list[float | None]
-    """95th percentile of |cos| under the null directions."""
+    """95th percentile of |cos| with the target's guise direction under random signs on its
+    item differences (the same signs at every layer)."""
+    cos_max_95: float | None
+    """95th percentile over those rounds of the largest |cos| over all layers."""
+    cos_p_adjusted: list[float | None]
+    """Per layer, |cos|'s p-value adjusted over the layers (single-step max-T)."""
     null_max_95: float | None
     """95th percentile over the null rounds of the largest shuffled transfer over all layers:
     a transfer above it is above the null at that layer with the layers corrected for."""
@@ -81,6 +86,8 @@ class GuiseProbes:
             "transfer_p_adjusted": self.transfer_p_adjusted,
             "cos_en_ru": self.cos,
             "cos_null_95": self.cos_null_95,
+            "cos_max_95": self.cos_max_95,
+            "cos_p_adjusted": self.cos_p_adjusted,
         }
 
 
@@ -192,9 +199,10 @@ def guise_probes(
     }
     null: list[np.ndarray] = []
     cos: list[float | None] = []
-    cos_null: list[float | None] = []
+    cos_null: list[np.ndarray] = []
     _, ys, gs = _xy(sets[source], ctx.layers[0])
     swaps = swapped_labels(ys, gs, rng, n_null)
+    signs = rng.choice([-1.0, 1.0], (n_null, len(sets[target].items)))
     for layer, at_layer in zip(ctx.layers, scores, strict=True):
         for key in auroc:
             auroc[key].append(at_layer.auroc(key))
@@ -202,20 +210,20 @@ def guise_probes(
         null.append(shuffled_transfer(xs, swaps, xt, yt))
         source_dir = directions.at(source, layer)
         cos.append(finite(cosine(source_dir, directions.at(target, layer))))
-        cos_null.append(
-            finite(
-                null_cosine_95(source_dir, sets[target].differences(layer), rng, max(n_null, 20))
-            )
-        )
+        cos_null.append(flipped_cosines(source_dir, sets[target].differences(layer), signs))
     rounds = np.array(null)  # layers x rounds
     threshold, adjusted = max_t(rounds, auroc[f"{source}_to_{target}"])
+    cos_rounds = np.array(cos_null)
+    cos_threshold, cos_adjusted = max_t(cos_rounds, [None if c is None else abs(c) for c in cos])
     return GuiseProbes(
-        auroc,
-        [finite(float(np.nanquantile(r, 0.95))) for r in rounds],
-        cos,
-        cos_null,
-        finite(threshold),
-        adjusted,
+        auroc=auroc,
+        null_auroc_95=[finite(float(np.nanquantile(r, 0.95))) for r in rounds],
+        cos=cos,
+        cos_null_95=[finite(float(np.quantile(r, 0.95))) for r in cos_rounds],
+        cos_max_95=finite(cos_threshold),
+        cos_p_adjusted=cos_adjusted,
+        null_max_95=finite(threshold),
+        transfer_p_adjusted=adjusted,
     )
 
 

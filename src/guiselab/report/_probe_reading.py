@@ -108,10 +108,15 @@ def probe_reading(probe: Mapping[str, Any]) -> list[str]:
         if c is not None and n is not None and abs(c) > n
     ]
     if cos:
+        corrected = [
+            i for i, p in enumerate(_values(probe, "cos_p_adjusted")) if p is not None and p <= 0.05
+        ]
+        largest = max((cos[i] or 0.0 for i in aligned), key=abs, default=0.0)
         out.append(
-            f"The two languages' guise directions align beyond their null at {len(aligned)} of "
-            f"{len(layers)} layers"
-            + (f" (largest cosine {max(cos[i] or 0.0 for i in aligned):.2f})." if aligned else ".")
+            f"The two languages' guise directions align beyond their sign-flip null at "
+            f"{len(aligned)} of {len(layers)} layers, {len(corrected)} with the layers "
+            "corrected for (max-T p <= 0.05)"
+            + (f" (largest |cosine| {largest:.2f})." if aligned else ".")
         )
     out.extend(_baseline_sentences(probe, keys, layers))
     out.extend(_persona_sentences(probe))
