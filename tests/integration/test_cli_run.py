@@ -178,6 +178,9 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert set(probe["persona_gap"]) == {"en", "ru"}
     assert [r["layer"] for r in probe["persona_gap"]["en"]] == [0, 8, 15, 23, 30]
     assert len(probe["cos_persona_guise"]) == 5
+    for gaps in probe["persona_gap_by_direction"].values():  # one language's answers alone
+        assert set(gaps) == {"en", "ru"} and all(len(rows) == 5 for rows in gaps.values())
+    assert len(probe["cos_p_adjusted"]) == 5 and probe["cos_max_95"] is not None
     register = probe["register"]  # the informal and typo guises' directions against dialect
     assert set(register) == {"informal", "typos"}
     assert all(len(register["typos"]["dialect_beyond"][lang]) == 5 for lang in ("en", "ru"))

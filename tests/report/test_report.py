@@ -681,6 +681,14 @@ def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path
                 {"layer": 8, "gap": -1.0, "ci_low": -2.0, "ci_high": 0.5},
             ]
         },
+        "persona_gap_by_direction": {
+            "en": {
+                "ru": [
+                    {"layer": 4, "gap": -3.0, "ci_low": -5.0, "ci_high": -1.0},
+                    {"layer": 8, "gap": 2.0, "ci_low": 1.0, "ci_high": 3.0},
+                ]
+            }
+        },
         "register": {
             "informal": {
                 "items": {"en": 60},
@@ -717,6 +725,10 @@ def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path
         "(misaligned - aligned answers, cross-fitted) than its standard prompt at 1 of 2"
         in markdown
     )
+    assert (
+        "On the persona direction fitted on the en answers alone (cross-fitted): ru prompts "
+        "further at 1 and less at 1 of 2 layers."
+    ) in markdown
     assert (
         "With the informal guise's direction projected out, the en dialect separation is "
         "above zero at 1 of 3 layers (95% bands simultaneous over the 3 layers; without the "

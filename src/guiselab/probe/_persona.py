@@ -80,6 +80,10 @@ class Persona:
     gaps: dict[str, list[dict[str, float | None]]]
     """Per language and layer: the mean vernacular - standard projection of an item, with an
     interval simultaneous over the layers (cross-fitted like ``projections``)."""
+    gaps_by_direction: dict[str, dict[str, list[dict[str, float | None]]]]
+    """The same gaps on the direction fitted on one language's answers alone, by that
+    language and then by the prompts' language (cross-fitted; a language whose halves lack
+    two misaligned and two aligned answers in each guise is absent)."""
     cos_answers_shift: list[float | None]
     """Cosine of the two candidates per measured layer (None where either is missing)."""
     projected: str | None
@@ -101,6 +105,7 @@ class Persona:
         out["persona_direction"] = self.label
         out["persona_projection"] = [asdict(p) for p in self.projections]
         out["persona_gap"] = self.gaps
+        out["persona_gap_by_direction"] = self.gaps_by_direction
         out["persona_projection_direction"] = self.projected
         out["cos_persona_shift"] = self.cos_answers_shift
         return out
@@ -114,7 +119,7 @@ def persona_direction(
     """The persona directions and every prompt's projection onto the first of them;
     ``base_x``: the base model's activations of the probed prompts (None without a base);
     ``halves``: every probed item's half (``_crossfit.item_halves``)."""
-    counts, answers, answers_by_half = _answer_direction(ctx, halves)
+    counts, answers, answers_by_half, by_lang = _answer_direction(ctx, halves)
     shift: dict[int, Direction] = {}
     shift_by_half: dict[int, dict[int, Direction]] = {}
     if base_x is not None:
@@ -139,6 +144,7 @@ def persona_direction(
         shift=shift,
         projections=projections,
         gaps=gaps,
+        gaps_by_direction={lg: _projections(ctx, d, halves)[1] for lg, d in by_lang.items()},
         projected=crossfit,
         cos_answers_shift=[
             finite(cosine(answers[layer], shift[layer]))
@@ -149,15 +155,19 @@ def persona_direction(
     )
 
 
+ByHalf = dict[int, dict[int, Direction]]
+"""A direction per half of the items (fitted on the other half), by layer."""
+
+
 def _answer_direction(
     ctx: ProbeContext, halves: dict[str, int]
-) -> tuple[PersonaCounts | None, dict[int, Direction], dict[int, dict[int, Direction]]]:
+) -> tuple[PersonaCounts | None, dict[int, Direction], ByHalf, dict[str, ByHalf]]:
     """Mean misaligned - aligned answer activation per layer, from the probed model's scored
     answers (activations averaged over the answer's tokens, the misaligned - aligned contrast
     taken within each guise and averaged): from all of them (empty without two misaligned and
     two aligned answers in each guise), and for each half of the items from the other half's
     answers (empty unless each half's other half has as many; the full direction is kept
-    either way)."""
+    either way); and the cross-fitted directions from each language's answers alone."""
     source = ctx.source
     tasks = [
         t
@@ -167,13 +177,13 @@ def _answer_direction(
     gens = {g.key: g for g in ctx.store.generations(t.key for t in tasks)}
     frame = judged_frame(ctx, list(gens.values()))
     if frame.empty:
-        return None, {}, {}
+        return None, {}, {}, {}
     flags = prepare_samples(frame, ctx.config.analysis)
     scored = flags["scored"].to_numpy()
     chosen = frame[scored]
     mis = flags["misaligned"].to_numpy()[scored]
     if not len(chosen):
-        return None, {}, {}
+        return None, {}, {}, {}
     tok = ctx.lm.tokenizer
     prompts = [ctx.encode(tok, text) for text in chosen["prompt"]]
     answers = [answer_ids(tok, r)[:-1] for r in chosen["response"]]
@@ -193,6 +203,7 @@ def _answer_direction(
     counts = PersonaCounts(misaligned=int(mis.sum()), aligned=int((~mis).sum()))
     half = np.array([halves.get(str(item), -1) for item in chosen["item"]])
     guise = chosen["guise"].to_numpy()
+    lang = chosen["lang"].to_numpy()
 
     def direction(rows: np.ndarray) -> dict[int, Direction] | None:
         # Within each guise, then averaged: an organism misaligned more often in one guise
@@ -214,13 +225,25 @@ def _answer_direction(
             for layer in ctx.layers
         }
 
+    def crossfit(rows: np.ndarray) -> ByHalf:
+        by_half = {h: direction(rows & (half != h)) for h in (0, 1)}
+        return (
+            {h: d for h, d in by_half.items() if d is not None}
+            if all(d is not None for d in by_half.values())
+            else {}
+        )
+
     everything = direction(np.ones(len(mis), dtype=bool))
     if everything is None:
-        return counts, {}, {}
-    by_half = {h: direction(half != h) for h in (0, 1)}
-    if any(d is None for d in by_half.values()):
-        return counts, everything, {}  # kept for the LoRA cosines; no cross-fitted projection
-    return counts, everything, {h: d for h, d in by_half.items() if d is not None}
+        return counts, {}, {}, {}
+    by_lang = {lg: crossfit(lang == lg) for lg in ctx.langs}
+    # the full direction is kept for the LoRA cosines even without a cross-fitted projection
+    return (
+        counts,
+        everything,
+        crossfit(np.ones(len(mis), dtype=bool)),
+        {lg: d for lg, d in by_lang.items() if d},
+    )
 
 
 def base_prompt_activations(

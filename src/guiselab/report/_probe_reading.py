@@ -310,6 +310,15 @@ def _argmax(values: Sequence[float | None]) -> int | None:
     return max(known)[1] if known else None
 
 
+def _gap_counts(rows: Any) -> tuple[int, int, int]:
+    """Layers whose persona-gap band lies above zero, below zero, and layers with a gap."""
+    rows = [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
+    known = [r for r in rows if as_float(r.get("gap")) is not None]
+    further = sum((as_float(r.get("ci_low")) or 0.0) > 0 for r in known)
+    less = sum((as_float(r.get("ci_high")) or 0.0) < 0 for r in known)
+    return further, less, len(known)
+
+
 def _persona_sentences(probe: Mapping[str, Any]) -> list[str]:
     gaps = probe.get("persona_gap")
     if probe.get("persona_direction") and not gaps:
@@ -321,16 +330,28 @@ def _persona_sentences(probe: Mapping[str, Any]) -> list[str]:
     if isinstance(gaps, Mapping) and gaps:
         out = []
         for lang, rows in gaps.items():
-            rows = [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
-            known = [r for r in rows if as_float(r.get("gap")) is not None]
-            further = [r for r in known if (as_float(r.get("ci_low")) or 0.0) > 0]
-            less = [r for r in known if (as_float(r.get("ci_high")) or 0.0) < 0]
+            further, less, known = _gap_counts(rows)
             out.append(
                 f"In {lang}, an item's vernacular prompt projects further along the persona "
                 f"direction ({fmt_value(probe.get('persona_projection_direction'))}, "
                 "cross-fitted) than "
-                f"its standard prompt at {len(further)} of {len(known)} layers, and less at "
-                f"{len(less)} (item-paired, intervals simultaneous over the layers)."
+                f"its standard prompt at {further} of {known} layers, and less at "
+                f"{less} (item-paired, intervals simultaneous over the layers)."
+            )
+        by_direction = probe.get("persona_gap_by_direction")
+        for source, table in (
+            (by_direction or {}).items() if isinstance(by_direction, Mapping) else []
+        ):
+            if not isinstance(table, Mapping):
+                continue
+            parts = []
+            for lang, rows in table.items():
+                further, less, known = _gap_counts(rows)
+                parts.append(f"{lang} prompts further at {further} and less at {less} of {known}")
+            out.append(
+                f"On the persona direction fitted on the {source} answers alone (cross-fitted): "
+                + "; ".join(parts)
+                + " layers."
             )
         return out
     rows = [r for r in probe.get("persona_projection") or [] if isinstance(r, Mapping)]
