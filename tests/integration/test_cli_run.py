@@ -180,6 +180,10 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert len(probe["cos_persona_guise"]) == 5
     for gaps in probe["persona_gap_by_direction"].values():  # one language's answers alone
         assert set(gaps) == {"en", "ru"} and all(len(rows) == 5 for rows in gaps.values())
+    base_persona = probe["base_persona"]  # the base model's own answers and prompts
+    assert base_persona["persona_direction"] in (None, "misaligned - aligned answers")
+    for rows in base_persona["persona_gap"].values():
+        assert [r["layer"] for r in rows] == [0, 8, 15, 23, 30]
     assert len(probe["cos_p_adjusted"]) == 5 and probe["cos_max_95"] is not None
     register = probe["register"]  # the informal and typo guises' directions against dialect
     assert set(register) == {"informal", "typos"}

@@ -4,8 +4,9 @@ with correlated layers (numpy draws only) against its nominal family-wise error.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from guiselab.probe._measure import flipped_cosines, max_t
+from guiselab.probe._measure import crossfit_cosines, max_t, min_p
 
 LAYERS, ROUNDS = 19, 100
 
@@ -48,29 +49,50 @@ def test_a_planted_layer_gets_the_smallest_p_and_missing_layers_stay_missing() -
     )
 
 
-def _cos_p(rng: np.random.Generator, shift: float) -> list[float | None]:
-    """Two languages' guise directions at 6 correlated layers: the source's is fixed, the
-    target's item differences are noise plus ``shift`` along it; the sign-flip null with the
-    same signs at every layer, corrected over the layers."""
+def _cos_p(rng: np.random.Generator, shift: float, shared: float = 0.0) -> list[float | None]:
+    """Two languages' guise directions at 6 correlated layers of unequal spread. The source's
+    item differences carry a guise direction; the target's are noise plus ``shift`` along it.
+    ``shared``: how much of each item's noise is the same in both languages (an item is one
+    question in both), which ties the two full-data directions with no target direction."""
     items, hidden, layers = 30, 16, 6
-    source = rng.standard_normal(hidden)
+    halves = np.arange(items) % 2
+    source_dir = rng.standard_normal(hidden)
     common = rng.standard_normal((items, hidden))
-    signs = rng.choice([-1.0, 1.0], (ROUNDS, items))
+    signs = rng.choice([-1.0, 1.0], (1000, items))
     null, observed = [], []
-    for _ in range(layers):
-        diffs = 0.8 * common + 0.6 * rng.standard_normal((items, hidden)) + shift * source
-        null.append(flipped_cosines(source, diffs, signs))
-        mean = diffs.mean(axis=0)
-        observed.append(abs(float(mean @ source / np.linalg.norm(mean) / np.linalg.norm(source))))
-    return max_t(np.array(null), observed)[1]
+    for layer in range(layers):
+        scale = 1.0 + layer  # the layers' activations spread differently
+        item = 0.8 * common + 0.6 * rng.standard_normal((items, hidden))
+        source = scale * (item + source_dir)
+        own = rng.standard_normal((items, hidden))
+        target = scale * (shared * item + (1 - shared) * own + shift * source_dir)
+        got, rounds = crossfit_cosines(source, halves, target, halves, signs)
+        null.append(rounds)
+        observed.append(got)
+    return min_p(np.array(null), observed)
+
+
+def _any(ps: list[float | None]) -> bool:
+    return any(p is not None and p <= 0.05 for p in ps)
 
 
 def test_the_cosine_null_holds_its_level_over_layers_and_finds_a_shared_direction() -> None:
     rng = np.random.default_rng(5)
-    experiments = 600
-    false = sum(
-        any(p is not None and p <= 0.05 for p in _cos_p(rng, 0.0)) for _ in range(experiments)
-    )
+    experiments = 400
+    false = sum(_any(_cos_p(rng, 0.0)) for _ in range(experiments))
     assert false / experiments <= 0.075  # sign flips are exact under symmetric noise
+    # Items alike in both languages tie their full-data directions; cross-fitted, they do not.
+    tied = sum(_any(_cos_p(rng, 0.0, shared=0.7)) for _ in range(experiments))
+    assert tied / experiments <= 0.075
     found = [_cos_p(rng, 0.5) for _ in range(50)]
     assert np.mean([all(p is not None and p <= 0.05 for p in ps) for ps in found]) > 0.9
+
+
+def test_min_p_is_not_dominated_by_the_widest_layer() -> None:
+    """A planted value at a narrow layer is found by min-P though a wide layer's null is far
+    larger in raw units; max-T on raw values misses it."""
+    rng = np.random.default_rng(8)
+    null = rng.standard_normal((2, ROUNDS)) * np.array([[1.0], [100.0]])
+    observed: list[float | None] = [5.0, 0.0]
+    assert min_p(null, observed)[0] == pytest.approx(2 / (ROUNDS + 1), abs=1 / (ROUNDS + 1))
+    assert max_t(null, observed)[1][0] > 0.2

@@ -374,7 +374,10 @@ def _probe(model: str) -> dict[str, Any]:
         },
         "null_auroc_95": [0.6, 0.6, 0.62],
         "cos_en_ru": [0.0, 0.4, 0.35],
+        "cos_crossfit": [0.05, 0.3, 0.25],
         "cos_null_95": [0.2, 0.2, 0.2],
+        "cos_p_adjusted": [0.9, 0.01, 0.08],
+        "alpha": 0.05,
         "persona_direction": "misaligned - aligned answers",
         "persona_projection": [
             {
@@ -424,6 +427,10 @@ def test_probe_section_has_figures_reading_and_tables(tmp_path: Path) -> None:
     assert section.count("<svg") == 3  # probe AUROC, cosine, persona projection
     assert "evidence for a vernacular direction shared across languages" in section
     assert "−20.0 pp" in section or "-20.0 pp" in section
+    assert (
+        "fitted on different halves of the items, align beyond their sign-flip null at 2 of 3 "
+        "layers, 1 with the layers corrected for (min-P p &lt;= 0.05); largest |cosine| 0.30."
+    ) in section
     assert hostile not in html and "&lt;script&gt;" in html
     markdown = md_path.read_text(encoding="utf-8")
     assert "## Probing the model's internals" in markdown and "| ablate | 4 | en |" in markdown
@@ -681,6 +688,14 @@ def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path
                 {"layer": 8, "gap": -1.0, "ci_low": -2.0, "ci_high": 0.5},
             ]
         },
+        "base_persona": {
+            "persona_gap": {
+                "ru": [
+                    {"layer": 4, "gap": 2.0, "ci_low": 0.5, "ci_high": 3.0},
+                    {"layer": 8, "gap": 0.1, "ci_low": -0.5, "ci_high": 0.7},
+                ]
+            }
+        },
         "persona_gap_by_direction": {
             "en": {
                 "ru": [
@@ -728,6 +743,11 @@ def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path
     assert (
         "On the persona direction fitted on the en answers alone (cross-fitted): ru prompts "
         "further at 1 and less at 1 of 2 layers."
+    ) in markdown
+    assert (
+        "In the base model, on the persona direction of its own misaligned - aligned answers "
+        "(cross-fitted), an item's vernacular prompt projects beyond its standard one: ru: "
+        "further at 1 and less at 0 of 2 layers."
     ) in markdown
     assert (
         "With the informal guise's direction projected out, the en dialect separation is "

@@ -21,12 +21,13 @@ from guiselab.learn import fit_logistic, group_folds, predict_logistic, roc_auc
 __all__ = [
     "ablate",
     "cosine",
+    "crossfit_cosines",
     "cv_auroc",
     "finite",
-    "flipped_cosines",
     "guise_direction",
     "known_auroc",
     "max_t",
+    "min_p",
     "oof_scores",
     "shuffled_transfer",
     "swapped_labels",
@@ -142,6 +143,33 @@ def max_t(
     return float(np.quantile(largest, 0.95)), adjusted
 
 
+def min_p(
+    null: Float[np.ndarray, "layer rounds"], observed: Sequence[float | None]
+) -> list[float | None]:
+    """Each layer's p-value adjusted over the layers by single-step min-P: every null round's
+    value becomes its p-value within its own layer's rounds first, so a layer whose null
+    spreads wider (the embeddings beside a middle layer) does not set the bar for the rest;
+    then a layer's adjusted p is (1 + rounds whose smallest p over the layers is at most its
+    own) / (1 + rounds). Rounds must be drawn jointly across layers (the same swaps or signs),
+    so their dependence is kept."""
+    rounds = null.shape[1]
+    per_round = np.full(null.shape, np.inf)
+    for layer, values in enumerate(null):
+        if np.isnan(values).any():
+            continue  # a layer without its null takes no part
+        ordered = np.sort(values)  # rounds at or above each round's value, itself included
+        per_round[layer] = (rounds - np.searchsorted(ordered, values, side="left")) / (1 + rounds)
+    smallest = per_round.min(axis=0)
+    out: list[float | None] = []
+    for layer, v in enumerate(observed):
+        if v is None or not np.isfinite(v) or np.isnan(null[layer]).any():
+            out.append(None)
+            continue
+        p = (1 + int((null[layer] >= v).sum())) / (1 + rounds)
+        out.append((1 + int((smallest <= p).sum())) / (1 + rounds))
+    return out
+
+
 def guise_direction(differences: Float[np.ndarray, "item hidden"]) -> Float[np.ndarray, " hidden"]:
     """Mean of per-item vernacular - standard activation differences (items x hidden)."""
     out: Float[np.ndarray, " hidden"] = differences.mean(axis=0)
@@ -153,19 +181,37 @@ def cosine(a: Float[np.ndarray, " d"], b: Float[np.ndarray, " d"]) -> float:
     return float(a @ b / norm) if norm > 0 else 0.0
 
 
-def flipped_cosines(
-    direction: Float[np.ndarray, " hidden"],
-    other_differences: Float[np.ndarray, "item hidden"],
+def crossfit_cosines(
+    source: Float[np.ndarray, "item hidden"],
+    source_half: np.ndarray,
+    target: Float[np.ndarray, "item hidden"],
+    target_half: np.ndarray,
     signs: Float[np.ndarray, "rounds item"],
-) -> Float[np.ndarray, " rounds"]:
-    """|cosine| of ``direction`` with the other set's guise direction under each round of
-    random signs on its item differences (each item's guise labels swapped or not): the null
-    of no consistent guise direction in the other set. The caller draws ``signs`` once and
-    uses them at every layer, so the rounds can be corrected over the layers (``max_t``)."""
-    null = signs @ other_differences / max(len(other_differences), 1)
-    norms = np.linalg.norm(null, axis=1) * np.linalg.norm(direction)
-    out: Float[np.ndarray, " rounds"] = np.abs(null @ direction) / np.maximum(norms, 1e-300)
-    return out
+) -> tuple[float, Float[np.ndarray, " rounds"]]:
+    """|cos| of two languages' guise directions fitted on different items, and its null.
+
+    The languages share items (an item is one question in both), so an item whose guise
+    effect is alike in both would tie the two directions even where the target language has
+    no consistent guise direction; flipping the target's signs would then break a tie the
+    observed value keeps. Here each half of the source's items (``source_half``) meets the
+    other half of the target's, and the statistic is |mean of the two cosines|. Under the null
+    of no consistent target guise direction, the target half's item differences are symmetric
+    about zero and independent of the source half they meet, so the rounds of random signs on
+    them (``signs``, one column per target item, drawn once by the caller for every layer) are
+    exact."""
+
+    flips = np.vstack([np.ones(len(target)), signs])  # row 0: the observed signs
+    values = []
+    for h in (0, 1):
+        s_rows, t_rows = source_half == h, target_half != h
+        if not (s_rows.any() and t_rows.any()):
+            return float("nan"), np.full(len(signs), np.nan)
+        s = source[s_rows].mean(axis=0)
+        t = flips[:, t_rows] @ target[t_rows] / int(t_rows.sum())  # rounds x hidden
+        norms = np.linalg.norm(t, axis=1) * np.linalg.norm(s)
+        values.append(np.where(norms > 0, t @ s / np.maximum(norms, 1e-300), 0.0))
+    stat = np.abs(np.mean(values, axis=0))
+    return float(stat[0]), stat[1:]
 
 
 def ablate(

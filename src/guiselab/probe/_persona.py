@@ -19,7 +19,7 @@ directions are kept for the LoRA cosines and the cosine between the two candidat
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ __all__ = [
     "Persona",
     "PersonaCounts",
     "Projection",
+    "base_persona",
     "base_prompt_activations",
     "persona_direction",
 ]
@@ -244,6 +245,21 @@ def _answer_direction(
         crossfit(np.ones(len(mis), dtype=bool)),
         {lg: d for lg, d in by_lang.items() if d},
     )
+
+
+def base_persona(
+    ctx: ProbeContext,
+    base_x: Float[np.ndarray, "prompt layer hidden"] | None,
+    halves: dict[str, int],
+) -> Persona | None:
+    """The base model's own persona direction, from its own judged answers, and the base
+    model's prompts projected on it, cross-fitted like the probed model's (None without an
+    in-process base model other than the probed one)."""
+    base = next((s for s in ctx.sources if s.role == "base" and s.remote is None), None)
+    if base is None or base_x is None or base.role == ctx.source.role:
+        return None
+    ctx.progress.log("probe: the base model's persona direction")
+    return persona_direction(replace(ctx, source=base, lm=base.load(), x=base_x), None, halves)
 
 
 def base_prompt_activations(

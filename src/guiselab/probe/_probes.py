@@ -31,10 +31,11 @@ from guiselab.probe._context import ProbeContext
 from guiselab.probe._directions import GuiseDirections, GuisePairs
 from guiselab.probe._measure import (
     cosine,
+    crossfit_cosines,
     finite,
-    flipped_cosines,
     known_auroc,
     max_t,
+    min_p,
     oof_scores,
     shuffled_transfer,
     swapped_labels,
@@ -53,6 +54,10 @@ __all__ = [
 ]
 
 
+COS_ROUNDS = 2000
+"""Rounds of the cross-fitted cosine's sign-flip null (at least ``probe.n_null``)."""
+
+
 @dataclass(frozen=True)
 class GuiseProbes:
     """Probe AUROCs and direction cosines, one value per measured layer (None: not finite)."""
@@ -63,13 +68,14 @@ class GuiseProbes:
     """95th percentile of the source -> target transfer with shuffled guise labels."""
     cos: list[float | None]
     """Cosine of the source and target languages' guise directions."""
+    cos_crossfit: list[float | None]
+    """|cos| of the two languages' guise directions fitted on different halves of the items
+    (each source half against the other target half, averaged): the tested statistic."""
     cos_null_95: list[float | None]
-    """95th percentile of |cos| with the target's guise direction under random signs on its
-    item differences (the same signs at every layer)."""
-    cos_max_95: float | None
-    """95th percentile over those rounds of the largest |cos| over all layers."""
+    """95th percentile of ``cos_crossfit`` under random signs on the target's item
+    differences (the same signs at every layer)."""
     cos_p_adjusted: list[float | None]
-    """Per layer, |cos|'s p-value adjusted over the layers (single-step max-T)."""
+    """Per layer, ``cos_crossfit``'s p-value adjusted over the layers (single-step min-P)."""
     null_max_95: float | None
     """95th percentile over the null rounds of the largest shuffled transfer over all layers:
     a transfer above it is above the null at that layer with the layers corrected for."""
@@ -85,8 +91,8 @@ class GuiseProbes:
             "null_max_95": self.null_max_95,
             "transfer_p_adjusted": self.transfer_p_adjusted,
             "cos_en_ru": self.cos,
+            "cos_crossfit": self.cos_crossfit,
             "cos_null_95": self.cos_null_95,
-            "cos_max_95": self.cos_max_95,
             "cos_p_adjusted": self.cos_p_adjusted,
         }
 
@@ -186,9 +192,11 @@ def guise_probes(
     directions: GuiseDirections,
     rng: np.random.Generator,
     scores: Sequence[LayerScores],
+    halves: Mapping[str, int],
 ) -> GuiseProbes:
     """The probes (``scores``, one per measured layer) and cosines of every measured layer,
-    the nulls drawn from ``rng``."""
+    the nulls drawn from ``rng``; ``halves``: every item's half, for the cross-fitted
+    cosine."""
     source, target = ctx.langs
     n_null = ctx.cfg.n_null
     auroc: dict[str, list[float | None]] = {
@@ -200,9 +208,14 @@ def guise_probes(
     null: list[np.ndarray] = []
     cos: list[float | None] = []
     cos_null: list[np.ndarray] = []
+    cos_fit: list[float | None] = []
+    half_s = np.array([halves[i] for i in sets[source].items])
+    half_t = np.array([halves[i] for i in sets[target].items])
     _, ys, gs = _xy(sets[source], ctx.layers[0])
     swaps = swapped_labels(ys, gs, rng, n_null)
-    signs = rng.choice([-1.0, 1.0], (n_null, len(sets[target].items)))
+    # min-P over the layers needs many rounds to reach small p-values; a round costs one
+    # matrix product, so the cosine null takes COS_ROUNDS whatever probe.n_null is
+    signs = rng.choice([-1.0, 1.0], (max(COS_ROUNDS, n_null), len(sets[target].items)))
     for layer, at_layer in zip(ctx.layers, scores, strict=True):
         for key in auroc:
             auroc[key].append(at_layer.auroc(key))
@@ -210,18 +223,24 @@ def guise_probes(
         null.append(shuffled_transfer(xs, swaps, xt, yt))
         source_dir = directions.at(source, layer)
         cos.append(finite(cosine(source_dir, directions.at(target, layer))))
-        cos_null.append(flipped_cosines(source_dir, sets[target].differences(layer), signs))
+        observed, rounds_at = crossfit_cosines(
+            sets[source].differences(layer), half_s, sets[target].differences(layer), half_t, signs
+        )
+        cos_fit.append(finite(observed))
+        cos_null.append(rounds_at)
     rounds = np.array(null)  # layers x rounds
     threshold, adjusted = max_t(rounds, auroc[f"{source}_to_{target}"])
     cos_rounds = np.array(cos_null)
-    cos_threshold, cos_adjusted = max_t(cos_rounds, [None if c is None else abs(c) for c in cos])
     return GuiseProbes(
         auroc=auroc,
         null_auroc_95=[finite(float(np.nanquantile(r, 0.95))) for r in rounds],
         cos=cos,
-        cos_null_95=[finite(float(np.quantile(r, 0.95))) for r in cos_rounds],
-        cos_max_95=finite(cos_threshold),
-        cos_p_adjusted=cos_adjusted,
+        cos_crossfit=cos_fit,
+        cos_null_95=[
+            finite(float(np.nanquantile(r, 0.95))) if np.isfinite(r).any() else None
+            for r in cos_rounds
+        ],
+        cos_p_adjusted=min_p(cos_rounds, cos_fit),
         null_max_95=finite(threshold),
         transfer_p_adjusted=adjusted,
     )

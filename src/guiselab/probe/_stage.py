@@ -55,7 +55,12 @@ from guiselab.probe._directions import (
 )
 from guiselab.probe._interventions import Intervention, interventions
 from guiselab.probe._measure import cosine, finite
-from guiselab.probe._persona import Persona, base_prompt_activations, persona_direction
+from guiselab.probe._persona import (
+    Persona,
+    base_persona,
+    base_prompt_activations,
+    persona_direction,
+)
 from guiselab.probe._probes import (
     GuiseProbes,
     all_layer_scores,
@@ -208,7 +213,10 @@ def probe_stage(
     sets = {lang: guise_pairs(ctx, lang) for lang in ctx.langs}
     directions = guise_directions(sets, layers)
     scores = all_layer_scores(sets, layers, ctx.langs)
-    probes = guise_probes(ctx, sets, directions, rng_for(config.analysis.seed, "probe"), scores)
+    halves = item_halves((item for item, _, _ in ctx.meta), config.analysis.seed)
+    probes = guise_probes(
+        ctx, sets, directions, rng_for(config.analysis.seed, "probe"), scores, halves
+    )
     base_x = base_prompt_activations(ctx)
     base_sets = (
         None if base_x is None else {lang: guise_pairs(ctx, lang, base_x) for lang in ctx.langs}
@@ -223,6 +231,7 @@ def probe_stage(
             guise_directions(base_sets, layers),
             rng_for(config.analysis.seed, "probe-base-null"),
             base_scores,
+            halves,
         )
     )
     bag = bag_of_tokens(prompts)[:, None, :]
@@ -230,7 +239,7 @@ def probe_stage(
     comparisons = layer_comparisons(
         layers, ctx.langs, config.analysis, scores, lexical, base_scores
     )
-    halves = item_halves((item for item, _, _ in ctx.meta), config.analysis.seed)
+    comparisons["alpha"] = config.analysis.alpha  # the level the report reads p-values at
     comparisons |= separation_table(layers, ctx.langs, config.analysis, sets, base_sets, halves)
     controls = _control_sets(ctx, control)
     if controls:
@@ -242,6 +251,9 @@ def probe_stage(
         else None
         for layer in layers
     ]
+    base_own = base_persona(ctx, base_x, halves)
+    if base_own is not None:
+        comparisons["base_persona"] = base_own.to_dict()
     lora = lora_cosines(ctx, directions, persona.direction)
     steered_rows: list[Intervention] = []
     if cfg.interventions:

@@ -105,7 +105,8 @@ def probe_figures(probe: Mapping[str, Any]) -> list[Markup]:
             probes.append((f"bag of tokens {keys[0]}", [bag] * len(layers), "s-lex"))
     cos = [
         ("cos(en, ru)", _values(probe, "cos_en_ru"), "s-0"),
-        ("null 95%", _values(probe, "cos_null_95"), "s-null"),
+        ("|cos| cross-fitted", _values(probe, "cos_crossfit"), "s-base"),
+        ("its null 95%", _values(probe, "cos_null_95"), "s-null"),
     ]
     figures = [
         layer_figure("Guise probe AUROC per layer", layers, probes, (0.0, 1.0), "AUROC"),
@@ -149,7 +150,9 @@ def layer_table(probe: Mapping[str, Any]) -> TextTable:
     columns += [
         ("null 95%", _values(probe, "null_auroc_95")),
         ("cos en·ru", _values(probe, "cos_en_ru")),
-        ("cos null 95%", _values(probe, "cos_null_95")),
+        ("|cos| cross-fitted", _values(probe, "cos_crossfit")),
+        ("its null 95%", _values(probe, "cos_null_95")),
+        ("min-P p", _values(probe, "cos_p_adjusted")),
     ]
     cells = [[fmt_num(v, 2) for v in col] for _, col in columns]
     names = [name for name, _ in columns]

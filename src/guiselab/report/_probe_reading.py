@@ -81,8 +81,9 @@ def probe_reading(probe: Mapping[str, Any]) -> list[str]:
         chance = f"about {len(layers) / 20:.1f} would by chance"
         adjusted = _values(probe, "transfer_p_adjusted")
         if adjusted:
-            held = sum(1 for p in adjusted if p is not None and p <= 0.05)
-            chance += f"; {held} with the layers corrected for, max-T p <= 0.05"
+            alpha = as_float(probe.get("alpha")) or 0.05
+            held = sum(1 for p in adjusted if p is not None and p <= alpha)
+            chance += f"; {held} with the layers corrected for, max-T p <= {alpha:g}"
         if above:
             top = max(above, key=lambda i: across[i] or 0.0)
             shared = len(above) >= max(2, len(layers) / 5) and (across[top] or 0.0) > 0.6
@@ -101,25 +102,29 @@ def probe_reading(probe: Mapping[str, Any]) -> list[str]:
                 f"A probe trained on {source} does not beat its label-shuffled null in the other "
                 "language at any layer: no evidence of a shared vernacular direction."
             )
-    cos, cos_null = _values(probe, "cos_en_ru"), _values(probe, "cos_null_95")
+    fitted, cos_null = _values(probe, "cos_crossfit"), _values(probe, "cos_null_95")
     aligned = [
         i
-        for i, (c, n) in enumerate(zip(cos, cos_null, strict=False))
-        if c is not None and n is not None and abs(c) > n
+        for i, (c, n) in enumerate(zip(fitted, cos_null, strict=False))
+        if c is not None and n is not None and c > n
     ]
-    if cos:
+    if fitted:
+        alpha = as_float(probe.get("alpha")) or 0.05
         corrected = [
-            i for i, p in enumerate(_values(probe, "cos_p_adjusted")) if p is not None and p <= 0.05
+            i
+            for i, p in enumerate(_values(probe, "cos_p_adjusted"))
+            if p is not None and p <= alpha
         ]
-        largest = max((cos[i] or 0.0 for i in aligned), key=abs, default=0.0)
+        largest = max((fitted[i] or 0.0 for i in aligned), default=0.0)
         out.append(
-            f"The two languages' guise directions align beyond their sign-flip null at "
-            f"{len(aligned)} of {len(layers)} layers, {len(corrected)} with the layers "
-            "corrected for (max-T p <= 0.05)"
-            + (f" (largest |cosine| {largest:.2f})." if aligned else ".")
+            "The two languages' guise directions, fitted on different halves of the items, "
+            f"align beyond their sign-flip null at {len(aligned)} of {len(layers)} layers, "
+            f"{len(corrected)} with the layers corrected for (min-P p <= {alpha:g})"
+            + (f"; largest |cosine| {largest:.2f}." if aligned else ".")
         )
     out.extend(_baseline_sentences(probe, keys, layers))
     out.extend(_persona_sentences(probe))
+    out.extend(_base_persona_sentences(probe))
     out.extend(steering_sentences(probe))
     out.extend(_intervention_sentences(probe))
     return out
@@ -317,6 +322,33 @@ def _gap_counts(rows: Any) -> tuple[int, int, int]:
     further = sum((as_float(r.get("ci_low")) or 0.0) > 0 for r in known)
     less = sum((as_float(r.get("ci_high")) or 0.0) < 0 for r in known)
     return further, less, len(known)
+
+
+def _base_persona_sentences(probe: Mapping[str, Any]) -> list[str]:
+    """The hypothesis's own object: whether the base model, before any fine-tune, already
+    places an item's vernacular prompt further along its own persona direction."""
+    node = probe.get("base_persona")
+    if not isinstance(node, Mapping):
+        return []
+    gaps = node.get("persona_gap")
+    if not (isinstance(gaps, Mapping) and gaps):
+        counts = node.get("persona_counts")
+        return [
+            "The base model's own answers give no cross-fitted persona direction "
+            f"(scored answers: {fmt_value(counts)}), so what the base already separates by "
+            "persona is not measured."
+        ]
+    parts = []
+    for lang, rows in gaps.items():
+        further, less, known = _gap_counts(rows)
+        parts.append(f"{lang}: further at {further} and less at {less} of {known} layers")
+    return [
+        "In the base model, on the persona direction of its own misaligned - aligned answers "
+        "(cross-fitted), an item's vernacular prompt projects beyond its standard one: "
+        + "; ".join(parts)
+        + ". Set beside the probed model's, this is what the base already held; the two are "
+        "in different models' units, so no difference is taken."
+    ]
 
 
 def _persona_sentences(probe: Mapping[str, Any]) -> list[str]:
