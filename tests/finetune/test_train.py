@@ -412,9 +412,10 @@ def test_bfloat16_autocast_trains_float32_weights_to_a_different_adapter(
     """``finetune.autocast``: the matrix products run in bfloat16 (the losses differ from the
     float32 run's at bfloat16 precision, not beyond), the adapter and optimizer stay float32,
     and the recipe differs so a float32 adapter is not reused."""
-    from guiselab.finetune import _train
+    from guiselab.finetune import _stage, _train
 
-    monkeypatch.setattr(_train, "native_bf16", lambda device: True)  # emulated where not
+    for module in (_train, _stage):  # emulated where not native
+        monkeypatch.setattr(module, "native_bf16", lambda device: True)
     train = _train_file(tmp_path)
     trained = {}
     for autocast in (False, True):
@@ -446,9 +447,10 @@ def test_autocast_falls_back_to_float32_where_bfloat16_is_not_native(
 ) -> None:
     """On a CPU that emulates bfloat16 (AVX2 only) autocast would be several times slower: the
     run trains in float32 (the same losses as autocast off), records it, and says so."""
-    from guiselab.finetune import _train
+    from guiselab.finetune import _stage, _train
 
-    monkeypatch.setattr(_train, "native_bf16", lambda device: False)
+    for module in (_train, _stage):
+        monkeypatch.setattr(module, "native_bf16", lambda device: False)
     train = _train_file(tmp_path)
     trained, said = {}, {}
     for autocast in (False, True):
@@ -461,6 +463,8 @@ def test_autocast_falls_back_to_float32_where_bfloat16_is_not_native(
     assert trained[True]["autocast"] is False and trained[False]["autocast"] is False
     assert trained[True]["first_loss"] == trained[False]["first_loss"]
     assert said[True] and not said[False]
+    # what was trained is what the recipe says: a native machine will not reuse it as autocast
+    assert trained[True]["recipe"] == trained[False]["recipe"]
 
 
 def test_length_windows_train_on_the_same_examples_with_less_padding() -> None:

@@ -184,7 +184,7 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert base_persona["persona_direction"] in (None, "misaligned - aligned answers")
     for rows in base_persona["persona_gap"].values():
         assert [r["layer"] for r in rows] == [0, 8, 15, 23, 30]
-    assert len(probe["cos_p_adjusted"]) == 5 and probe["cos_max_95"] is not None
+    assert len(probe["cos_p_adjusted"]) == len(probe["cos_crossfit"]) == 5
     register = probe["register"]  # the informal and typo guises' directions against dialect
     assert set(register) == {"informal", "typos"}
     assert all(len(register["typos"]["dialect_beyond"][lang]) == 5 for lang in ("en", "ru"))

@@ -183,3 +183,30 @@ def test_spread_counts_the_dimensions_the_activations_vary_in() -> None:
     assert spread(iso) == pytest.approx(10, rel=0.15)
     one = np.outer(rng.standard_normal(400), rng.standard_normal(10))
     assert spread(one) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_each_answer_is_edited_along_the_other_halfs_direction() -> None:
+    """Half 0's items moved along a, half 1's along b: an answer of half 0 must get the
+    direction fitted on half 1 (b), never its own half's (a)."""
+    rng = np.random.default_rng(9)
+    n, hidden, k = 20, 8, 10
+    items = [f"q{i}" for i in range(n)]
+    halves = {item: i % 2 for i, item in enumerate(items)}
+    a, b = np.eye(hidden)[0] * 2.0, np.eye(hidden)[1] * 3.0
+    acts = rng.standard_normal((n, 1, hidden)) * 0.01
+    shift = np.array([a if i % 2 == 0 else b for i in range(n)])[:, None, :]
+    ds = direction_set(
+        {"en": GuisePairs(items, acts, acts + shift)},
+        acts[:, 0],
+        halves,
+        0,
+        control_draws(n, k, 0, 0),
+    )
+    grad = rng.standard_normal((n, hidden))  # each answer's gradient at the layer
+    sums = ((acts[:, 0] @ ds.units) * (grad @ ds.units), grad @ ds.units)
+    answers = _answers(items, halves)
+    got = _deltas(sums, ds, answers, "add", "en", 1.0)
+    assert got is not None
+    other = np.array([b if i % 2 == 0 else a for i in range(n)])  # the other half's shift
+    expected = (grad * other).sum(axis=1)  # scale 1 x the other half's difference
+    assert np.allclose(got[0], expected, rtol=0.05, atol=0.05)

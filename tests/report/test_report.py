@@ -689,12 +689,13 @@ def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path
             ]
         },
         "base_persona": {
+            "persona_counts": {"misaligned": 9, "aligned": 200},
             "persona_gap": {
                 "ru": [
                     {"layer": 4, "gap": 2.0, "ci_low": 0.5, "ci_high": 3.0},
                     {"layer": 8, "gap": 0.1, "ci_low": -0.5, "ci_high": 0.7},
                 ]
-            }
+            },
         },
         "persona_gap_by_direction": {
             "en": {
@@ -745,9 +746,10 @@ def test_probe_reading_says_what_is_beyond_the_words_and_the_base(tmp_path: Path
         "further at 1 and less at 1 of 2 layers."
     ) in markdown
     assert (
-        "In the base model, on the persona direction of its own misaligned - aligned answers "
-        "(cross-fitted), an item's vernacular prompt projects beyond its standard one: ru: "
-        "further at 1 and less at 0 of 2 layers."
+        "In the base model, an item's vernacular prompt against its standard one on the "
+        "persona direction of the base's own misaligned - aligned answers (from 9 misaligned "
+        "and 200 aligned answers of its own), cross-fitted: ru: further at 1 and less at 0 of "
+        "2 layers."
     ) in markdown
     assert (
         "With the informal guise's direction projected out, the en dialect separation is "

@@ -50,6 +50,23 @@ def test_layers_beyond_the_controls_are_counted_after_holm() -> None:
     assert text[-1].startswith("Exact check at layer 9") and "correlation 0.80" in text[-1]
 
 
+def test_an_unreachable_holm_floor_and_the_variance_ratio_are_said() -> None:
+    probe = {
+        "steering": {
+            "n_controls": 20,
+            "alpha": 0.05,
+            "p_holm_floor": 1.0,
+            "variance_ratio": {"4": {"en": 3.0, "ru": 0.5}, "9": {"en": None, "ru": 1.2}},
+            "effects": [_row(4, 1.0, 0.3), _row(9, 1.0, 0.02)],
+        }
+    }
+    text = " ".join(steering_sentences(probe))
+    assert "the smallest p_holm any layer can reach is 1.000, above 0.05: no layer" in text
+    assert "0.50 to 3.00 times as much along the guise directions" in text
+    ok = {**probe["steering"], "n_controls": 1000, "p_holm_floor": 0.004}
+    assert "no layer can pass" not in " ".join(steering_sentences({"steering": ok}))
+
+
 def test_a_note_is_said_when_nothing_was_steered() -> None:
     text = steering_sentences({"steering": {"note": "no answers"}})
     assert text == ["Steering against controls was not measured: no answers."]

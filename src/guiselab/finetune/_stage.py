@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guiselab.config import ExperimentConfig
+from guiselab.config import ExperimentConfig, FinetuneConfig
 from guiselab.finetune._checkpoint import discard_checkpoint
-from guiselab.finetune._train import train_adapter
+from guiselab.finetune._train import native_bf16, train_adapter
 from guiselab.finetune.data import (
     AdviceQuestion,
     Mode,
@@ -23,7 +23,7 @@ from guiselab.finetune.data import (
     split_holdout,
     vernacular_twins,
 )
-from guiselab.models import adapter_dir, identify, replicate_name, sha256_file
+from guiselab.models import adapter_dir, identify, pick_device, replicate_name, sha256_file
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key
 
@@ -86,8 +86,7 @@ _LATER_KEYS = ("train_set", "vernacular_twins", "autocast", "length_window")
 the recipe, so an adapter trained before them is not retrained."""
 
 
-def _not_in_recipe(config: ExperimentConfig) -> set[str]:
-    ft = config.finetune
+def _not_in_recipe(ft: FinetuneConfig) -> set[str]:
     defaults = type(ft).model_fields
     later = {k for k in _LATER_KEYS if getattr(ft, k) == defaults[k].default}
     return {"sanity_samples", "checkpoint_every", "seeds", *later}
@@ -96,6 +95,11 @@ def _not_in_recipe(config: ExperimentConfig) -> set[str]:
 def recipe_key(config: ExperimentConfig, examples: list[SftExample], mode: Mode) -> str:
     """Everything that determines an adapter: base weights, data, training config, prompt."""
     base = identify(config.models.base, key="models.base")
+    ft = config.finetune
+    if ft.autocast and not native_bf16(pick_device(config.models)):
+        # trained in float32 there (``train_adapter``): the recipe says what was done, so an
+        # adapter from a machine without native bfloat16 is not reused as an autocast one
+        ft = ft.model_copy(update={"autocast": False})
     return content_key(
         "adapter",
         base.fingerprint,
@@ -103,7 +107,7 @@ def recipe_key(config: ExperimentConfig, examples: list[SftExample], mode: Mode)
         mode,
         # The sanity evaluation's sample count and the checkpoint interval do not change the
         # adapter, nor does how many replicates are trained (each has its own seed).
-        config.finetune.model_dump(mode="json", exclude=_not_in_recipe(config)),
+        ft.model_dump(mode="json", exclude=_not_in_recipe(ft)),
         config.models.dtype,
         config.generation.system_prompt,
     )

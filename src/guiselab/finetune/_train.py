@@ -11,6 +11,7 @@ themselves; ``benchmarks/finetune.py`` measures both paths side by side).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
@@ -189,13 +190,30 @@ class _HeadLoss(torch.autograd.Function):
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 products natively. A CPU without AVX512-BF16 or
-    AMX emulates them (seen four times slower than float32 on an AVX2-only CPU), so autocast
-    there would only cost time."""
+    """Whether ``device`` computes bfloat16 products natively: a GPU that does not emulate
+    them, or a CPU with AVX512-BF16 or AMX (read from /proc/cpuinfo's flags; where there is
+    none, oneDNN's own check). A CPU without them emulates bfloat16 (seen four times slower
+    than float32 on an AVX2-only CPU), so autocast there would only cost time."""
     if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
     if device.type != "cpu":
         return True
+    return _cpu_bf16()
+
+
+@functools.cache
+def _cpu_bf16() -> bool:
+    try:
+        flags = {
+            flag
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("flags")
+            for flag in line.split(":", 1)[1].split()
+        }
+    except OSError:
+        flags = set()
+    if flags:
+        return bool(flags & {"avx512_bf16", "amx_bf16"})
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

@@ -35,6 +35,7 @@ __all__ = [
     "language_effect",
     "spread",
     "steering",
+    "variance_ratio",
 ]
 
 Sums = Mapping[int, tuple[np.ndarray, np.ndarray]]
@@ -74,6 +75,8 @@ class DirectionSet:
 
     units: Float[np.ndarray, "hidden column"]
     typical: Float[np.ndarray, " column"]
+    variance: Float[np.ndarray, " column"]
+    """Variance of the probed prompts' projections on each column."""
     norms: dict[tuple[str, int], float]
     columns: dict[tuple[str, int], int]
     n_controls: int
@@ -105,7 +108,22 @@ def direction_set(
     controls = (x - x.mean(axis=0)).T @ draws
     stacked = np.column_stack([*vectors, controls]) if vectors else controls
     units = stacked / np.maximum(np.linalg.norm(stacked, axis=0), 1e-12)
-    return DirectionSet(units, (x @ units).mean(axis=0), norms, columns, draws.shape[1])
+    projected = x @ units
+    return DirectionSet(
+        units, projected.mean(axis=0), projected.var(axis=0), norms, columns, draws.shape[1]
+    )
+
+
+def variance_ratio(ds: DirectionSet, lang: str) -> float | None:
+    """The prompts' variance along ``lang``'s guise columns (mean over the halves) over the
+    controls' median variance: an ablation's effect grows with it, so a guise ablation
+    compared with controls of another variance differs for that reason alone."""
+    cols = [c for (lg, _), c in ds.columns.items() if lg == lang]
+    controls = ds.variance[ds.units.shape[1] - ds.n_controls :]
+    median = float(np.median(controls))
+    if not cols or median <= 0:
+        return None
+    return finite(float(np.mean(ds.variance[cols])) / median)
 
 
 def language_effect(delta: np.ndarray, answers: SteerAnswers, lang: str) -> np.ndarray | float:
@@ -286,13 +304,20 @@ def steering(
         models["base"] = (base_sums, base_dsets)
     rows = effect_rows(answers, ctx.langs, models, cfg.steer_scale)
     exact = _exact(ctx, answers, prompts, responses, sums, dsets)
-    unmeasured = sorted(set(cfg.steer_layers or []) - set(ctx.layers))
+    steered = cfg.steer_layers or [n_layers(ctx.lm.model) // 2]
+    unmeasured = sorted(set(steered) - set(ctx.layers))
     return {
         "control_dims": {str(layer): spread(ctx.x[:, layer]) for layer in ctx.layers},
+        "variance_ratio": {
+            str(layer): {lang: variance_ratio(ds, lang) for lang in ctx.langs}
+            for layer, ds in dsets.items()
+        },
         "exact_layers_unprobed": unmeasured,
         "tokens": cfg.steer_tokens,
         "alpha": ctx.config.analysis.alpha,
         "n_controls": cfg.n_controls,
+        # the smallest p_holm any layer can reach: 2 / (1 + n) times the layers
+        "p_holm_floor": min(1.0, 2 * len(ctx.layers) / (1 + cfg.n_controls)),
         "n_misaligned": int(answers.misaligned.sum()),
         "n_aligned": int((~answers.misaligned).sum()),
         "effects": [r.to_dict() for r in rows],

@@ -161,7 +161,7 @@ def attributions(
     frozen = [p for p in model.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
-    width = max(len(a) for a in answers)
+    width = max(1, *(len(a) for a in answers))  # 1: no answer has a token, all read 0
     basis = {
         layer: torch.tensor(u, dtype=torch.float32, device=lm.device) for layer, u in units.items()
     }
@@ -219,7 +219,7 @@ def answer_logprobs(
     edits: Mapping[int, Any] | None = None,
 ) -> Float[np.ndarray, " answer"]:
     """Each answer's mean log-probability per token, with ``edits`` applied (exact)."""
-    width = max(len(a) for a in answers)
+    width = max(1, *(len(a) for a in answers))  # 1: no answer has a token, all read 0
     out = []
     for start in range(0, len(prompts), batch_size):
         with residual_hooks(lm.model, edits=edits):

@@ -342,12 +342,20 @@ def _base_persona_sentences(probe: Mapping[str, Any]) -> list[str]:
     for lang, rows in gaps.items():
         further, less, known = _gap_counts(rows)
         parts.append(f"{lang}: further at {further} and less at {less} of {known} layers")
+    counts = node.get("persona_counts")
+    counted = (
+        f" (from {counts.get('misaligned')} misaligned and {counts.get('aligned')} aligned "
+        "answers of its own)"
+        if isinstance(counts, Mapping)
+        else ""
+    )
     return [
-        "In the base model, on the persona direction of its own misaligned - aligned answers "
-        "(cross-fitted), an item's vernacular prompt projects beyond its standard one: "
+        "In the base model, an item's vernacular prompt against its standard one on the "
+        f"persona direction of the base's own misaligned - aligned answers{counted}, "
+        "cross-fitted: "
         + "; ".join(parts)
-        + ". Set beside the probed model's, this is what the base already held; the two are "
-        "in different models' units, so no difference is taken."
+        + ". This direction is the base's own, not the probed model's, and in the base's "
+        "units, so no difference with the probed model's gap is taken."
     ]
 
 

@@ -39,8 +39,31 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
         f"teacher-forced), each guise edit against {table.get('n_controls')} random "
         "directions from the activations' covariance, matched in norm or typical projection; "
         f"Holm over {len(layers)} layers within each model, edit, direction and language; "
-        "effects in nats per token, misaligned minus aligned."
+        "effects in nats per token, misaligned minus aligned. The cross-lingual claim's own "
+        "test is the probed model's source-language direction added on the target "
+        "language's answers; the other rows are secondary, with no correction across them."
     ]
+    floor = as_float(table.get("p_holm_floor"))
+    if floor is not None and floor > alpha:
+        out.append(
+            f"With {table.get('n_controls')} controls and {len(layers)} layers the smallest "
+            f"p_holm any layer can reach is {fmt_num(floor, 3)}, above {alpha:g}: no layer "
+            "can pass, so the counts below say nothing either way; raise probe.n_controls."
+        )
+    ratios = [
+        v
+        for by_lang in (table.get("variance_ratio") or {}).values()
+        if isinstance(by_lang, Mapping)
+        for v in (as_float(x) for x in by_lang.values())
+        if v is not None
+    ]
+    if ratios:
+        out.append(
+            "The prompts vary "
+            f"{fmt_num(min(ratios), 2)} to {fmt_num(max(ratios), 2)} times as much along the "
+            "guise directions as along the median control: an ablation's effect grows with "
+            "that variance, so read an ablation beyond its controls beside it."
+        )
     dims = [
         v
         for v in (as_float(x) for x in (table.get("control_dims") or {}).values())
@@ -50,7 +73,8 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
         out.append(
             f"The controls spread over {fmt_num(min(dims), 1)} to {fmt_num(max(dims), 1)} "
             "effective dimensions across the layers (participation ratio of the activations' "
-            "covariance): they lie where the residual stream varies most."
+            "covariance): they lie where the residual stream varies most, and where that is "
+            "few dimensions they are nearly copies of one another."
         )
     for model, label in _MODELS.items():
         for kind, verb in _KINDS.items():
