@@ -48,6 +48,9 @@ def test_layers_beyond_the_controls_are_counted_after_holm() -> None:
     base = next(t for t in text if t.startswith("In the base model, adding"))
     assert "at 0 of 1 layers" in base
     assert text[-1].startswith("Exact check at layer 9") and "correlation 0.80" in text[-1]
+    probe["steering"]["exact"][0] |= {"kind": "ablate", "answer_correlation": 0.02}
+    said = steering_sentences(probe)[-1]
+    assert said.startswith("The first-order estimate of ablating the guise direction does not")
 
 
 def test_an_unreachable_holm_floor_and_the_variance_ratio_are_said() -> None:

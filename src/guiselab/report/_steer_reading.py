@@ -15,6 +15,9 @@ _MODELS = {
     "difference": "Probed minus base (controls from the same draws on each model)",
 }
 _KINDS = {"add": "adding", "ablate": "ablating"}
+UNRELIABLE = 0.5
+"""Below this per-answer correlation with the exact edit, a kind's first-order rows are
+said not to predict the edit."""
 
 
 def _rows(probe: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
@@ -126,4 +129,17 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
             f"{fmt_num(as_float(r.get('exact')), 3)}; per-answer correlation "
             f"{fmt_num(as_float(r.get('answer_correlation')), 2)}."
         )
+    for kind, verb in _KINDS.items():
+        corr = [
+            c
+            for c in (as_float(r.get("answer_correlation")) for r in exact if r.get("kind") == kind)
+            if c is not None
+        ]
+        if corr and max(corr) < UNRELIABLE:
+            out.append(
+                f"The first-order estimate of {verb} the guise direction does not predict the "
+                f"exact edit (per-answer correlation {fmt_num(max(corr), 2)}): that edit is "
+                "too large for a first-order reading, so its rows above say little about what "
+                "the edit itself does."
+            )
     return out
