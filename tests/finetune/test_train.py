@@ -526,6 +526,6 @@ def test_training_takes_its_batches_from_the_configured_length_window(
             recipes[window] = finetune_stage(store, config, run, NullProgress())["organism"]
         settings = AnalysisPlan.from_config(config).settings()
         assert ("length_window" in settings["data"]["finetune"]) == (window != 1)
-        assert ("length_window" in _not_in_recipe(config)) == (window == 1)
+        assert ("length_window" in _not_in_recipe(config.finetune)) == (window == 1)
     assert set(windows) == {1, 4} and windows.count(4) == windows.count(1) >= 1
     assert recipes[1]["recipe"] != recipes[4]["recipe"]
