@@ -227,12 +227,8 @@ def _answer_direction(
         }
 
     def crossfit(rows: np.ndarray) -> ByHalf:
-        by_half = {h: direction(rows & (half != h)) for h in (0, 1)}
-        return (
-            {h: d for h, d in by_half.items() if d is not None}
-            if all(d is not None for d in by_half.values())
-            else {}
-        )
+        fitted = {h: d for h in (0, 1) if (d := direction(rows & (half != h))) is not None}
+        return fitted if len(fitted) == 2 else {}  # both halves, or no cross-fitted projection
 
     everything = direction(np.ones(len(mis), dtype=bool))
     if everything is None:

@@ -81,6 +81,11 @@ class DirectionSet:
     columns: dict[tuple[str, int], int]
     n_controls: int
 
+    @property
+    def controls(self) -> slice:
+        """The control columns (after the guise columns)."""
+        return slice(self.units.shape[1] - self.n_controls, None)
+
 
 def direction_set(
     sets: Mapping[str, GuisePairs],
@@ -119,7 +124,7 @@ def variance_ratio(ds: DirectionSet, lang: str) -> float | None:
     controls' median variance: an ablation's effect grows with it, so a guise ablation
     compared with controls of another variance differs for that reason alone."""
     cols = [c for (lg, _), c in ds.columns.items() if lg == lang]
-    controls = ds.variance[ds.units.shape[1] - ds.n_controls :]
+    controls = ds.variance[ds.controls]
     median = float(np.median(controls))
     if not cols or median <= 0:
         return None
@@ -158,7 +163,7 @@ def _deltas(
         return None
     rows = np.arange(len(cols))
     idx = np.array(cols)
-    ctrl = slice(ds.units.shape[1] - ds.n_controls, None)
+    ctrl = ds.controls
     if kind == "ablate":
         guise = -(hg[rows, idx] - ds.typical[idx] * g[rows, idx])
         controls = -(hg[:, ctrl] - ds.typical[None, ctrl] * g[:, ctrl])
@@ -303,8 +308,10 @@ def steering(
         _, base_sums, base_dsets, _, _ = measure(base.load(), base_x, base_sets)
         models["base"] = (base_sums, base_dsets)
     rows = effect_rows(answers, ctx.langs, models, cfg.steer_scale)
-    exact = _exact(ctx, answers, prompts, responses, sums, dsets)
     steered = cfg.steer_layers or [n_layers(ctx.lm.model) // 2]
+    exact = _exact(
+        ctx, answers, prompts, responses, sums, {k: dsets[k] for k in steered if k in dsets}
+    )
     unmeasured = sorted(set(steered) - set(ctx.layers))
     return {
         "control_dims": {str(layer): spread(ctx.x[:, layer]) for layer in ctx.layers},
@@ -333,8 +340,9 @@ def _exact(
     sums: Sums,
     dsets: Mapping[int, DirectionSet],
 ) -> list[dict[str, Any]]:
-    """At each steered layer, the source direction's edits made exactly (teacher-forced, each
-    half of the answers along its own direction) beside their first-order estimates."""
+    """At each steered layer (the keys of ``dsets``), the source direction's edits made
+    exactly (teacher-forced, each half of the answers along its own direction) beside their
+    first-order estimates."""
     lm, cfg = ctx.lm, ctx.cfg
     source = ctx.langs[0]
     # each half answers unedited in the same batches as it answers edited, so padding and
@@ -347,10 +355,7 @@ def _exact(
     }
     unedited = {h: answer_logprobs(lm, *seq, cfg.batch_size) for h, seq in sequences.items()}
     out = []
-    for layer in cfg.steer_layers or [n_layers(lm.model) // 2]:
-        ds = dsets.get(layer)
-        if ds is None:
-            continue
+    for layer, ds in dsets.items():
         for kind in KINDS:
             got = _deltas(sums[layer], ds, answers, kind, source, cfg.steer_scale)
             if got is None:

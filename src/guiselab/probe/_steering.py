@@ -26,9 +26,9 @@ distribution of controls is measured on a cheaper quantity the same way for ever
   Gaussian weights serve the base model (applied to its own activations), so the fine-tune's
   difference has a control distribution drawn the same way. Such controls concentrate on the
   residual stream's leading components (``control_dims`` reports how many dimensions they
-  spread over at each layer), which are also where edits move the output most: a guise
-  direction is compared with directions that matter, not with directions the stream never
-  takes. The typical projection is taken over all probed prompts (labels are not used);
+  spread over at each layer, ``variance_ratio`` how the prompts' variance along the guise
+  directions compares with theirs): they are a reference, not a null the guise direction was
+  drawn from. The typical projection is taken over all probed prompts (labels are not used);
 - **p-value**: the guise edit's place among its controls, two-sided by tails: twice the
   smaller of the shares of controls at or above it and at or below it, (1 + count) / (1 + n);
   Holm-adjusted over the layers within each model, edit, direction and language (not across
@@ -94,8 +94,6 @@ def steer_answers(ctx: ProbeContext, halves: Mapping[str, int]) -> SteerAnswers 
     scored = flags["scored"].to_numpy()
     mis = flags["misaligned"].to_numpy()[scored].astype(bool)
     chosen = frame[scored]
-    if not (mis.any() and (~mis).any()):
-        return None
     # an answer to an item outside the probed prompts has no half: it is left out, not guessed
     known = np.array([str(i) in halves for i in chosen["item"]], dtype=bool)
     chosen, mis = chosen[known], mis[known]

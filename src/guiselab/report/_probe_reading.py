@@ -330,9 +330,8 @@ def _base_persona_sentences(probe: Mapping[str, Any]) -> list[str]:
     node = probe.get("base_persona")
     if not isinstance(node, Mapping):
         return []
-    gaps = node.get("persona_gap")
+    gaps, counts = node.get("persona_gap"), node.get("persona_counts")
     if not (isinstance(gaps, Mapping) and gaps):
-        counts = node.get("persona_counts")
         return [
             "The base model's own answers give no cross-fitted persona direction "
             f"(scored answers: {fmt_value(counts)}), so what the base already separates by "
@@ -342,7 +341,6 @@ def _base_persona_sentences(probe: Mapping[str, Any]) -> list[str]:
     for lang, rows in gaps.items():
         further, less, known = _gap_counts(rows)
         parts.append(f"{lang}: further at {further} and less at {less} of {known} layers")
-    counts = node.get("persona_counts")
     counted = (
         f" (from {counts.get('misaligned')} misaligned and {counts.get('aligned')} aligned "
         "answers of its own)"
