@@ -11,12 +11,14 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from _probe_texts import EN
+from _steer import steer_answers_of
 from guiselab.config import ModelsConfig
 from guiselab.models import LoadedModel, load_model, prompt_ids, render_prompt
 from guiselab.probe import collect_activations
 from guiselab.probe._directions import GuisePairs
 from guiselab.probe._interventions import edit_of
 from guiselab.probe._steer_table import (
+    DirectionSet,
     _deltas,
     _row,
     control_draws,
@@ -24,7 +26,7 @@ from guiselab.probe._steer_table import (
     effect_rows,
     spread,
 )
-from guiselab.probe._steering import SteerAnswers, answer_logprobs, attributions
+from guiselab.probe._steering import answer_logprobs, attributions
 
 
 def _lm(tiny_model_dir: Path, dtype: str) -> tuple[LoadedModel, list[list[int]]]:
@@ -76,25 +78,14 @@ def test_attributions_run_in_bfloat16_and_agree_with_float32(tiny_model_dir: Pat
         assert np.corrcoef(g16, g32)[0, 1] > 0.95
 
 
-def _answers(items: list[str], halves: dict[str, int]) -> SteerAnswers:
-    n = len(items)
-    return SteerAnswers(
-        items=items,
-        langs=np.array(["en"] * n),
-        guises=np.array(["standard" if (i // 2) % 2 else "vernacular" for i in range(n)]),
-        misaligned=np.array([i % 2 == 1 for i in range(n)]),
-        half=np.array([halves[i] for i in items]),
-        prompts=[""] * n,
-        responses=[""] * n,
-    )
-
-
-def test_each_half_is_edited_along_the_direction_fitted_on_the_other() -> None:
-    rng = np.random.default_rng(3)
-    n, hidden = 20, 16
+def _shifted_halves(
+    rng: np.random.Generator, hidden: int, a: np.ndarray, b: np.ndarray, n_controls: int
+) -> tuple[list[str], dict[str, int], np.ndarray, DirectionSet]:
+    """20 items in alternating halves, half 0's vernacular moved along ``a`` and half 1's
+    along ``b`` from small random activations at one layer; their direction set."""
+    n = 20
     items = [f"q{i}" for i in range(n)]
     halves = {item: i % 2 for i, item in enumerate(items)}
-    a, b = np.eye(hidden)[0], np.eye(hidden)[1]
     acts = rng.standard_normal((n, 1, hidden)) * 0.01
     shift = np.array([a if i % 2 == 0 else b for i in range(n)])[:, None, :]
     ds = direction_set(
@@ -102,8 +93,14 @@ def test_each_half_is_edited_along_the_direction_fitted_on_the_other() -> None:
         acts[:, 0],
         halves,
         0,
-        control_draws(n, 30, 0, 0),
+        control_draws(n, n_controls, 0, 0),
     )
+    return items, halves, acts, ds
+
+
+def test_each_half_is_edited_along_the_direction_fitted_on_the_other() -> None:
+    a, b = np.eye(16)[0], np.eye(16)[1]
+    _, _, _, ds = _shifted_halves(np.random.default_rng(3), 16, a, b, 30)
     # half 0's items moved along a, half 1's along b: half 0 is edited along b, half 1 along a
     assert abs(ds.units[:, ds.columns[("en", 0)]] @ b) > 0.99
     assert abs(ds.units[:, ds.columns[("en", 1)]] @ a) > 0.99
@@ -127,11 +124,11 @@ def test_a_half_without_a_direction_is_left_out_not_a_crash() -> None:
         rng.standard_normal((n, ds.units.shape[1])),
         rng.standard_normal((n, ds.units.shape[1])),
     )
-    in_half_0 = _answers(items, dict.fromkeys(items, 0))
+    in_half_0 = steer_answers_of(items, dict.fromkeys(items, 0))
     got = _deltas(sums, ds, in_half_0, "add", "en", 2.0)
     assert got is not None
     assert np.allclose(got[1], 2.0 * ds.norms[("en", 0)] * sums[1][:, 1:])
-    assert _deltas(sums, ds, _answers(items, pair_halves), "add", "en", 2.0) is None
+    assert _deltas(sums, ds, steer_answers_of(items, pair_halves), "add", "en", 2.0) is None
 
 
 def test_the_control_p_value_is_two_sided_around_the_controls_not_around_zero() -> None:
@@ -163,7 +160,7 @@ def test_difference_rows_and_holm_over_the_layers() -> None:
         layer: (rng.standard_normal((n, 2 + k)), rng.standard_normal((n, 2 + k)))
         for layer in range(3)
     }
-    answers = _answers(items, halves)
+    answers = steer_answers_of(items, halves)
     rows = effect_rows(answers, ["en"], {"probed": (sums, sets), "base": (sums, sets)}, 1.0)
     diff = [r for r in rows if r.model == "difference"]
     assert len(diff) == 3 * 2  # layers x kinds
@@ -188,24 +185,13 @@ def test_spread_counts_the_dimensions_the_activations_vary_in() -> None:
 def test_each_answer_is_edited_along_the_other_halfs_direction() -> None:
     """Half 0's items moved along a, half 1's along b: an answer of half 0 must get the
     direction fitted on half 1 (b), never its own half's (a)."""
-    rng = np.random.default_rng(9)
-    n, hidden, k = 20, 8, 10
-    items = [f"q{i}" for i in range(n)]
-    halves = {item: i % 2 for i, item in enumerate(items)}
+    n, hidden = 20, 8
     a, b = np.eye(hidden)[0] * 2.0, np.eye(hidden)[1] * 3.0
-    acts = rng.standard_normal((n, 1, hidden)) * 0.01
-    shift = np.array([a if i % 2 == 0 else b for i in range(n)])[:, None, :]
-    ds = direction_set(
-        {"en": GuisePairs(items, acts, acts + shift)},
-        acts[:, 0],
-        halves,
-        0,
-        control_draws(n, k, 0, 0),
-    )
+    rng = np.random.default_rng(9)
+    items, halves, acts, ds = _shifted_halves(rng, hidden, a, b, 10)
     grad = rng.standard_normal((n, hidden))  # each answer's gradient at the layer
     sums = ((acts[:, 0] @ ds.units) * (grad @ ds.units), grad @ ds.units)
-    answers = _answers(items, halves)
-    got = _deltas(sums, ds, answers, "add", "en", 1.0)
+    got = _deltas(sums, ds, steer_answers_of(items, halves), "add", "en", 1.0)
     assert got is not None
     other = np.array([b if i % 2 == 0 else a for i in range(n)])  # the other half's shift
     expected = (grad * other).sum(axis=1)  # scale 1 x the other half's difference

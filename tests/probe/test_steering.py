@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from _probe_texts import EN
+from _steer import steer_answers_of
 from guiselab.config import ModelsConfig
 from guiselab.models import LoadedModel, load_model, prompt_ids, render_prompt
 from guiselab.probe import collect_activations
@@ -16,7 +17,7 @@ from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import GuisePairs
 from guiselab.probe._interventions import edit_of
 from guiselab.probe._steer_table import control_draws, direction_set, effect_rows
-from guiselab.probe._steering import SteerAnswers, answer_logprobs, attributions
+from guiselab.probe._steering import answer_logprobs, attributions
 
 LAYER = 2  # the last block's output of the two-block model
 N_CONTROLS = 200
@@ -28,19 +29,6 @@ def _setup(tiny_model_dir: Path) -> tuple[LoadedModel, list[list[int]], list[lis
     bad, good = 1000, 2000  # the "misaligned" answers repeat one token, the aligned another
     answers = [[bad] * 5 if i % 2 else [good] * 5 for i in range(len(prompts))]
     return lm, prompts, answers, bad
-
-
-def _answers(n: int, halves: dict[str, int]) -> SteerAnswers:
-    items = [f"q{i}" for i in range(n)]
-    return SteerAnswers(
-        items=items,
-        langs=np.array(["en"] * n),
-        guises=np.array(["standard" if (i // 2) % 2 else "vernacular" for i in range(n)]),
-        misaligned=np.array([i % 2 == 1 for i in range(n)]),
-        half=np.array([halves[i] for i in items]),
-        prompts=[""] * n,
-        responses=[""] * n,
-    )
 
 
 def test_first_order_sums_match_exact_edits(tiny_model_dir: Path) -> None:
@@ -81,7 +69,9 @@ def _effects(
         sets, acts[:, LAYER], halves, LAYER, control_draws(len(items), N_CONTROLS, seed, LAYER)
     )
     _, sums = attributions(lm, prompts, answers, {LAYER: ds.units}, batch_size=6)
-    rows = effect_rows(_answers(len(items), halves), ["en"], {"probed": (sums, {LAYER: ds})}, 1.0)
+    rows = effect_rows(
+        steer_answers_of(items, halves), ["en"], {"probed": (sums, {LAYER: ds})}, 1.0
+    )
     return [r.to_dict() for r in rows]
 
 
