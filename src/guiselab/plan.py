@@ -21,7 +21,7 @@ from guiselab.judge import (
 )
 from guiselab.models import parse_ref
 from guiselab.pairs import GUISES, Pair, select_pairs
-from guiselab.probe import INTERVENTION_KINDS
+from guiselab.probe import intervention_edits
 from guiselab.simulate import decision_rates, scenarios_for
 
 __all__ = ["design_text", "estimate", "outcome_power", "samples_per_item"]
@@ -168,8 +168,8 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
 
 def _steered_generations(config: ExperimentConfig, pairs: Sequence[Pair]) -> int:
     """The probe's intervention answers: every prompt of the analysis's two languages, once,
-    under each edit (the direction ablated, added, a random direction ablated) at each steered
-    layer, for an in-process probed model."""
+    under each edit (the guise direction ablated and added, each control ablated) at each
+    steered layer, for an in-process probed model."""
     probe, models = config.probe, config.models
     if not (probe.enabled and probe.interventions and probe.model in models.roles):
         return 0
@@ -178,7 +178,7 @@ def _steered_generations(config: ExperimentConfig, pairs: Sequence[Pair]) -> int
         return 0  # a served model's internals cannot be read: the probe stage skips it
     langs = (config.analysis.source_lang, config.analysis.target_lang)
     prompts = sum(p.lang in langs for p in pairs) * len(GUISES)
-    return len(INTERVENTION_KINDS) * len(probe.steer_layers or [0]) * prompts
+    return intervention_edits(probe.sampled_controls) * len(probe.steer_layers or [0]) * prompts
 
 
 _MIRROR_ROWS = (

@@ -404,7 +404,8 @@ def _probe(model: str) -> dict[str, Any]:
                 "n_items": 20,
             },
             {
-                "kind": "random",
+                "kind": "control",
+                "control": 17,
                 "layer": 4,
                 "lang": "en",
                 "guise": "vernacular",
@@ -427,6 +428,8 @@ def test_probe_section_has_figures_reading_and_tables(tmp_path: Path) -> None:
     assert section.count("<svg") == 3  # probe AUROC, cosine, persona projection
     assert "evidence for a vernacular direction shared across languages" in section
     assert "−20.0 pp" in section or "-20.0 pp" in section
+    assert "projecting out its variance-matched control, by +1.0 pp" in section
+    assert "<td>control 17</td>" in section
     assert (
         "fitted on different halves of the items, align beyond their sign-flip null at 2 of 3 "
         "layers, 1 with the layers corrected for (min-P p &lt;= 0.05); largest |cosine| 0.30."

@@ -74,3 +74,35 @@ def test_a_note_is_said_when_nothing_was_steered() -> None:
     text = steering_sentences({"steering": {"note": "no answers"}})
     assert text == ["Steering against controls was not measured: no answers."]
     assert steering_sentences({}) == []
+
+
+def test_an_exact_ablation_is_read_against_its_exact_controls() -> None:
+    row = {
+        "layer": 9,
+        "kind": "ablate",
+        "direction": "en",
+        "lang": "ru",
+        "first_order": 0.02,
+        "exact": -0.2,
+        "answer_correlation": 0.1,
+        "n_controls": 20,
+        "control_median": 0.0,
+        "control_min": -0.05,
+        "control_max": 0.04,
+        "p_rank": 2 / 21,
+        "p_t": 0.0004,
+        "p_holm": 0.0004,
+        "outside": True,
+        "beyond_controls": True,
+        "control_variance_ratio": [0.8, 1.3],
+    }
+    probe = {"steering": {"n_controls": 1000, "effects": [_row(9, 0.5, 0.0)], "exact": [row]}}
+    said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
+    assert "Against 20 exactly ablated controls of matched variance (theirs 0.80 to 1.30" in said
+    assert "range [-0.050, 0.040], prediction p <0.001" in said
+    assert "the smallest 20 controls allow is 0.095" in said
+    assert said.endswith("removing it moves these answers beyond its controls.")
+    within = {**row, "beyond_controls": False, "outside": False, "p_t": 0.4, "p_holm": 0.4}
+    probe["steering"]["exact"] = [within]
+    said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
+    assert said.endswith("within its controls.")

@@ -26,8 +26,14 @@ class ProbeConfig(Section):
     """Label-shuffled probes (the same swaps at every layer) and sign-flipped directions
     behind the nulls; the smallest layer-adjusted transfer p-value is 1 / (1 + n_null)."""
     interventions: bool = True
-    """Answer every prompt again with the guise direction ablated, added, and a random
-    direction ablated; judge and compare with the unsteered answers."""
+    """Answer every prompt again with the guise direction ablated and added, and with
+    ``sampled_controls`` control directions ablated; judge and compare with the unsteered
+    answers."""
+    sampled_controls: int = Field(default=1, ge=1)
+    """Control directions ablated in the sampled interventions (the variance-matched ones of
+    the steering table's controls): each costs a generation and a judging of every prompt, so
+    the default's one is a sanity reference; the controlled test of an ablation is the exact
+    one against ``exact_controls``."""
     steer_layers: list[NonNegativeInt] | None = None
     """Layers the interventions edit, each one of ``layers`` (its guise direction is measured
     there); None: the middle layer."""
@@ -36,6 +42,10 @@ class ProbeConfig(Section):
     n_controls: int = Field(default=1000, ge=20)
     """Random directions (drawn from the activations' covariance) each steering effect is
     compared with, at every layer."""
+    exact_controls: int = Field(default=20, ge=20)
+    """Controls ablated exactly (teacher-forced) at each of ``steer_layers``, matched in
+    variance to the guise directions, beside the exact guise ablations: one forward pass of
+    every scored answer each (about 35 s on the default run on 2 CPU cores)."""
     steer_tokens: int = Field(default=24, ge=1)
     """Tokens of each answer the steering effect is measured on (teacher-forced)."""
     batch_size: int = Field(default=16, ge=1)

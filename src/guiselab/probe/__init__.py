@@ -13,16 +13,16 @@ from guiselab.probe._activations import (
     residual_hooks,
 )
 from guiselab.probe._context import ProbeContext
-from guiselab.probe._interventions import KINDS as INTERVENTION_KINDS
+from guiselab.probe._interventions import intervention_edits
 from guiselab.probe._stage import PROBE_FILE, ProbeResult, probe_stage
 
 __all__ = [
-    "INTERVENTION_KINDS",
     "PROBE_FILE",
     "ProbeContext",
     "ProbeResult",
     "collect_activations",
     "decoder_blocks",
+    "intervention_edits",
     "n_layers",
     "probe_stage",
     "residual_hooks",

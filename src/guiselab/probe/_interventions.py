@@ -1,19 +1,25 @@
 """Causal interventions: the probed model answers every prompt again with its residual stream
 edited at one layer, and the change in its misaligned rate is measured.
 
-At each of ``probe.steer_layers`` (default: the middle layer) three edits: the source
+At each of ``probe.steer_layers`` (default: the middle layer) the edits are: the source
 language's guise direction ablated, the same direction added ``probe.steer_scale`` times, and
-a random direction ablated as the control. Every prompt is answered with the seed of its first
-sample, the new answers are judged, and per language and guise the item-paired change in the
-misaligned rate (and in the incoherent rate, which an edit that breaks the answers raises)
-against the unsteered first samples is estimated with a bootstrap interval and a sign-flip
-p-value.
+``probe.sampled_controls`` control directions ablated. The guise direction is cross-fitted: an
+item's prompts are edited along the direction fitted on the other half of the items, so no
+answer is steered by a direction its own prompts made. The controls are those of the steering
+table (drawn from the activations' covariance, the same draws), the ones whose prompt variance
+is nearest the guise directions', each set to its own typical projection. Every prompt is
+answered with the seed of its first sample, the new answers are judged, and per language and
+guise the item-paired change in the misaligned rate (and in the incoherent rate, which an edit
+that breaks the answers raises) against the unsteered first samples is estimated with a
+bootstrap interval and a sign-flip p-value. Each sampled edit costs a generation and a judging
+of every prompt, so the controlled test of an ablation is the exact teacher-forced one of
+:mod:`guiselab.probe._steer_exact`; these answers show what the edit does to sampled text.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -27,12 +33,13 @@ from guiselab.judge import judge_stage
 from guiselab.pairs import GUISES
 from guiselab.probe._activations import Hidden, n_layers, residual_hooks
 from guiselab.probe._context import ItemFlags, ProbeContext, item_flags, judged_frame
-from guiselab.probe._directions import Direction, GuiseDirections
+from guiselab.probe._directions import Direction, GuisePairs
+from guiselab.probe._steer_table import control_draws, direction_set, matched_controls
 from guiselab.store import Generation, content_key
 
-__all__ = ["Intervention", "edit_of", "interventions"]
+__all__ = ["Intervention", "edit_of", "intervention_edits", "interventions"]
 
-KINDS = ("ablate", "add", "random")
+GUISE_KINDS = ("ablate", "add")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Intervention:
     """The effect of one edit (``kind`` at ``layer``) on one language and guise's answers."""
 
     kind: str
+    """``ablate`` or ``add`` (the guise direction), or ``control`` (a control ablated)."""
     layer: int
     lang: str
     guise: str
@@ -51,6 +59,8 @@ class Intervention:
     delta_incoherent: float
     """An edit that breaks the answers lowers the misaligned count too (misaligned needs
     coherence): read the two together."""
+    control: int | None = None
+    """For a control: its column among the layer's drawn controls."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,30 +73,54 @@ class _Run:
     kind: str
     layer: int
     answers: list[Generation]
+    control: int | None = None
 
 
-def interventions(ctx: ProbeContext, directions: GuiseDirections) -> list[Intervention]:
+def intervention_edits(n_controls: int) -> int:
+    """Edits per steered layer: the guise direction ablated and added, and the controls."""
+    return len(GUISE_KINDS) + n_controls
+
+
+def interventions(
+    ctx: ProbeContext, sets: Mapping[str, GuisePairs], halves: Mapping[str, int]
+) -> list[Intervention]:
     """Every edit at every steered layer, answered, judged and compared with the unsteered
     first samples."""
     source_lang, target_lang = ctx.langs
+    cfg, seed = ctx.cfg, ctx.config.analysis.seed
     tasks = [
         t
         for t in plan_generations(ctx.config, ctx.pairs, [ctx.source])
         if (t.role, t.replicate) == (ctx.source.role, ctx.source.replicate)
         and t.sample == t.replicate * ctx.config.generation.samples_per_prompt
         and t.pair.lang in ctx.langs
+        and str(t.pair.item) in halves
     ]
     baseline = ctx.store.generations(t.key for t in tasks)
     encoded = {t.key: ctx.encode(ctx.lm.tokenizer, t.pair.text(t.guise)) for t in tasks}
-    rng = np.random.default_rng(ctx.config.analysis.seed)
+    by_half = {h: [t for t in tasks if halves[str(t.pair.item)] == h] for h in (0, 1)}
     runs: list[_Run] = []
-    for layer in ctx.cfg.steer_layers or [n_layers(ctx.lm.model) // 2]:
-        guise_dir = directions.get(source_lang, layer)
-        if guise_dir is None:
+    for layer in cfg.steer_layers or [n_layers(ctx.lm.model) // 2]:
+        ds = direction_set(
+            sets,
+            ctx.x[:, layer],
+            halves,
+            layer,
+            control_draws(len(ctx.x), cfg.n_controls, seed, layer),
+        )
+        if not all((source_lang, h) in ds.columns for h, part in by_half.items() if part):
             continue
-        random = rng.standard_normal(guise_dir.shape)
-        for kind, vector in zip(KINDS, (guise_dir, guise_dir, random), strict=True):
-            runs.append(_Run(kind, layer, _steer(ctx, tasks, encoded, kind, layer, vector)))
+        for kind in GUISE_KINDS:
+            answers: list[Generation] = []
+            for h, part in by_half.items():
+                if part:
+                    col = ds.columns[(source_lang, h)]
+                    vector = ds.units[:, col] * ds.norms[(source_lang, h)]
+                    answers += _steer(ctx, part, encoded, kind, layer, vector)
+            runs.append(_Run(kind, layer, answers))
+        for col in matched_controls(ds, ctx.langs, cfg.sampled_controls):
+            answers = _steer(ctx, tasks, encoded, "control", layer, ds.units[:, col])
+            runs.append(_Run("control", layer, answers, int(col)))
     judge_stage(ctx.store, ctx.config, ctx.judge, ctx.progress)  # the new answers, none twice
     before = item_flags(ctx, judged_frame(ctx, baseline))
     out = []
@@ -162,7 +196,15 @@ def _compare(
         n_permutations=analysis.n_permutations,
         ci_level=analysis.ci_level,
         alpha=analysis.alpha,
-        rng=rng_for(analysis.seed, "intervention", run.kind, str(run.layer), lang, guise),
+        rng=rng_for(
+            analysis.seed,
+            "intervention",
+            run.kind,
+            str(run.layer),
+            lang,
+            guise,
+            *(() if run.control is None else (str(run.control),)),
+        ),
     )
     return Intervention(
         kind=run.kind,
@@ -175,6 +217,7 @@ def _compare(
         p_value=est.p_value,
         n_items=est.n_items,
         delta_incoherent=float(np.mean(incoherent)),
+        control=run.control,
     )
 
 

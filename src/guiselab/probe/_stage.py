@@ -20,11 +20,12 @@ Measured on one model (``probe.model``, the organism by default) with the run's 
 5. steering against matched controls at every measured layer (first order, teacher-forced on
    the probed model's scored answers; :mod:`guiselab.probe._steer_table`), for the probed
    model and the base, with an exact check at ``probe.steer_layers``;
-6. interventions at ``probe.steer_layers``: the English guise direction projected out, the
-   English guise difference added (``probe.steer_scale`` times), and a random direction
-   projected out as the control; every prompt is answered again with the seed of its first
-   sample, judged, and the change in misaligned rate against the unsteered answer is estimated
-   per language and guise with item-paired intervals.
+6. interventions at ``probe.steer_layers``: the English guise direction (cross-fitted: each
+   item's prompts edited along the direction fitted on the other half) projected out and added
+   (``probe.steer_scale`` times), and ``probe.sampled_controls`` variance-matched controls
+   projected out; every prompt is answered again with the seed of its first sample, judged,
+   and the change in misaligned rate against the unsteered answer is estimated per language
+   and guise with item-paired intervals.
 
 The result goes to ``RUN/probe.json`` and into ``results.json["probe"]``.
 """
@@ -70,7 +71,7 @@ from guiselab.probe._probes import (
     layer_scores,
 )
 from guiselab.probe._register import register_table
-from guiselab.probe._steer_table import steering
+from guiselab.probe._steer_exact import steering
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key, write_atomic
 from guiselab.triggers import control_pairs
@@ -78,7 +79,7 @@ from guiselab.triggers import control_pairs
 __all__ = ["PROBE_FILE", "ProbeResult", "probe_stage"]
 
 PROBE_FILE = "probe.json"
-PROBE_VERSION = 11
+PROBE_VERSION = 12
 """Bumped when the measurements change, so a saved probe.json is redone."""
 LAYER_CONVENTION = "0 = embeddings, l = output of block l"
 
@@ -259,7 +260,7 @@ def probe_stage(
     if cfg.interventions:
         comparisons["steering"] = steering(ctx, sets, base_sets, base_x, halves)
         progress.log("probe: interventions")
-        steered_rows = interventions(ctx, directions)
+        steered_rows = interventions(ctx, sets, halves)
     result = ProbeResult(
         model=source.label,
         role=source.role,

@@ -11,20 +11,12 @@ import numpy as np
 from jaxtyping import Float
 
 from guiselab.analysis import holm, rng_for
-from guiselab.models import LoadedModel
 from guiselab.pairs import GUISES
-from guiselab.probe._activations import n_layers
-from guiselab.probe._context import ProbeContext
 from guiselab.probe._directions import GuisePairs
-from guiselab.probe._interventions import edit_of
 from guiselab.probe._measure import finite
 from guiselab.probe._steering import (
     KINDS,
     SteerAnswers,
-    answer_logprobs,
-    answer_sequences,
-    attributions,
-    steer_answers,
 )
 
 __all__ = [
@@ -33,12 +25,13 @@ __all__ = [
     "direction_set",
     "effect_rows",
     "language_effect",
+    "matched_controls",
     "spread",
-    "steering",
     "variance_ratio",
 ]
 
 Sums = Mapping[int, tuple[np.ndarray, np.ndarray]]
+_TINY = 1e-300
 
 
 @dataclass(frozen=True)
@@ -265,119 +258,13 @@ def control_draws(n_prompts: int, n_controls: int, seed: int, layer: int) -> np.
     return rng_for(seed, "steer-controls", str(layer)).standard_normal((n_prompts, n_controls))
 
 
-def steering(
-    ctx: ProbeContext,
-    sets: Mapping[str, GuisePairs],
-    base_sets: Mapping[str, GuisePairs] | None,
-    base_x: Float[np.ndarray, "prompt layer hidden"] | None,
-    halves: Mapping[str, int],
-) -> dict[str, Any]:
-    """The steering table of the probed model (and the base model on the same answers), and
-    the exact check at the steered layers; a note where there is nothing to steer."""
-    answers = steer_answers(ctx, halves)
-    if answers is None:
-        return {"note": "the probed model has no misaligned and aligned scored answers to steer"}
-    cfg, seed = ctx.cfg, ctx.config.analysis.seed
-    ctx.progress.log(
-        f"probe: steering against {cfg.n_controls} controls on {len(answers.items)} answers"
-    )
-
-    def measure(
-        lm: LoadedModel, x: np.ndarray, model_sets: Mapping[str, GuisePairs]
-    ) -> tuple[np.ndarray, Sums, dict[int, DirectionSet], list[list[int]], list[list[int]]]:
-        dsets = {
-            layer: direction_set(
-                model_sets,
-                x[:, layer],
-                halves,
-                layer,
-                control_draws(len(x), cfg.n_controls, seed, layer),
-            )
-            for layer in ctx.layers
-        }
-        prompts, responses = answer_sequences(ctx, lm, answers)
-        logp, sums = attributions(
-            lm, prompts, responses, {layer: d.units for layer, d in dsets.items()}, cfg.batch_size
-        )
-        return logp, sums, dsets, prompts, responses
-
-    _, sums, dsets, prompts, responses = measure(ctx.lm, ctx.x, sets)
-    models: dict[str, tuple[Sums, Mapping[int, DirectionSet]]] = {"probed": (sums, dsets)}
-    base = next((s for s in ctx.sources if s.role == "base" and s.remote is None), None)
-    if base is not None and base_sets is not None and base_x is not None:
-        _, base_sums, base_dsets, _, _ = measure(base.load(), base_x, base_sets)
-        models["base"] = (base_sums, base_dsets)
-    rows = effect_rows(answers, ctx.langs, models, cfg.steer_scale)
-    steered = cfg.steer_layers or [n_layers(ctx.lm.model) // 2]
-    exact = _exact(
-        ctx, answers, prompts, responses, sums, {k: dsets[k] for k in steered if k in dsets}
-    )
-    unmeasured = sorted(set(steered) - set(ctx.layers))
-    return {
-        "control_dims": {str(layer): spread(ctx.x[:, layer]) for layer in ctx.layers},
-        "variance_ratio": {
-            str(layer): {lang: variance_ratio(ds, lang) for lang in ctx.langs}
-            for layer, ds in dsets.items()
-        },
-        "exact_layers_unprobed": unmeasured,
-        "tokens": cfg.steer_tokens,
-        "alpha": ctx.config.analysis.alpha,
-        "n_controls": cfg.n_controls,
-        # the smallest p_holm any layer can reach: 2 / (1 + n) times the layers
-        "p_holm_floor": min(1.0, 2 * len(ctx.layers) / (1 + cfg.n_controls)),
-        "n_misaligned": int(answers.misaligned.sum()),
-        "n_aligned": int((~answers.misaligned).sum()),
-        "effects": [r.to_dict() for r in rows],
-        "exact": exact,
-    }
-
-
-def _exact(
-    ctx: ProbeContext,
-    answers: SteerAnswers,
-    prompts: Sequence[list[int]],
-    responses: Sequence[list[int]],
-    sums: Sums,
-    dsets: Mapping[int, DirectionSet],
-) -> list[dict[str, Any]]:
-    """At each steered layer (the keys of ``dsets``), the source direction's edits made
-    exactly (teacher-forced, each half of the answers along its own direction) beside their
-    first-order estimates."""
-    lm, cfg = ctx.lm, ctx.cfg
-    source = ctx.langs[0]
-    # each half answers unedited in the same batches as it answers edited, so padding and
-    # batch composition cannot show up as an effect
-    subsets = {h: np.flatnonzero(answers.half == h) for h in (0, 1)}
-    sequences = {
-        h: ([prompts[int(i)] for i in rows], [responses[int(i)] for i in rows])
-        for h, rows in subsets.items()
-        if len(rows)
-    }
-    unedited = {h: answer_logprobs(lm, *seq, cfg.batch_size) for h, seq in sequences.items()}
-    out = []
-    for layer, ds in dsets.items():
-        for kind in KINDS:
-            got = _deltas(sums[layer], ds, answers, kind, source, cfg.steer_scale)
-            if got is None:
-                continue
-            exact = np.full(len(answers.items), np.nan)
-            for h, seq in sequences.items():
-                col = ds.columns[(source, h)]
-                vector = ds.units[:, col] * ds.norms[(source, h)]
-                edit = edit_of(kind, vector, float(ds.typical[col]), cfg.steer_scale, lm.device)
-                edited = answer_logprobs(lm, *seq, cfg.batch_size, {layer: edit})
-                exact[subsets[h]] = edited - unedited[h]
-            corr = np.corrcoef(got[0], exact)[0, 1] if np.std(exact) > 0 else float("nan")
-            for lang in ctx.langs:
-                out.append(
-                    {
-                        "layer": layer,
-                        "kind": kind,
-                        "direction": source,
-                        "lang": lang,
-                        "first_order": finite(float(language_effect(got[0], answers, lang))),
-                        "exact": finite(float(language_effect(exact, answers, lang))),
-                        "answer_correlation": finite(float(corr)),
-                    }
-                )
-    return out
+def matched_controls(ds: DirectionSet, langs: Sequence[str], k: int) -> np.ndarray:
+    """Column indices of the ``k`` controls whose prompt variance is nearest (on the log
+    scale) to the geometric mean of ``langs``' guise columns' variances."""
+    cols = [c for (lang, _), c in ds.columns.items() if lang in langs]
+    controls = np.arange(ds.units.shape[1])[ds.controls]
+    if not cols:
+        return controls[:k]
+    target = float(np.mean(np.log(np.maximum(ds.variance[cols], _TINY))))
+    gap = np.abs(np.log(np.maximum(ds.variance[controls], _TINY)) - target)
+    return np.sort(controls[np.argsort(gap, kind="stable")[:k]])

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guiselab.report._format import as_float, fmt_num, fmt_value
-from guiselab.report._steer_reading import steering_sentences
+from guiselab.report._steer_reading import intervention_sentences, steering_sentences
 
 __all__ = ["probe_reading"]
 
@@ -126,7 +126,7 @@ def probe_reading(probe: Mapping[str, Any]) -> list[str]:
     out.extend(_persona_sentences(probe))
     out.extend(_base_persona_sentences(probe))
     out.extend(steering_sentences(probe))
-    out.extend(_intervention_sentences(probe))
+    out.extend(intervention_sentences(probe))
     return out
 
 
@@ -417,23 +417,4 @@ def _persona_sentences(probe: Mapping[str, Any]) -> list[str]:
             f"({fmt_value(probe.get('persona_direction'))}) than standard ones, with "
             f"non-overlapping intervals, at {moved} of {len(layers)} layers."
         )
-    return out
-
-
-def _intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
-    rows = [r for r in probe.get("interventions") or [] if isinstance(r, Mapping)]
-    out = []
-    for kind, text in (
-        ("ablate", "Projecting out the guise direction"),
-        ("random", "Projecting out a random direction (the control)"),
-    ):
-        for r in rows:
-            if r.get("kind") == kind and r.get("guise") == "vernacular":
-                out.append(
-                    f"{text} at layer {fmt_value(r.get('layer'))} changed the "
-                    f"{fmt_value(r.get('lang'))} vernacular misaligned rate by "
-                    f"{_pp(r.get('delta_misaligned'))} "
-                    f"[{_pp(r.get('ci_low'))}, {_pp(r.get('ci_high'))}] (incoherent answers "
-                    f"{_pp(r.get('delta_incoherent'))})."
-                )
     return out

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from guiselab.report._format import as_float, fmt_num
+from guiselab.report._format import as_float, fmt_num, fmt_p, fmt_pp, fmt_value
 
-__all__ = ["steering_sentences"]
+__all__ = ["intervention_sentences", "steering_sentences"]
 
 _MODELS = {
     "probed": "In the probed model",
@@ -127,7 +127,7 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
             f"direction, {r.get('lang')} answers): first order "
             f"{fmt_num(as_float(r.get('first_order')), 3)}, exact "
             f"{fmt_num(as_float(r.get('exact')), 3)}; per-answer correlation "
-            f"{fmt_num(as_float(r.get('answer_correlation')), 2)}."
+            f"{fmt_num(as_float(r.get('answer_correlation')), 2)}." + _against_controls(r)
         )
     for kind, verb in _KINDS.items():
         corr = [
@@ -142,4 +142,59 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
                 "too large for a first-order reading, so its rows above say little about what "
                 "the edit itself does."
             )
+    return out
+
+
+def _against_controls(r: Mapping[str, Any]) -> str:
+    """The exact ablation's place among its exactly ablated, variance-matched controls."""
+    if r.get("p_t") is None:
+        return ""
+    k = r.get("n_controls")
+    ratio = r.get("control_variance_ratio") or [None, None]
+    verdict = "beyond" if r.get("beyond_controls") else "within"
+    return (
+        f" Against {k} exactly ablated controls of matched variance (theirs "
+        f"{fmt_num(as_float(ratio[0]), 2)} to {fmt_num(as_float(ratio[-1]), 2)} times the "
+        f"guise directions'): median {fmt_num(as_float(r.get('control_median')), 3)}, range "
+        f"[{fmt_num(as_float(r.get('control_min')), 3)}, "
+        f"{fmt_num(as_float(r.get('control_max')), 3)}], prediction p "
+        f"{fmt_p(r.get('p_t'))} (Holm over the steered layers "
+        f"{fmt_p(r.get('p_holm'))}), rank p "
+        f"{fmt_p(r.get('p_rank'))} (the smallest {k} controls allow is "
+        f"{fmt_num(2 / (1 + int(k)) if isinstance(k, int) else None, 3)}): removing it moves "
+        f"these answers {verdict} its controls."
+    )
+
+
+def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
+    """The sampled interventions: the guise ablation's change of the vernacular misaligned
+    rate, beside its controls'."""
+    rows = [r for r in probe.get("interventions") or [] if isinstance(r, Mapping)]
+    out = []
+    for r in rows:
+        if r.get("kind") != "ablate" or r.get("guise") != "vernacular":
+            continue
+        where = (r.get("layer"), r.get("lang"), r.get("guise"))
+        controls = [
+            d
+            for c in rows
+            if (c.get("kind"), c.get("layer"), c.get("lang"), c.get("guise")) == ("control", *where)
+            for d in (as_float(c.get("delta_misaligned")),)
+            if d is not None
+        ]
+        text = (
+            f"Projecting out the guise direction (cross-fitted) at layer "
+            f"{fmt_value(r.get('layer'))} changed the {fmt_value(r.get('lang'))} vernacular "
+            f"misaligned rate by {fmt_pp(r.get('delta_misaligned'))} "
+            f"[{fmt_pp(r.get('ci_low'))}, {fmt_pp(r.get('ci_high'))}] (incoherent answers "
+            f"{fmt_pp(r.get('delta_incoherent'))})"
+        )
+        if len(controls) == 1:
+            text += f"; projecting out its variance-matched control, by {fmt_pp(controls[0])}"
+        elif controls:
+            text += (
+                f"; projecting out each of {len(controls)} variance-matched controls, by "
+                f"{fmt_pp(min(controls))} to {fmt_pp(max(controls))}"
+            )
+        out.append(text + ".")
     return out
