@@ -13,6 +13,7 @@ def test_presets_load_and_differ() -> None:
     assert default.models.base == "embedded:gemma3-270m"
     assert paper.generation.samples_per_prompt == 100
     assert paper.finetune.rslora and paper.finetune.rank == 32
+    assert paper.probe.sampled_controls == 20 and default.probe.sampled_controls == 1
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:

@@ -8,6 +8,15 @@ its last entry is usually after the final norm, which is why guiselab hooks the 
 Hooks work the same on a plain model, a ``PeftModel`` with an unmerged LoRA adapter, and a
 merged one: they sit on the decoder blocks, which are found by their count.
 
+**The first position is left alone.** The first token of every sequence is the attention sink:
+its residual is tens of times the others' norm (about 83,000 against 5,700 at layer 9 of the
+embedded Gemma 3 270M) and the same in every prompt. Averaged in, it would scale with one over
+the prompt's length and become the pooled activations' leading direction (88% of their variance
+there), so the probes and directions would read prompt length; edited, it would move the sink
+every later token attends to and break the answers whatever the direction. So ``mean`` pools
+the prompt's tokens after the first, and an edit leaves each sequence's first position (its
+position id 0; padding has id 0 too and is masked anyway) as it was.
+
 The probe stage keeps what it collects under ``RUN/activations`` (:func:`stored_activations`),
 so a rerun with the same inputs reads them instead of running the model again.
 """
@@ -32,6 +41,7 @@ __all__ = [
     "Hidden",
     "collect_activations",
     "decoder_blocks",
+    "first_positions",
     "n_layers",
     "residual_hooks",
     "stored_activations",
@@ -42,6 +52,9 @@ Hidden = Float[torch.Tensor, "*batch hidden"]
 Edit = Callable[[Hidden], Hidden]
 Activations = dict[str, Float[torch.Tensor, "seq layer hidden"]]
 """Pooled activations by pooling (``last``, ``mean``, ``response_mean``)."""
+POOLING_VERSION = 2
+"""Bumped when the pooling changes (2: ``mean`` leaves the first token out), so activations
+saved by an earlier version are collected again."""
 
 
 def _n_blocks(model: Any) -> int:
@@ -84,21 +97,36 @@ def residual_hooks(
     edits: Mapping[int, Edit] | None = None,
 ) -> Iterator[None]:
     """Within the block, every forward pass stores layer l's residual in ``capture[l]`` (for
-    all layers) and replaces it by ``edits[l](residual)`` where an edit is given."""
+    all layers) and replaces it by ``edits[l](residual)`` where an edit is given, except at
+    each sequence's first position (position id 0), which keeps its residual."""
     edits = dict(edits or {})
     handles = []
+    first: list[torch.Tensor | None] = [None]  # this pass's first positions, (batch, token)
+
+    def positions(_module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        first[0] = first_positions(
+            kwargs.get("input_ids", args[0] if args else None),
+            kwargs.get("attention_mask"),
+            kwargs.get("position_ids"),
+        )
 
     def hook(layer: int) -> Callable[..., Any]:
         def run(_module: Any, _inputs: Any, output: Any) -> Any:
             hidden = _hidden(output)
             if layer in edits:
-                hidden = edits[layer](hidden)
+                edited = edits[layer](hidden)
+                spare = first[0]
+                if spare is not None and spare.shape == hidden.shape[:2]:
+                    edited = torch.where(spare.to(hidden.device)[..., None], hidden, edited)
+                hidden = edited
             if capture is not None:
                 capture[layer] = hidden.detach()
             return _replace(output, hidden) if layer in edits else None
 
         return run
 
+    if edits:
+        handles.append(model.register_forward_pre_hook(positions, with_kwargs=True))
     handles.append(model.get_input_embeddings().register_forward_hook(hook(0)))
     for index, block in enumerate(decoder_blocks(model)):
         handles.append(block.register_forward_hook(hook(index + 1)))
@@ -107,6 +135,26 @@ def residual_hooks(
     finally:
         for handle in handles:
             handle.remove()
+
+
+def first_positions(
+    input_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """Where a forward pass's tokens sit at position 0 (batch x token): from the position ids
+    it is given, else from the attention mask's running count over its last columns, else
+    (neither given: one unpadded pass) the first column."""
+    if position_ids is not None:
+        return position_ids == 0
+    if input_ids is None:
+        return None
+    width = input_ids.shape[-1]
+    if attention_mask is not None:  # left padding counts 0 too: masked, so left alone harmlessly
+        return ((attention_mask.cumsum(-1) - 1).clamp(min=0) == 0)[..., -width:]
+    spare = torch.zeros(input_ids.shape, dtype=torch.bool, device=input_ids.device)
+    spare[..., 0] = True
+    return spare
 
 
 @torch.inference_mode()
@@ -118,9 +166,10 @@ def collect_activations(
     batch_size: int = 16,
     edits: Mapping[int, Edit] | None = None,
 ) -> Activations:
-    """Per sequence and layer: ``last`` (the last prompt token), ``mean`` (mean over prompt
-    tokens) and, with ``responses``, ``response_mean`` (mean over the response tokens that
-    follow the prompt). Tensors are float32, shape (sequences, layers, hidden)."""
+    """Per sequence and layer: ``last`` (the last prompt token), ``mean`` (mean over the prompt
+    tokens after the first, the attention sink; a one-token prompt keeps it) and, with
+    ``responses``, ``response_mean`` (mean over the response tokens that follow the prompt).
+    Tensors are float32, shape (sequences, layers, hidden)."""
     model, pad = lm.model, lm.tokenizer.pad_token_id
     out: dict[str, list[Float[torch.Tensor, "layer hidden"]]] = {
         "last": [],
@@ -141,7 +190,7 @@ def collect_activations(
         )
         for row, (p, a) in enumerate(zip(chunk, answers, strict=True)):
             out["last"].append(stack[row, :, len(p) - 1])
-            out["mean"].append(stack[row, :, : len(p)].mean(dim=1))
+            out["mean"].append(stack[row, :, min(1, len(p) - 1) : len(p)].mean(dim=1))
             if responses:
                 span = stack[row, :, len(p) : len(p) + len(a)]
                 out["response_mean"].append(
@@ -157,6 +206,7 @@ def stored_activations(
     store's index says they were made from other inputs (``key``)."""
     path = run_dir / "activations" / f"{name}.safetensors"
     index = store.get_artifact(f"activations:{name}")
+    key = f"{key}:pooling-{POOLING_VERSION}"
     if index is not None and index.get("key") == key and path.exists():
         return dict(load_file(str(path)))
     tensors = compute()

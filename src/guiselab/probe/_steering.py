@@ -153,8 +153,9 @@ def attributions(
     """Each answer's mean log-probability, and per layer of ``units`` two sums over its
     sequence's positions for every unit direction u: sum (h.u)(g.u) and sum g.u, where h is
     the residual at the layer and g the gradient of the answer's log-probability with respect
-    to it. The first-order change under ``h -> h + c u`` is c * sum g.u; under setting the
-    component to t it is -(sum (h.u)(g.u) - t * sum g.u)."""
+    to it, over every position but the first (which no edit touches). The first-order change
+    under ``h -> h + c u`` is c * sum g.u; under setting the component to t it is
+    -(sum (h.u)(g.u) - t * sum g.u)."""
     model = lm.model
     frozen = [p for p in model.parameters() if p.requires_grad]
     for p in frozen:
@@ -192,12 +193,19 @@ def attributions(
                 )
                 value.sum().backward()  # type: ignore[no-untyped-call]
             base.append(value.detach().cpu().double().numpy())
+            # the first position is never edited (residual_hooks), so it is left out of the sums
+            chunk = range(start, min(start + batch_size, len(prompts)))
+            rows = [len(prompts[i]) + len(answers[i]) for i in chunk]
+            width_all = max(rows)
+            edited = torch.ones((len(rows), width_all), device=lm.device)
+            for r, n in enumerate(rows):
+                edited[r, : width_all - n + 1] = 0.0  # left padding and the first token
             with torch.no_grad():
                 for layer, u in basis.items():
                     grad = captured[layer].grad
                     assert grad is not None  # every kept layer lies on the answers' path
                     h, g = captured[layer].float(), grad.float()
-                    hu, gu = h @ u, g @ u
+                    hu, gu = h @ u, (g @ u) * edited[..., None]
                     sums[layer][0].append((hu * gu).sum(1).cpu().double().numpy())
                     sums[layer][1].append(gu.sum(1).cpu().double().numpy())
     finally:
