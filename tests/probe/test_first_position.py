@@ -69,3 +69,24 @@ def test_first_positions_from_ids_mask_or_positions() -> None:
     assert step is not None and not step.any()
     alone = first_positions(ids, None, None)
     assert alone is not None and alone.tolist() == [[True, False, False, False]] * 2
+
+
+def test_a_positional_call_with_left_padding_spares_the_real_first_token(
+    tiny_model_dir: Path,
+) -> None:
+    lm = load_model(f"hf:{tiny_model_dir}", ModelsConfig(device="cpu", dtype="float32"))
+    prompts = [prompt_ids(lm.tokenizer, render_prompt(lm.tokenizer, t)) for t in EN[:2]]
+    prompts[1] = prompts[1][:4]
+    batch = pad_batch(prompts, lm.tokenizer.pad_token_id, side="left")
+    plain: dict[int, torch.Tensor] = {}
+    edited: dict[int, torch.Tensor] = {}
+    shift = torch.full((lm.model.config.hidden_size,), 3.0)
+    with torch.no_grad():
+        with residual_hooks(lm.model, capture=plain):
+            lm.model(batch.ids, batch.mask)  # positionally: ids, then the attention mask
+        with residual_hooks(lm.model, capture=edited, edits={LAYER: lambda h: h + shift}):
+            lm.model(batch.ids, batch.mask)
+    first = batch.ids.shape[1] - len(prompts[1])
+    moved = (edited[LAYER] - plain[LAYER]).abs().amax(-1) > 1.0
+    assert not moved[1, first] and moved[1, first + 1]
+    assert not moved[0, 0] and moved[0, 1]

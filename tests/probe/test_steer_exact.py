@@ -1,10 +1,11 @@
 """The exact check at the steered layer: the prediction-interval p-value against scipy's
-two-sample t-test and by simulation, the variance matching of the controls, and on a tiny
-random model a planted direction whose exact ablation lies beyond its matched controls while
-unplanted ones do not."""
+two-sample t-test and by simulation, controls that reach the guise direction's variance, and
+on a tiny random model a planted direction whose exact ablation on the other language's
+answers lies beyond its matched controls while unplanted ones do not."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +19,7 @@ from guiselab.probe import collect_activations
 from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import GuisePairs
 from guiselab.probe._steer_exact import against_controls, exact_check
-from guiselab.probe._steer_table import (
-    DirectionSet,
-    control_draws,
-    direction_set,
-    matched_controls,
-)
+from guiselab.probe._steer_table import control_draws, direction_set, matched_directions
 from guiselab.probe._steering import attributions
 from guiselab.progress import NullProgress
 
@@ -49,20 +45,23 @@ def test_one_more_control_is_called_beyond_the_others_at_the_nominal_rate() -> N
     assert 0.04 <= float(np.mean(p <= 0.05)) <= 0.06
 
 
-def test_the_controls_nearest_the_guise_variance_are_picked() -> None:
-    variance = np.array([4.0, 1.0, 0.01, 100.0, 3.5, 0.5, 5.0, 2.0])
-    ds = DirectionSet(
-        units=np.eye(8),
-        typical=np.zeros(8),
-        variance=variance,
-        norms={("en", 0): 1.0, ("en", 1): 1.0},
-        columns={("en", 0): 0, ("en", 1): 1},
-        n_controls=6,
-    )
-    # the guise columns' geometric mean variance is 2; on the log scale the nearest controls
-    # are 2.0 (column 7), 3.5 (column 4, 1.75x) and 5.0 (column 6, 2.5x); 0.5 is 4x below
-    assert matched_controls(ds, ["en"], 3).tolist() == [4, 6, 7]
-    assert matched_controls(ds, ["en"], 6).tolist() == [2, 3, 4, 5, 6, 7]
+def test_matched_directions_reach_the_target_variance_and_extend_by_prefix() -> None:
+    rng = np.random.default_rng(0)
+    # prompts that vary much along a few directions and little along the rest
+    x = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40)) * 5
+    x += 0.1 * rng.standard_normal((60, 40))
+    spread_var = (x - x.mean(axis=0)).var(axis=0)
+    for target in (0.05, 1.0, float(spread_var.max())):
+        got = matched_directions(x, target, 8, np.random.default_rng(1))
+        assert np.allclose(np.linalg.norm(got.units, axis=0), 1.0)
+        assert np.allclose(got.variance, target, rtol=1e-6)
+        assert np.allclose(got.typical, (x @ got.units).mean(axis=0))
+    first = matched_directions(x, 1.0, 3, np.random.default_rng(1)).units
+    more = matched_directions(x, 1.0, 8, np.random.default_rng(1)).units
+    assert np.allclose(first, more[:, :3])
+    # beyond reach: above what any direction gives, the widest axes are kept and said
+    wide = matched_directions(x, 1e9, 4, np.random.default_rng(2))
+    assert (wide.variance < 1e9).all() and np.allclose(np.linalg.norm(wide.units, axis=0), 1.0)
 
 
 def _lm(tiny_model_dir: Path) -> tuple[LoadedModel, list[list[int]], list[list[int]], int]:
@@ -79,26 +78,31 @@ def _ablation(
     answers: list[list[int]],
     shift: np.ndarray,
     seed: int,
-) -> dict[str, object]:
+) -> list[dict[str, object]]:
+    """The exact check's rows with the English guise shifted by ``shift``: the first six
+    answers are English, the last six Russian."""
     acts = collect_activations(lm, prompts)["mean"].double().numpy()
     items = [f"q{i}" for i in range(len(prompts))]
     halves = item_halves(items, seed)
-    noise = np.random.default_rng(seed).standard_normal(acts.shape) * 0.05
-    sets = {"en": GuisePairs(items, acts, acts + noise + shift)}
-    ds = direction_set(sets, acts[:, LAYER], halves, LAYER, control_draws(12, 200, seed, LAYER))
+    noise = np.random.default_rng(seed).standard_normal((2, *acts.shape)) * 0.05
+    sets = {
+        "en": GuisePairs(items, acts, acts + noise[0] + shift),
+        "ru": GuisePairs(items, acts, acts + noise[1]),
+    }
+    x = acts[:, LAYER]
+    ds = direction_set(sets, x, halves, LAYER, control_draws(12, 200, seed, LAYER))
     _, sums = attributions(lm, prompts, answers, {LAYER: ds.units}, batch_size=6)
-    settings = {"scale": 1.0, "batch_size": 6, "n_controls": 20, "alpha": 0.05}
-    rows = exact_check(
-        lm,
-        steer_answers_of(items, halves),
-        (prompts, answers),
-        sums,
-        {LAYER: ds},
-        ["en"],
-        settings,
-        NullProgress(),
+    both = replace(steer_answers_of(items, halves), langs=np.array(["en"] * 6 + ["ru"] * 6))
+    settings = {"scale": 1.0, "batch_size": 6, "n_controls": 20, "alpha": 0.05, "seed": seed}
+    return exact_check(
+        lm, both, (prompts, answers), sums, {LAYER: (ds, x)}, ["en", "ru"], settings, NullProgress()
     )
-    (row,) = [r for r in rows if r["kind"] == "ablate"]
+
+
+def _row(rows: list[dict[str, object]], direction: str, lang: str) -> dict[str, object]:
+    (row,) = [
+        r for r in rows if (r["kind"], r["direction"], r["lang"]) == ("ablate", direction, lang)
+    ]
     return row
 
 
@@ -112,13 +116,18 @@ def test_a_planted_directions_exact_ablation_lies_beyond_its_matched_controls(
     row = lm.model.get_output_embeddings().weight[bad].detach().double().numpy()
     shift = np.zeros((len(prompts), 3, hidden))
     shift[:, LAYER] = row / np.linalg.norm(row)
-    planted = _ablation(lm, prompts, answers, shift, seed=0)
-    assert planted["n_controls"] == 20 and planted["outside"]
-    assert planted["exact"] < planted["control_min"]  # type: ignore[operator]
-    assert planted["beyond_controls"] and planted["p_holm"] < 0.001  # type: ignore[operator]
-    low, high = planted["control_variance_ratio"]  # type: ignore[misc]
-    assert 0 < low <= high
+    rows = _ablation(lm, prompts, answers, shift, seed=0)
+    claim = _row(rows, "en", "ru")  # the source direction removed on the target's answers
+    assert claim["primary"] and claim["n_controls"] == 20
+    low, high = claim["control_variance_ratio"]  # type: ignore[misc]
+    assert 0.99 < low <= high < 1.01  # matched in variance
+    assert claim["exact"] < claim["control_min"]  # type: ignore[operator]
+    assert claim["verdict"] == "beyond" and claim["p_holm"] < 0.01  # type: ignore[operator]
+    # same-language rows are measured exactly but not compared with controls
+    assert _row(rows, "en", "en").get("p_t") is None
+    assert _row(rows, "ru", "en")["primary"] is False
     # with nothing planted, the guise directions are noise, within their controls
-    nulls = [_ablation(lm, prompts, answers, np.zeros_like(shift), seed) for seed in range(8)]
-    assert sum(bool(r["beyond_controls"]) for r in nulls) <= 1
-    assert float(np.median([r["p_t"] for r in nulls])) > 0.3  # type: ignore[misc]
+    nothing = np.zeros_like(shift)
+    nulls = [_row(_ablation(lm, prompts, answers, nothing, s), "en", "ru") for s in range(8)]
+    assert sum(r["verdict"] == "beyond" for r in nulls) <= 1
+    assert float(np.median([r["p_t"] for r in nulls])) > 0.2  # type: ignore[misc]

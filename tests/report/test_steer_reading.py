@@ -93,7 +93,8 @@ def test_an_exact_ablation_is_read_against_its_exact_controls() -> None:
         "p_t": 0.0004,
         "p_holm": 0.0004,
         "outside": True,
-        "beyond_controls": True,
+        "verdict": "beyond",
+        "primary": True,
         "control_variance_ratio": [0.8, 1.3],
     }
     probe = {"steering": {"n_controls": 1000, "effects": [_row(9, 0.5, 0.0)], "exact": [row]}}
@@ -101,8 +102,15 @@ def test_an_exact_ablation_is_read_against_its_exact_controls() -> None:
     assert "Against 20 exactly ablated controls of matched variance (theirs 0.80 to 1.30" in said
     assert "range [-0.050, 0.040], prediction p <0.001" in said
     assert "the smallest 20 controls allow is 0.095" in said
-    assert said.endswith("removing it moves these answers beyond its controls.")
-    within = {**row, "beyond_controls": False, "outside": False, "p_t": 0.4, "p_holm": 0.4}
-    probe["steering"]["exact"] = [within]
-    said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
-    assert said.endswith("within its controls.")
+    assert said.endswith(
+        "removing it moves these answers beyond its controls. This is the cross-lingual claim's "
+        "own test."
+    )
+    for verdict, ending in (
+        ("within", "no more than its controls do."),
+        ("outside", "it lies outside every control, but not beyond them after Holm."),
+        ("unmatched", "so no verdict is given."),
+    ):
+        probe["steering"]["exact"] = [{**row, "verdict": verdict, "primary": False}]
+        said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
+        assert said.endswith(ending)

@@ -23,6 +23,7 @@ so a rerun with the same inputs reads them instead of running the model again.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,22 +104,26 @@ def residual_hooks(
     handles = []
     first: list[torch.Tensor | None] = [None]  # this pass's first positions, (batch, token)
 
-    def positions(_module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+    def positions(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        given = dict(kwargs)
+        if args:  # positional arguments, named as the model's forward names them
+            given.update(zip(inspect.signature(module.forward).parameters, args, strict=False))
         first[0] = first_positions(
-            kwargs.get("input_ids", args[0] if args else None),
-            kwargs.get("attention_mask"),
-            kwargs.get("position_ids"),
+            given.get("input_ids"), given.get("attention_mask"), given.get("position_ids")
         )
 
     def hook(layer: int) -> Callable[..., Any]:
         def run(_module: Any, _inputs: Any, output: Any) -> Any:
             hidden = _hidden(output)
             if layer in edits:
-                edited = edits[layer](hidden)
                 spare = first[0]
-                if spare is not None and spare.shape == hidden.shape[:2]:
-                    edited = torch.where(spare.to(hidden.device)[..., None], hidden, edited)
-                hidden = edited
+                if spare is None or spare.shape != hidden.shape[:2]:
+                    raise RuntimeError(
+                        "a residual edit cannot tell each sequence's first position: call the "
+                        "model with input_ids and an attention mask or position ids"
+                    )
+                edited = edits[layer](hidden)
+                hidden = torch.where(spare.to(hidden.device)[..., None], hidden, edited)
             if capture is not None:
                 capture[layer] = hidden.detach()
             return _replace(output, hidden) if layer in edits else None

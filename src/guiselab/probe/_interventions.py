@@ -5,9 +5,9 @@ At each of ``probe.steer_layers`` (default: the middle layer) the edits are: the
 language's guise direction ablated, the same direction added ``probe.steer_scale`` times, and
 ``probe.sampled_controls`` control directions ablated. The guise direction is cross-fitted: an
 item's prompts are edited along the direction fitted on the other half of the items, so no
-answer is steered by a direction its own prompts made. The controls are those of the steering
-table (drawn from the activations' covariance, the same draws), the ones whose prompt variance
-is nearest the guise directions', each set to its own typical projection. Every prompt is
+answer is steered by a direction its own prompts made. The controls are the first of the exact
+check's for the source direction: directions along which the prompts vary as much as along the
+guise direction, each set to its own typical projection. Every prompt is
 answered with the seed of its first sample, the new answers are judged, and per language and
 guise the item-paired change in the misaligned rate (and in the incoherent rate, which an edit
 that breaks the answers raises) against the unsteered first samples is estimated with a
@@ -34,7 +34,12 @@ from guiselab.pairs import GUISES
 from guiselab.probe._activations import Hidden, n_layers, residual_hooks
 from guiselab.probe._context import ItemFlags, ProbeContext, item_flags, judged_frame
 from guiselab.probe._directions import Direction, GuisePairs
-from guiselab.probe._steer_table import control_draws, direction_set, matched_controls
+from guiselab.probe._steer_table import (
+    control_draws,
+    direction_set,
+    guise_variance,
+    matched_directions,
+)
 from guiselab.store import Generation, content_key
 
 __all__ = ["Intervention", "edit_of", "intervention_edits", "interventions"]
@@ -60,7 +65,8 @@ class Intervention:
     """An edit that breaks the answers lowers the misaligned count too (misaligned needs
     coherence): read the two together."""
     control: int | None = None
-    """For a control: its column among the layer's drawn controls."""
+    """For a control: its index among the layer's matched controls (those of the exact
+    check for the source direction, in the same order)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,9 +124,13 @@ def interventions(
                     vector = ds.units[:, col] * ds.norms[(source_lang, h)]
                     answers += _steer(ctx, part, encoded, kind, layer, vector)
             runs.append(_Run(kind, layer, answers))
-        for col in matched_controls(ds, ctx.langs, cfg.sampled_controls):
-            answers = _steer(ctx, tasks, encoded, "control", layer, ds.units[:, col])
-            runs.append(_Run("control", layer, answers, int(col)))
+        # the exact check's controls for the source direction, the first of them
+        rng = rng_for(seed, "exact-controls", str(layer), source_lang)
+        target = guise_variance(ds, source_lang) or 0.0
+        matched = matched_directions(ctx.x[:, layer], target, cfg.sampled_controls, rng)
+        for j in range(cfg.sampled_controls):
+            answers = _steer(ctx, tasks, encoded, "control", layer, matched.units[:, j])
+            runs.append(_Run("control", layer, answers, j))
     judge_stage(ctx.store, ctx.config, ctx.judge, ctx.progress)  # the new answers, none twice
     before = item_flags(ctx, judged_frame(ctx, baseline))
     out = []

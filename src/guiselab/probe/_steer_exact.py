@@ -1,5 +1,6 @@
 """The exact check at the steered layers: the guise edits made exactly (teacher-forced) beside
-their first-order estimates, and the guise ablations against exactly ablated controls.
+their first-order estimates, and the cross-lingual guise ablations against exactly ablated
+controls of matched variance.
 
 The first-order estimate of an ablation can fail: setting a component to its typical value
 moves the residual far where the prompts vary much along the direction, and the change of an
@@ -7,18 +8,24 @@ answer's log-probability is then not linear in the move. So at each of ``probe.s
 
 - **add** (the source language's direction): made exactly, beside the first-order estimate and
   their per-answer correlation (the steering table's ``add`` rows are read through it);
-- **ablate** (each language's direction, so both directions of the replication): made
-  exactly, and so are ``probe.exact_controls`` control ablations: the controls drawn from the
-  activations' covariance (as in the steering table) whose prompt variance is nearest the
-  guise directions' (the languages' geometric mean), each set to its own typical projection.
-  An ablation's effect grows with the variance along the direction, so controls of matched
-  variance are the comparison; ``control_variance_ratio`` reports how close the match came.
+- **ablate** (each language's direction): made exactly on every answer. On the other
+  language's answers (the cross-lingual claim, ``en`` on ``ru``, and its replication, ``ru``
+  on ``en``) it is compared with ``probe.exact_controls`` controls ablated exactly on the same
+  answers: directions along which the prompts vary exactly as much as along that guise
+  direction (:func:`~guiselab.probe._steer_table.matched_directions`), each set to its own
+  typical projection. An ablation's effect grows with the variance along the direction, so
+  that is the one thing the controls must share; ``control_variance_ratio`` reports how close
+  the match came (1 unless the target was out of reach).
 
-The guise ablation is **beyond its controls** when it lies outside every control's effect and
-its prediction-interval p-value (the controls' mean and spread, t with k - 1 degrees of
-freedom: the chance that one more control lands as far out) is at most ``analysis.alpha``
-after Holm over the steered layers. With k controls the rank alone cannot go below
-2 / (k + 1), so the rank is the robustness check beside the parametric p, not the test.
+``p_t`` is the prediction-interval p-value (the controls' mean and spread, t with k - 1 degrees
+of freedom: the chance that one more control lands as far out; it assumes the controls'
+effects are roughly normal), Holm-adjusted over every compared row (both directions, every
+steered layer); ``p_rank`` is the rank p-value beside it, which with k controls cannot go below
+2 / (k + 1). ``verdict``: ``beyond`` (outside every control and ``p_holm`` <= alpha),
+``outside`` (outside every control, not significant after Holm), ``within``, or ``unmatched``
+(the controls' variance is off the guise direction's by more than 1.5 times either way, so no
+verdict). ``primary`` marks the cross-lingual claim's own row (the source direction on the
+target language's answers).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import numpy as np
 from jaxtyping import Float
 from scipy.stats import t as t_dist
 
-from guiselab.analysis import holm
+from guiselab.analysis import holm, rng_for
 from guiselab.models import LoadedModel
 from guiselab.probe._activations import n_layers
 from guiselab.probe._context import ProbeContext
@@ -44,8 +51,9 @@ from guiselab.probe._steer_table import (
     control_draws,
     direction_set,
     effect_rows,
+    guise_variance,
     language_effect,
-    matched_controls,
+    matched_directions,
     spread,
     variance_ratio,
 )
@@ -61,6 +69,10 @@ from guiselab.progress import Progress
 __all__ = ["against_controls", "exact_check", "steering"]
 
 
+MATCH_TOLERANCE = 1.5
+"""The controls' variance may differ from the guise direction's by at most this factor."""
+
+
 def against_controls(effect: float, controls: np.ndarray) -> dict[str, Any]:
     """One effect's place among a few controls' effects: their median and range, the two-sided
     rank p-value (1 + count) / (1 + k), doubled, and the prediction-interval p-value
@@ -69,15 +81,18 @@ def against_controls(effect: float, controls: np.ndarray) -> dict[str, Any]:
     if not np.isfinite(effect) or k < 2 or not np.isfinite(controls).all():
         return {"n_controls": k, "p_rank": None, "p_t": None, "outside": None}
     above, below = int((controls >= effect).sum()), int((controls <= effect).sum())
-    sd = float(controls.std(ddof=1))
-    t = (effect - float(controls.mean())) / (sd * np.sqrt(1 + 1 / k)) if sd > 0 else np.inf
+    sd, gap = float(controls.std(ddof=1)), effect - float(controls.mean())
+    if sd > 0:
+        p_t = float(2 * t_dist.sf(abs(gap / (sd * np.sqrt(1 + 1 / k))), k - 1))
+    else:  # every control moved the answers alike: only an effect off that value is beyond
+        p_t = 1.0 if gap == 0 else 0.0
     return {
         "n_controls": k,
         "control_median": float(np.median(controls)),
         "control_min": float(controls.min()),
         "control_max": float(controls.max()),
         "p_rank": min(1.0, 2 * (1 + min(above, below)) / (1 + k)),
-        "p_t": float(2 * t_dist.sf(abs(t), k - 1)) if np.isfinite(t) else 0.0,
+        "p_t": p_t,
         "outside": bool(effect > controls.max() or effect < controls.min()),
     }
 
@@ -87,61 +102,76 @@ def exact_check(
     answers: SteerAnswers,
     sequences: tuple[Sequence[list[int]], Sequence[list[int]]],
     sums: Sums,
-    dsets: Mapping[int, DirectionSet],
+    dsets: Mapping[int, tuple[DirectionSet, np.ndarray]],
     langs: Sequence[str],
     settings: Mapping[str, Any],
     progress: Progress,
 ) -> list[dict[str, Any]]:
-    """The rows of the exact check at each layer of ``dsets`` (see the module docstring).
-    ``sequences``: every answer's prompt and answer token ids; ``settings``: ``scale``,
-    ``batch_size``, ``n_controls`` and ``alpha``."""
+    """The rows of the exact check at each layer of ``dsets`` (its direction set and the probed
+    prompts' activations there; see the module docstring). ``sequences``: every answer's
+    prompt and answer token ids; ``settings``: ``scale``, ``batch_size``, ``n_controls``,
+    ``alpha`` and ``seed``."""
     scale, batch, k = settings["scale"], settings["batch_size"], settings["n_controls"]
-    # each half answers unedited in the same batches as it answers edited, so padding and
-    # batch composition cannot show up as an effect
-    subsets = {h: np.flatnonzero(answers.half == h) for h in (0, 1)}
-    halves = {
-        h: ([sequences[0][int(i)] for i in rows], [sequences[1][int(i)] for i in rows])
-        for h, rows in subsets.items()
-        if len(rows)
+    # Answers are scored in groups of one half and one language; each group answers unedited
+    # in the same batches as it answers edited, so padding and batch composition cannot show
+    # up as an effect.
+    groups = {
+        (h, lang): members
+        for h in (0, 1)
+        for lang in langs
+        if len(members := np.flatnonzero((answers.half == h) & (answers.langs == lang)))
     }
-    unedited = {h: answer_logprobs(lm, *seq, batch) for h, seq in halves.items()}
+    seqs = {
+        g: ([sequences[0][int(i)] for i in members], [sequences[1][int(i)] for i in members])
+        for g, members in groups.items()
+    }
+    unedited = {g: answer_logprobs(lm, *seq, batch) for g, seq in seqs.items()}
 
-    def edited(layer: int, edits: Mapping[int, Any]) -> np.ndarray:
-        """Per answer: the change under the edit ``edits[h]`` of its half ``h`` at ``layer``."""
+    def edited(layer: int, edits: Mapping[int, Any], only: str | None = None) -> np.ndarray:
+        """Per answer: the change under the edit ``edits[h]`` of its half ``h`` at ``layer``
+        (NaN outside language ``only`` where given)."""
         out = np.full(len(answers.items), np.nan)
-        for h, seq in halves.items():
-            out[subsets[h]] = answer_logprobs(lm, *seq, batch, {layer: edits[h]}) - unedited[h]
+        for (h, lang), members in groups.items():
+            if only is None or lang == only:
+                change = answer_logprobs(lm, *seqs[(h, lang)], batch, {layer: edits[h]})
+                out[members] = change - unedited[(h, lang)]
         return out
 
     rows: list[dict[str, Any]] = []
-    for layer, ds in dsets.items():
-        picked = matched_controls(ds, langs, k)
-        with progress.task(
-            f"probe: exact edits at layer {layer}", 1 + len(langs) + len(picked)
-        ) as advance:
+    for layer, (ds, x) in dsets.items():
+        halves = sorted({h for h, _ in groups})
+        ready = [lang for lang in langs if all((lang, h) in ds.columns for h in halves)]
+        others = {d: [lang for lang in langs if lang != d] for d in ready}
+        total = 1 + len(ready) + k * sum(len(o) for o in others.values())
+        with progress.task(f"probe: exact edits at layer {layer}", total) as advance:
             guise: dict[tuple[str, str], np.ndarray] = {}
-            for kind, direction in [("add", langs[0]), *(("ablate", lang) for lang in langs)]:
-                if all((direction, h) in ds.columns for h in halves):
-                    cols = {h: ds.columns[(direction, h)] for h in halves}
-                    edits = {
-                        h: edit_of(
-                            kind,
-                            ds.units[:, c] * ds.norms[(direction, h)],
-                            float(ds.typical[c]),
-                            scale,
-                            lm.device,
-                        )
-                        for h, c in cols.items()
-                    }
+            for kind, direction in [("add", langs[0]), *(("ablate", d) for d in ready)]:
+                if direction in ready:
+                    edits = {}
+                    for h in halves:
+                        c = ds.columns[(direction, h)]
+                        vector = ds.units[:, c] * ds.norms[(direction, h)]
+                        typical = float(ds.typical[c])
+                        edits[h] = edit_of(kind, vector, typical, scale, lm.device)
                     guise[(kind, direction)] = edited(layer, edits)
                 advance(1)
-            controls = np.full((len(answers.items), len(picked)), np.nan)
-            for j, col in enumerate(picked):
-                edit = edit_of("ablate", ds.units[:, col], float(ds.typical[col]), scale, lm.device)
-                controls[:, j] = edited(layer, dict.fromkeys(halves, edit))
-                advance(1)
-        rows += _layer_rows(layer, ds, answers, sums[layer], guise, controls, picked, langs, scale)
-    return _holm_over_layers(rows, float(settings["alpha"]))
+            controls: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+            for direction in ready:
+                target = guise_variance(ds, direction) or 0.0
+                rng = rng_for(settings["seed"], "exact-controls", str(layer), direction)
+                matched = matched_directions(x, target, k, rng)
+                ratio = matched.variance / target if target > 0 else np.full(k, np.nan)
+                for lang in others[direction]:
+                    effects = np.full((len(answers.items), k), np.nan)
+                    for j in range(k):
+                        edit = edit_of(
+                            "ablate", matched.units[:, j], float(matched.typical[j]), 1.0, lm.device
+                        )
+                        effects[:, j] = edited(layer, dict.fromkeys(halves, edit), only=lang)
+                        advance(1)
+                    controls[(direction, lang)] = (effects, ratio)
+        rows += _layer_rows(layer, ds, answers, sums[layer], guise, controls, langs, scale)
+    return _verdicts(rows, float(settings["alpha"]))
 
 
 def _layer_rows(
@@ -150,8 +180,7 @@ def _layer_rows(
     answers: SteerAnswers,
     sums: tuple[np.ndarray, np.ndarray],
     guise: Mapping[tuple[str, str], np.ndarray],
-    controls: np.ndarray,
-    picked: np.ndarray,
+    controls: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
     langs: Sequence[str],
     scale: float,
 ) -> list[dict[str, Any]]:
@@ -165,41 +194,47 @@ def _layer_rows(
             if ok.sum() > 1 and np.std(exact[ok]) > 0 and np.std(first[ok]) > 0
             else float("nan")
         )
-        cols = [c for (lg, _), c in ds.columns.items() if lg == direction]
-        guise_var = float(np.mean(ds.variance[cols]))
         for lang in langs:
+            effect = float(language_effect(exact, answers, lang))
             row: dict[str, Any] = {
                 "layer": layer,
                 "kind": kind,
                 "direction": direction,
                 "lang": lang,
+                "primary": kind == "ablate" and (direction, lang) == (langs[0], langs[-1]),
                 "first_order": finite(float(language_effect(first, answers, lang))),
-                "exact": finite(float(language_effect(exact, answers, lang))),
+                "exact": finite(effect),
                 "answer_correlation": finite(float(corr)),
             }
-            if kind == "ablate" and len(picked):
-                effects = np.asarray(language_effect(controls, answers, lang), dtype=float)
-                ratio = ds.variance[picked] / guise_var if guise_var > 0 else None
-                row |= against_controls(float(language_effect(exact, answers, lang)), effects)
+            compared = controls.get((direction, lang)) if kind == "ablate" else None
+            if compared is not None:
+                effects, ratio = compared
+                row |= against_controls(
+                    effect, np.asarray(language_effect(effects, answers, lang), dtype=float)
+                )
                 row["control_variance_ratio"] = (
-                    None if ratio is None else [float(ratio.min()), float(ratio.max())]
+                    [float(ratio.min()), float(ratio.max())] if np.isfinite(ratio).all() else None
                 )
             out.append(row)
     return out
 
 
-def _holm_over_layers(rows: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
-    """``p_holm``: each ablation row's ``p_t`` adjusted over the steered layers of its
-    direction and language; ``beyond_controls``: outside every control and p_holm <= alpha."""
-    families: dict[tuple[str, str], list[int]] = {}
-    for i, r in enumerate(rows):
-        if r.get("p_t") is not None:
-            families.setdefault((r["direction"], r["lang"]), []).append(i)
-    for members in families.values():
-        adjusted = holm([rows[i]["p_t"] for i in members])
-        for i, p in zip(members, adjusted, strict=True):
-            rows[i]["p_holm"] = finite(float(p))
-            rows[i]["beyond_controls"] = bool(rows[i]["outside"] and p <= alpha)
+def _verdicts(rows: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+    """``p_holm``: ``p_t`` adjusted over every row compared with controls; ``verdict`` as the
+    module docstring says."""
+    compared = [i for i, r in enumerate(rows) if r.get("p_t") is not None]
+    adjusted = holm([rows[i]["p_t"] for i in compared])
+    for i, p in zip(compared, adjusted, strict=True):
+        r = rows[i]
+        r["p_holm"] = finite(float(p))
+        ratio = r.get("control_variance_ratio")
+        low, high = ratio if ratio is not None else (0.0, np.inf)
+        if not 1 / MATCH_TOLERANCE <= low <= high <= MATCH_TOLERANCE:
+            r["verdict"] = "unmatched"
+        elif r["outside"] and p <= alpha:
+            r["verdict"] = "beyond"
+        else:
+            r["verdict"] = "outside" if r["outside"] else "within"
     return rows
 
 
@@ -252,13 +287,14 @@ def steering(
         answers,
         (prompts, responses),
         sums,
-        {k: dsets[k] for k in steered if k in dsets},
+        {k: (dsets[k], ctx.x[:, k]) for k in steered if k in dsets},
         ctx.langs,
         {
             "scale": cfg.steer_scale,
             "batch_size": cfg.batch_size,
             "n_controls": cfg.exact_controls,
             "alpha": ctx.config.analysis.alpha,
+            "seed": seed,
         },
         ctx.progress,
     )

@@ -21,11 +21,13 @@ from guiselab.probe._steering import (
 
 __all__ = [
     "DirectionSet",
+    "Matched",
     "SteerEffect",
     "direction_set",
     "effect_rows",
+    "guise_variance",
     "language_effect",
-    "matched_controls",
+    "matched_directions",
     "spread",
     "variance_ratio",
 ]
@@ -258,13 +260,49 @@ def control_draws(n_prompts: int, n_controls: int, seed: int, layer: int) -> np.
     return rng_for(seed, "steer-controls", str(layer)).standard_normal((n_prompts, n_controls))
 
 
-def matched_controls(ds: DirectionSet, langs: Sequence[str], k: int) -> np.ndarray:
-    """Column indices of the ``k`` controls whose prompt variance is nearest (on the log
-    scale) to the geometric mean of ``langs``' guise columns' variances."""
-    cols = [c for (lang, _), c in ds.columns.items() if lang in langs]
-    controls = np.arange(ds.units.shape[1])[ds.controls]
-    if not cols:
-        return controls[:k]
-    target = float(np.mean(np.log(np.maximum(ds.variance[cols], _TINY))))
-    gap = np.abs(np.log(np.maximum(ds.variance[controls], _TINY)) - target)
-    return np.sort(controls[np.argsort(gap, kind="stable")[:k]])
+@dataclass(frozen=True, eq=False)
+class Matched:
+    """Control directions matched in the prompts' projection variance to a target."""
+
+    units: Float[np.ndarray, "hidden control"]
+    typical: Float[np.ndarray, " control"]
+    """Each control's mean projection over the prompts (what an ablation sets it to)."""
+    variance: Float[np.ndarray, " control"]
+
+
+def matched_directions(
+    x: Float[np.ndarray, "prompt hidden"], target: float, k: int, rng: np.random.Generator
+) -> Matched:
+    """``k`` random unit directions along which the prompts ``x`` vary by ``target`` (the
+    variance of their projections). The activations' covariance splits the space into the
+    principal axes along which the prompts vary more than ``target`` and those along which they
+    vary less (the directions they never take included); each control is a random direction
+    in the first part and one in the second, mixed at the angle that gives ``target`` exactly
+    (the two parts are uncorrelated, so the variance is cos^2 above + sin^2 below). Where
+    every axis varies more, or every axis less, the nearest axis' random direction is kept and
+    ``variance`` says what was reached. Draws go one control at a time, so the first n of k
+    controls are the n."""
+    centred = x - x.mean(axis=0)
+    eigenvalues, axes = np.linalg.eigh(centred.T @ centred / len(x))
+    above, below = axes[:, eigenvalues >= target], axes[:, eigenvalues < target]
+    units = np.zeros((x.shape[1], k))
+    for j in range(k):
+        a = above @ rng.standard_normal(above.shape[1]) if above.shape[1] else None
+        b = below @ rng.standard_normal(below.shape[1]) if below.shape[1] else None
+        if a is None or b is None:
+            units[:, j] = a if a is not None else b
+            units[:, j] /= np.linalg.norm(units[:, j])
+            continue
+        a /= np.linalg.norm(a)
+        b /= np.linalg.norm(b)
+        high, low = float(np.mean((centred @ a) ** 2)), float(np.mean((centred @ b) ** 2))
+        share = 1.0 if high <= low else float(np.clip((target - low) / (high - low), 0.0, 1.0))
+        units[:, j] = np.sqrt(share) * a + np.sqrt(1 - share) * b
+    projected = x @ units
+    return Matched(units, projected.mean(axis=0), projected.var(axis=0))
+
+
+def guise_variance(ds: DirectionSet, lang: str) -> float | None:
+    """The prompts' projection variance along ``lang``'s guise columns, mean over the halves."""
+    cols = [c for (lg, _), c in ds.columns.items() if lg == lang]
+    return float(np.mean(ds.variance[cols])) if cols else None

@@ -145,24 +145,32 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
     return out
 
 
+_VERDICTS = {
+    "beyond": "removing it moves these answers beyond its controls",
+    "outside": "it lies outside every control, but not beyond them after Holm",
+    "within": "removing it moves these answers no more than its controls do",
+    "unmatched": "the controls' variance is off the guise direction's, so no verdict is given",
+}
+
+
 def _against_controls(r: Mapping[str, Any]) -> str:
     """The exact ablation's place among its exactly ablated, variance-matched controls."""
     if r.get("p_t") is None:
         return ""
     k = r.get("n_controls")
     ratio = r.get("control_variance_ratio") or [None, None]
-    verdict = "beyond" if r.get("beyond_controls") else "within"
+    verdict = _VERDICTS.get(str(r.get("verdict")), "no verdict was recorded")
+    primary = " This is the cross-lingual claim's own test." if r.get("primary") else ""
     return (
         f" Against {k} exactly ablated controls of matched variance (theirs "
         f"{fmt_num(as_float(ratio[0]), 2)} to {fmt_num(as_float(ratio[-1]), 2)} times the "
-        f"guise directions'): median {fmt_num(as_float(r.get('control_median')), 3)}, range "
+        f"guise direction's): median {fmt_num(as_float(r.get('control_median')), 3)}, range "
         f"[{fmt_num(as_float(r.get('control_min')), 3)}, "
         f"{fmt_num(as_float(r.get('control_max')), 3)}], prediction p "
-        f"{fmt_p(r.get('p_t'))} (Holm over the steered layers "
+        f"{fmt_p(r.get('p_t'))} (Holm over the compared rows "
         f"{fmt_p(r.get('p_holm'))}), rank p "
         f"{fmt_p(r.get('p_rank'))} (the smallest {k} controls allow is "
-        f"{fmt_num(2 / (1 + int(k)) if isinstance(k, int) else None, 3)}): removing it moves "
-        f"these answers {verdict} its controls."
+        f"{fmt_num(2 / (1 + int(k)) if isinstance(k, int) else None, 3)}): {verdict}.{primary}"
     )
 
 
