@@ -1,5 +1,5 @@
 """The exact check at the steered layer: the prediction-interval p-value against scipy's
-two-sample t-test and by simulation, controls that reach the guise direction's variance, and
+two-sample t-test and by simulation, controls that reach the guise direction's displacement, and
 on a tiny random model a planted direction whose exact ablation on the other language's
 answers lies beyond its matched controls while unplanted ones do not."""
 
@@ -19,7 +19,12 @@ from guiselab.probe import collect_activations
 from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import GuisePairs
 from guiselab.probe._steer_exact import against_controls, exact_check
-from guiselab.probe._steer_table import control_draws, direction_set, matched_directions
+from guiselab.probe._steer_table import (
+    control_draws,
+    direction_set,
+    displacement_moment,
+    matched_directions,
+)
 from guiselab.probe._steering import attributions
 from guiselab.progress import NullProgress
 
@@ -45,23 +50,26 @@ def test_one_more_control_is_called_beyond_the_others_at_the_nominal_rate() -> N
     assert 0.04 <= float(np.mean(p <= 0.05)) <= 0.06
 
 
-def test_matched_directions_reach_the_target_variance_and_extend_by_prefix() -> None:
+def test_matched_directions_reach_the_target_displacement_and_extend_by_prefix() -> None:
     rng = np.random.default_rng(0)
-    # prompts that vary much along a few directions and little along the rest
-    x = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40)) * 5
-    x += 0.1 * rng.standard_normal((60, 40))
-    spread_var = (x - x.mean(axis=0)).var(axis=0)
-    for target in (0.05, 1.0, float(spread_var.max())):
-        got = matched_directions(x, target, 8, np.random.default_rng(1))
+    # tokens that spread much along a few directions and little along the rest
+    tokens = rng.standard_normal((300, 3)) @ rng.standard_normal((3, 40)) * 5
+    tokens += 0.1 * rng.standard_normal((300, 40))
+    centre = rng.standard_normal(40)  # the prompts' mean: ablation sets h.u to centre.u
+    moment = displacement_moment(tokens, centre)
+    for target in (0.05, 1.0, 30.0):
+        got = matched_directions(moment, centre, target, 8, np.random.default_rng(1))
         assert np.allclose(np.linalg.norm(got.units, axis=0), 1.0)
-        assert np.allclose(got.variance, target, rtol=1e-6)
-        assert np.allclose(got.typical, (x @ got.units).mean(axis=0))
-    first = matched_directions(x, 1.0, 3, np.random.default_rng(1)).units
-    more = matched_directions(x, 1.0, 8, np.random.default_rng(1)).units
+        # measured directly: each token's squared move when its h.u is set to centre.u
+        moved = ((tokens @ got.units - centre @ got.units) ** 2).mean(axis=0)
+        assert np.allclose(moved, target, rtol=1e-6) and np.allclose(got.displacement, target)
+        assert np.allclose(got.typical, centre @ got.units)
+    first = matched_directions(moment, centre, 1.0, 3, np.random.default_rng(1)).units
+    more = matched_directions(moment, centre, 1.0, 8, np.random.default_rng(1)).units
     assert np.allclose(first, more[:, :3])
     # beyond reach: above what any direction gives, the widest axes are kept and said
-    wide = matched_directions(x, 1e9, 4, np.random.default_rng(2))
-    assert (wide.variance < 1e9).all() and np.allclose(np.linalg.norm(wide.units, axis=0), 1.0)
+    wide = matched_directions(moment, centre, 1e9, 4, np.random.default_rng(2))
+    assert (wide.displacement < 1e9).all()
 
 
 def _lm(tiny_model_dir: Path) -> tuple[LoadedModel, list[list[int]], list[list[int]], int]:
@@ -119,8 +127,8 @@ def test_a_planted_directions_exact_ablation_lies_beyond_its_matched_controls(
     rows = _ablation(lm, prompts, answers, shift, seed=0)
     claim = _row(rows, "en", "ru")  # the source direction removed on the target's answers
     assert claim["primary"] and claim["n_controls"] == 20
-    low, high = claim["control_variance_ratio"]  # type: ignore[misc]
-    assert 0.99 < low <= high < 1.01  # matched in variance
+    low, high = claim["control_displacement_ratio"]  # type: ignore[misc]
+    assert 0.99 < low <= high < 1.01  # matched in how far the ablation moves the residual
     assert claim["exact"] < claim["control_min"]  # type: ignore[operator]
     assert claim["verdict"] == "beyond" and claim["p_holm"] < 0.01  # type: ignore[operator]
     # same-language rows are measured exactly but not compared with controls

@@ -95,11 +95,11 @@ def test_an_exact_ablation_is_read_against_its_exact_controls() -> None:
         "outside": True,
         "verdict": "beyond",
         "primary": True,
-        "control_variance_ratio": [0.8, 1.3],
+        "control_displacement_ratio": [0.8, 1.3],
     }
     probe = {"steering": {"n_controls": 1000, "effects": [_row(9, 0.5, 0.0)], "exact": [row]}}
     said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
-    assert "Against 20 exactly ablated controls of matched variance (theirs 0.80 to 1.30" in said
+    assert "Against 20 exactly ablated controls that move the residual as far (theirs 0.80" in said
     assert "range [-0.050, 0.040], prediction p <0.001" in said
     assert "the smallest 20 controls allow is 0.095" in said
     assert said.endswith(

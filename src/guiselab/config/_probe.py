@@ -30,10 +30,10 @@ class ProbeConfig(Section):
     ``sampled_controls`` control directions ablated; judge and compare with the unsteered
     answers."""
     sampled_controls: int = Field(default=1, ge=1)
-    """Control directions ablated in the sampled interventions (the variance-matched ones of
-    the steering table's controls): each costs a generation and a judging of every prompt, so
-    the default's one is a sanity reference; the controlled test of an ablation is the exact
-    one against ``exact_controls``."""
+    """Control directions ablated in the sampled interventions (the first of the exact check's
+    controls for the source direction, of the guise direction's variance): each costs a
+    generation and a judging of every prompt, so the default's one is a sanity reference; the
+    controlled test of an ablation is the exact one against ``exact_controls``."""
     steer_layers: list[NonNegativeInt] | None = None
     """Layers the interventions edit, each one of ``layers`` (its guise direction is measured
     there); None: the middle layer."""
@@ -43,9 +43,10 @@ class ProbeConfig(Section):
     """Random directions (drawn from the activations' covariance) each steering effect is
     compared with, at every layer."""
     exact_controls: int = Field(default=20, ge=20)
-    """Controls ablated exactly (teacher-forced) at each of ``steer_layers``, matched in
-    variance to the guise directions, beside the exact guise ablations: one forward pass of
-    every scored answer each (about 35 s on the default run on 2 CPU cores)."""
+    """Controls ablated exactly (teacher-forced) at each of ``steer_layers`` for each guise
+    direction, on the other language's answers, of the same prompt variance as that direction:
+    one forward pass of one language's scored answers each (about 20 s on the default run on
+    2 CPU cores)."""
     steer_tokens: int = Field(default=24, ge=1)
     """Tokens of each answer the steering effect is measured on (teacher-forced)."""
     batch_size: int = Field(default=16, ge=1)

@@ -35,9 +35,12 @@ from guiselab.probe._activations import Hidden, n_layers, residual_hooks
 from guiselab.probe._context import ItemFlags, ProbeContext, item_flags, judged_frame
 from guiselab.probe._directions import Direction, GuisePairs
 from guiselab.probe._steer_table import (
+    DirectionSet,
+    Matched,
     control_draws,
     direction_set,
-    guise_variance,
+    displacement_moment,
+    guise_displacement,
     matched_directions,
 )
 from guiselab.store import Generation, content_key
@@ -88,10 +91,14 @@ def intervention_edits(n_controls: int) -> int:
 
 
 def interventions(
-    ctx: ProbeContext, sets: Mapping[str, GuisePairs], halves: Mapping[str, int]
+    ctx: ProbeContext,
+    sets: Mapping[str, GuisePairs],
+    halves: Mapping[str, int],
+    exact_controls: Mapping[tuple[int, str], Matched],
 ) -> list[Intervention]:
     """Every edit at every steered layer, answered, judged and compared with the unsteered
-    first samples."""
+    first samples; the controls are the first of ``exact_controls`` (the exact check's, by
+    layer and direction) where it has enough."""
     source_lang, target_lang = ctx.langs
     cfg, seed = ctx.cfg, ctx.config.analysis.seed
     tasks = [
@@ -124,10 +131,7 @@ def interventions(
                     vector = ds.units[:, col] * ds.norms[(source_lang, h)]
                     answers += _steer(ctx, part, encoded, kind, layer, vector)
             runs.append(_Run(kind, layer, answers))
-        # the exact check's controls for the source direction, the first of them
-        rng = rng_for(seed, "exact-controls", str(layer), source_lang)
-        target = guise_variance(ds, source_lang) or 0.0
-        matched = matched_directions(ctx.x[:, layer], target, cfg.sampled_controls, rng)
+        matched = _controls(ctx, ds, layer, exact_controls.get((layer, source_lang)))
         for j in range(cfg.sampled_controls):
             answers = _steer(ctx, tasks, encoded, "control", layer, matched.units[:, j])
             runs.append(_Run("control", layer, answers, j))
@@ -142,6 +146,20 @@ def interventions(
                 if row is not None:
                     out.append(row)
     return out
+
+
+def _controls(ctx: ProbeContext, ds: DirectionSet, layer: int, exact: Matched | None) -> Matched:
+    """The first ``probe.sampled_controls`` of the exact check's controls for the source
+    direction; where it has fewer (or none), as many drawn the same way with the displacement
+    measured on the prompts' pooled activations instead of the answers' tokens."""
+    n = ctx.cfg.sampled_controls
+    if exact is not None and exact.units.shape[1] >= n:
+        return Matched(exact.units[:, :n], exact.typical[:n], exact.displacement[:n])
+    x = ctx.x[:, layer]
+    moment = displacement_moment(x, x.mean(axis=0))
+    target = guise_displacement(ds, ctx.langs[0], moment) or 0.0
+    rng = rng_for(ctx.config.analysis.seed, "exact-controls", str(layer), ctx.langs[0])
+    return matched_directions(moment, x.mean(axis=0), target, n, rng)
 
 
 def _steer(

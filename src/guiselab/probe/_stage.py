@@ -258,9 +258,9 @@ def probe_stage(
     lora = lora_cosines(ctx, directions, persona.direction)
     steered_rows: list[Intervention] = []
     if cfg.interventions:
-        comparisons["steering"] = steering(ctx, sets, base_sets, base_x, halves)
+        comparisons["steering"], exact_controls = steering(ctx, sets, base_sets, base_x, halves)
         progress.log("probe: interventions")
-        steered_rows = interventions(ctx, sets, halves)
+        steered_rows = interventions(ctx, sets, halves, exact_controls)
     result = ProbeResult(
         model=source.label,
         role=source.role,

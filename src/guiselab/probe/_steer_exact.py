@@ -11,11 +11,12 @@ answer's log-probability is then not linear in the move. So at each of ``probe.s
 - **ablate** (each language's direction): made exactly on every answer. On the other
   language's answers (the cross-lingual claim, ``en`` on ``ru``, and its replication, ``ru``
   on ``en``) it is compared with ``probe.exact_controls`` controls ablated exactly on the same
-  answers: directions along which the prompts vary exactly as much as along that guise
-  direction (:func:`~guiselab.probe._steer_table.matched_directions`), each set to its own
-  typical projection. An ablation's effect grows with the variance along the direction, so
-  that is the one thing the controls must share; ``control_variance_ratio`` reports how close
-  the match came (1 unless the target was out of reach).
+  answers: random directions whose ablation displaces the residual at the edited positions
+  (every token of the answers' sequences but the first) by exactly as much, in mean square,
+  as the guise direction's does (:func:`~guiselab.probe._steer_table.matched_directions`),
+  each set to its own typical projection. An ablation's effect grows with how far it moves the
+  residual, so that is the one thing the controls must share; ``control_displacement_ratio``
+  reports how close the match came (1 unless the target was out of reach).
 
 ``p_t`` is the prediction-interval p-value (the controls' mean and spread, t with k - 1 degrees
 of freedom: the chance that one more control lands as far out; it assumes the controls'
@@ -23,8 +24,8 @@ effects are roughly normal), Holm-adjusted over every compared row (both directi
 steered layer); ``p_rank`` is the rank p-value beside it, which with k controls cannot go below
 2 / (k + 1). ``verdict``: ``beyond`` (outside every control and ``p_holm`` <= alpha),
 ``outside`` (outside every control, not significant after Holm), ``within``, or ``unmatched``
-(the controls' variance is off the guise direction's by more than 1.5 times either way, so no
-verdict). ``primary`` marks the cross-lingual claim's own row (the source direction on the
+(the controls' displacement is off the guise direction's by more than 1.5 times either way, so
+no verdict). ``primary`` marks the cross-lingual claim's own row (the source direction on the
 target language's answers).
 """
 
@@ -46,12 +47,14 @@ from guiselab.probe._interventions import edit_of
 from guiselab.probe._measure import finite
 from guiselab.probe._steer_table import (
     DirectionSet,
+    Matched,
     Sums,
     _deltas,
     control_draws,
     direction_set,
+    displacement_moment,
     effect_rows,
-    guise_variance,
+    guise_displacement,
     language_effect,
     matched_directions,
     spread,
@@ -63,6 +66,7 @@ from guiselab.probe._steering import (
     answer_sequences,
     attributions,
     steer_answers,
+    token_states,
 )
 from guiselab.progress import Progress
 
@@ -106,12 +110,14 @@ def exact_check(
     langs: Sequence[str],
     settings: Mapping[str, Any],
     progress: Progress,
+    chosen: dict[tuple[int, str], Matched] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of the exact check at each layer of ``dsets`` (its direction set and the probed
     prompts' activations there; see the module docstring). ``sequences``: every answer's
     prompt and answer token ids; ``settings``: ``scale``, ``batch_size``, ``n_controls``,
-    ``alpha`` and ``seed``."""
+    ``alpha`` and ``seed``; ``chosen`` receives the controls by layer and direction."""
     scale, batch, k = settings["scale"], settings["batch_size"], settings["n_controls"]
+    chosen = {} if chosen is None else chosen
     # Answers are scored in groups of one half and one language; each group answers unedited
     # in the same batches as it answers edited, so padding and batch composition cannot show
     # up as an effect.
@@ -126,6 +132,7 @@ def exact_check(
         for g, members in groups.items()
     }
     unedited = {g: answer_logprobs(lm, *seq, batch) for g, seq in seqs.items()}
+    states = token_states(lm, *sequences, list(dsets), batch)
 
     def edited(layer: int, edits: Mapping[int, Any], only: str | None = None) -> np.ndarray:
         """Per answer: the change under the edit ``edits[h]`` of its half ``h`` at ``layer``
@@ -156,11 +163,18 @@ def exact_check(
                     guise[(kind, direction)] = edited(layer, edits)
                 advance(1)
             controls: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+            moment = displacement_moment(states[layer], x.mean(axis=0))
             for direction in ready:
-                target = guise_variance(ds, direction) or 0.0
-                rng = rng_for(settings["seed"], "exact-controls", str(layer), direction)
-                matched = matched_directions(x, target, k, rng)
-                ratio = matched.variance / target if target > 0 else np.full(k, np.nan)
+                target = guise_displacement(ds, direction, moment) or 0.0
+                matched = matched_directions(
+                    moment,
+                    x.mean(axis=0),
+                    target,
+                    k,
+                    rng_for(settings["seed"], "exact-controls", str(layer), direction),
+                )
+                chosen[(layer, direction)] = matched
+                ratio = matched.displacement / target if target > 0 else np.full(k, np.nan)
                 for lang in others[direction]:
                     effects = np.full((len(answers.items), k), np.nan)
                     for j in range(k):
@@ -212,7 +226,7 @@ def _layer_rows(
                 row |= against_controls(
                     effect, np.asarray(language_effect(effects, answers, lang), dtype=float)
                 )
-                row["control_variance_ratio"] = (
+                row["control_displacement_ratio"] = (
                     [float(ratio.min()), float(ratio.max())] if np.isfinite(ratio).all() else None
                 )
             out.append(row)
@@ -227,7 +241,7 @@ def _verdicts(rows: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
     for i, p in zip(compared, adjusted, strict=True):
         r = rows[i]
         r["p_holm"] = finite(float(p))
-        ratio = r.get("control_variance_ratio")
+        ratio = r.get("control_displacement_ratio")
         low, high = ratio if ratio is not None else (0.0, np.inf)
         if not 1 / MATCH_TOLERANCE <= low <= high <= MATCH_TOLERANCE:
             r["verdict"] = "unmatched"
@@ -244,12 +258,14 @@ def steering(
     base_sets: Mapping[str, GuisePairs] | None,
     base_x: Float[np.ndarray, "prompt layer hidden"] | None,
     halves: Mapping[str, int],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[tuple[int, str], Matched]]:
     """The steering table of the probed model (and the base model on the same answers), and
-    the exact check at the steered layers; a note where there is nothing to steer."""
+    the exact check at the steered layers, with its controls by layer and direction; a note
+    where there is nothing to steer."""
     answers = steer_answers(ctx, halves)
     if answers is None:
-        return {"note": "the probed model has no misaligned and aligned scored answers to steer"}
+        note = "the probed model has no misaligned and aligned scored answers to steer"
+        return {"note": note}, {}
     cfg, seed = ctx.cfg, ctx.config.analysis.seed
     ctx.progress.log(
         f"probe: steering against {cfg.n_controls} controls on {len(answers.items)} answers"
@@ -282,6 +298,7 @@ def steering(
         models["base"] = (base_sums, base_dsets)
     rows = effect_rows(answers, ctx.langs, models, cfg.steer_scale)
     steered = cfg.steer_layers or [n_layers(ctx.lm.model) // 2]
+    chosen: dict[tuple[int, str], Matched] = {}
     exact = exact_check(
         ctx.lm,
         answers,
@@ -297,8 +314,9 @@ def steering(
             "seed": seed,
         },
         ctx.progress,
+        chosen,
     )
-    return {
+    table = {
         "control_dims": {str(layer): spread(ctx.x[:, layer]) for layer in ctx.layers},
         "variance_ratio": {
             str(layer): {lang: variance_ratio(ds, lang) for lang in ctx.langs}
@@ -316,3 +334,4 @@ def steering(
         "effects": [r.to_dict() for r in rows],
         "exact": exact,
     }
+    return table, chosen

@@ -24,8 +24,9 @@ __all__ = [
     "Matched",
     "SteerEffect",
     "direction_set",
+    "displacement_moment",
     "effect_rows",
-    "guise_variance",
+    "guise_displacement",
     "language_effect",
     "matched_directions",
     "spread",
@@ -262,30 +263,45 @@ def control_draws(n_prompts: int, n_controls: int, seed: int, layer: int) -> np.
 
 @dataclass(frozen=True, eq=False)
 class Matched:
-    """Control directions matched in the prompts' projection variance to a target."""
+    """Control directions matched to a guise direction in how far ablating them moves the
+    residual (the mean squared displacement over the edited positions)."""
 
     units: Float[np.ndarray, "hidden control"]
     typical: Float[np.ndarray, " control"]
-    """Each control's mean projection over the prompts (what an ablation sets it to)."""
-    variance: Float[np.ndarray, " control"]
+    """Each control's typical projection (what an ablation sets it to)."""
+    displacement: Float[np.ndarray, " control"]
+    """Each control's mean squared displacement under its ablation."""
+
+
+def displacement_moment(
+    tokens: Float[np.ndarray, "token hidden"], centre: Float[np.ndarray, " hidden"]
+) -> Float[np.ndarray, "hidden hidden"]:
+    """The second moment of the residual about ``centre`` over ``tokens`` (the positions an
+    edit touches): ablating a unit direction u sets each token's h.u to centre.u, so u' M u is
+    that ablation's mean squared displacement."""
+    d = tokens - centre
+    out: np.ndarray = d.T @ d / max(len(tokens), 1)
+    return out
 
 
 def matched_directions(
-    x: Float[np.ndarray, "prompt hidden"], target: float, k: int, rng: np.random.Generator
+    moment: Float[np.ndarray, "hidden hidden"],
+    centre: Float[np.ndarray, " hidden"],
+    target: float,
+    k: int,
+    rng: np.random.Generator,
 ) -> Matched:
-    """``k`` random unit directions along which the prompts ``x`` vary by ``target`` (the
-    variance of their projections). The activations' covariance splits the space into the
-    principal axes along which the prompts vary more than ``target`` and those along which they
-    vary less (the directions they never take included); each control is a random direction
-    in the first part and one in the second, mixed at the angle that gives ``target`` exactly
-    (the two parts are uncorrelated, so the variance is cos^2 above + sin^2 below). Where
-    every axis varies more, or every axis less, the nearest axis' random direction is kept and
-    ``variance`` says what was reached. Draws go one control at a time, so the first n of k
-    controls are the n."""
-    centred = x - x.mean(axis=0)
-    eigenvalues, axes = np.linalg.eigh(centred.T @ centred / len(x))
+    """``k`` random unit directions whose ablation displaces the residual by ``target`` (u' M u
+    with ``moment`` from :func:`displacement_moment`). The moment's principal axes split into
+    those above ``target`` and those below; each control is a random direction among the first
+    mixed with one among the second at the angle that gives ``target`` exactly (the two parts
+    are uncorrelated under the moment, so it is cos^2 above + sin^2 below). Where every axis is
+    above, or every axis below, the nearest part's random direction is kept and
+    ``displacement`` says what was reached. Draws go one control at a time, so the first n of
+    k controls are the n."""
+    eigenvalues, axes = np.linalg.eigh((moment + moment.T) / 2)
     above, below = axes[:, eigenvalues >= target], axes[:, eigenvalues < target]
-    units = np.zeros((x.shape[1], k))
+    units = np.zeros((len(centre), k))
     for j in range(k):
         a = above @ rng.standard_normal(above.shape[1]) if above.shape[1] else None
         b = below @ rng.standard_normal(below.shape[1]) if below.shape[1] else None
@@ -295,14 +311,16 @@ def matched_directions(
             continue
         a /= np.linalg.norm(a)
         b /= np.linalg.norm(b)
-        high, low = float(np.mean((centred @ a) ** 2)), float(np.mean((centred @ b) ** 2))
+        high, low = float(a @ moment @ a), float(b @ moment @ b)
         share = 1.0 if high <= low else float(np.clip((target - low) / (high - low), 0.0, 1.0))
         units[:, j] = np.sqrt(share) * a + np.sqrt(1 - share) * b
-    projected = x @ units
-    return Matched(units, projected.mean(axis=0), projected.var(axis=0))
+    shown = np.einsum("hk,hg,gk->k", units, moment, units)
+    return Matched(units, centre @ units, shown)
 
 
-def guise_variance(ds: DirectionSet, lang: str) -> float | None:
-    """The prompts' projection variance along ``lang``'s guise columns, mean over the halves."""
+def guise_displacement(ds: DirectionSet, lang: str, moment: np.ndarray) -> float | None:
+    """The mean squared displacement of ablating ``lang``'s guise columns (mean over halves)."""
     cols = [c for (lg, _), c in ds.columns.items() if lg == lang]
-    return float(np.mean(ds.variance[cols])) if cols else None
+    if not cols:
+        return None
+    return float(np.mean([ds.units[:, c] @ moment @ ds.units[:, c] for c in cols]))

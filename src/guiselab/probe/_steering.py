@@ -60,6 +60,7 @@ __all__ = [
     "answer_sequences",
     "attributions",
     "steer_answers",
+    "token_states",
 ]
 
 KINDS = ("ablate", "add")
@@ -234,3 +235,31 @@ def answer_logprobs(
             )
         out.append(value.cpu().double().numpy())
     return np.concatenate(out)
+
+
+@torch.inference_mode()
+def token_states(
+    lm: LoadedModel,
+    prompts: Sequence[list[int]],
+    answers: Sequence[list[int]],
+    layers: Sequence[int],
+    batch_size: int,
+) -> dict[int, Float[np.ndarray, "token hidden"]]:
+    """The residual at ``layers`` of every position an edit touches (every token of each
+    prompt and answer but the first), unedited."""
+    out: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
+    for start in range(0, len(prompts), batch_size):
+        full = [p + a for p, a in zip(prompts, answers, strict=True)][start : start + batch_size]
+        batch = pad_batch(full, lm.tokenizer.pad_token_id)
+        captured: dict[int, torch.Tensor] = {}
+        with residual_hooks(lm.model, capture=captured):
+            lm.model(
+                input_ids=batch.ids.to(lm.device),
+                attention_mask=batch.mask.to(lm.device),
+                position_ids=batch.positions.to(lm.device),
+                logits_to_keep=1,
+            )
+        keep = (batch.mask > 0) & (batch.positions > 0)
+        for layer in layers:
+            out[layer].append(captured[layer].float().cpu()[keep].double().numpy())
+    return {layer: np.concatenate(parts) for layer, parts in out.items()}

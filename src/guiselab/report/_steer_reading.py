@@ -149,22 +149,23 @@ _VERDICTS = {
     "beyond": "removing it moves these answers beyond its controls",
     "outside": "it lies outside every control, but not beyond them after Holm",
     "within": "removing it moves these answers no more than its controls do",
-    "unmatched": "the controls' variance is off the guise direction's, so no verdict is given",
+    "unmatched": "the controls' displacement is off the guise direction's, so no verdict is given",
 }
 
 
 def _against_controls(r: Mapping[str, Any]) -> str:
-    """The exact ablation's place among its exactly ablated, variance-matched controls."""
+    """The exact ablation's place among its exactly ablated, displacement-matched controls."""
     if r.get("p_t") is None:
         return ""
     k = r.get("n_controls")
-    ratio = r.get("control_variance_ratio") or [None, None]
+    ratio = r.get("control_displacement_ratio") or [None, None]
     verdict = _VERDICTS.get(str(r.get("verdict")), "no verdict was recorded")
     primary = " This is the cross-lingual claim's own test." if r.get("primary") else ""
     return (
-        f" Against {k} exactly ablated controls of matched variance (theirs "
+        f" Against {k} exactly ablated controls that move the residual as far (theirs "
         f"{fmt_num(as_float(ratio[0]), 2)} to {fmt_num(as_float(ratio[-1]), 2)} times the "
-        f"guise direction's): median {fmt_num(as_float(r.get('control_median')), 3)}, range "
+        "guise direction's mean squared displacement): median "
+        f"{fmt_num(as_float(r.get('control_median')), 3)}, range "
         f"[{fmt_num(as_float(r.get('control_min')), 3)}, "
         f"{fmt_num(as_float(r.get('control_max')), 3)}], prediction p "
         f"{fmt_p(r.get('p_t'))} (Holm over the compared rows "
@@ -198,10 +199,10 @@ def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
             f"{fmt_pp(r.get('delta_incoherent'))})"
         )
         if len(controls) == 1:
-            text += f"; projecting out its variance-matched control, by {fmt_pp(controls[0])}"
+            text += f"; projecting out its matched control, by {fmt_pp(controls[0])}"
         elif controls:
             text += (
-                f"; projecting out each of {len(controls)} variance-matched controls, by "
+                f"; projecting out each of {len(controls)} matched controls, by "
                 f"{fmt_pp(min(controls))} to {fmt_pp(max(controls))}"
             )
         out.append(text + ".")
