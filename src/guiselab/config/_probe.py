@@ -31,7 +31,7 @@ class ProbeConfig(Section):
     answers."""
     sampled_controls: int = Field(default=1, ge=1)
     """Control directions ablated in the sampled interventions (the first of the exact check's
-    controls for the source direction, of the guise direction's variance): each costs a
+    controls for the source direction, moving the residual as far): each costs a
     generation and a judging of every prompt, so the default's one is a sanity reference; the
     controlled test of an ablation is the exact one against ``exact_controls``."""
     steer_layers: list[NonNegativeInt] | None = None
@@ -44,9 +44,9 @@ class ProbeConfig(Section):
     compared with, at every layer."""
     exact_controls: int = Field(default=20, ge=20)
     """Controls ablated exactly (teacher-forced) at each of ``steer_layers`` for each guise
-    direction, on the other language's answers, of the same prompt variance as that direction:
-    one forward pass of one language's scored answers each (about 20 s on the default run on
-    2 CPU cores)."""
+    direction, on the other language's answers, whose ablation moves the residual as far as
+    that direction's does: one forward pass of one language's scored answers each (about 20 s
+    on the default run on 2 CPU cores)."""
     steer_tokens: int = Field(default=24, ge=1)
     """Tokens of each answer the steering effect is measured on (teacher-forced)."""
     batch_size: int = Field(default=16, ge=1)

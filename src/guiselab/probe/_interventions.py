@@ -6,9 +6,9 @@ language's guise direction ablated, the same direction added ``probe.steer_scale
 ``probe.sampled_controls`` control directions ablated. The guise direction is cross-fitted: an
 item's prompts are edited along the direction fitted on the other half of the items, so no
 answer is steered by a direction its own prompts made. The controls are the first of the exact
-check's for the source direction: directions along which the prompts vary as much as along the
-guise direction, each set to its own typical projection. Every prompt is
-answered with the seed of its first sample, the new answers are judged, and per language and
+check's for the source direction: directions whose ablation moves the residual as far as the
+guise direction's does, each set to its own typical projection. Every prompt is answered with
+the seed of its first sample, the new answers are judged, and per language and
 guise the item-paired change in the misaligned rate (and in the incoherent rate, which an edit
 that breaks the answers raises) against the unsteered first samples is estimated with a
 bootstrap interval and a sign-flip p-value. Each sampled edit costs a generation and a judging

@@ -22,7 +22,7 @@ Measured on one model (``probe.model``, the organism by default) with the run's 
    model and the base, with an exact check at ``probe.steer_layers``;
 6. interventions at ``probe.steer_layers``: the English guise direction (cross-fitted: each
    item's prompts edited along the direction fitted on the other half) projected out and added
-   (``probe.steer_scale`` times), and ``probe.sampled_controls`` variance-matched controls
+   (``probe.steer_scale`` times), and ``probe.sampled_controls`` displacement-matched controls
    projected out; every prompt is answered again with the seed of its first sample, judged,
    and the change in misaligned rate against the unsteered answer is estimated per language
    and guise with item-paired intervals.
