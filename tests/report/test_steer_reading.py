@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guiselab.report._steer_reading import steering_sentences
+from guiselab.report._steer_reading import intervention_sentences, steering_sentences
 
 
 def _row(layer: int, p_holm: float, effect: float, model: str = "probed") -> dict[str, object]:
@@ -114,3 +114,28 @@ def test_an_exact_ablation_is_read_against_its_exact_controls() -> None:
         probe["steering"]["exact"] = [{**row, "verdict": verdict, "primary": False}]
         said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
         assert said.endswith(ending)
+
+
+def test_a_control_that_breaks_the_answers_is_said_to() -> None:
+    def row(kind: str, mis: float, inc: float, control: int | None = None) -> dict[str, object]:
+        return {
+            "kind": kind,
+            "control": control,
+            "layer": 9,
+            "lang": "en",
+            "guise": "vernacular",
+            "delta_misaligned": mis,
+            "ci_low": mis - 0.1,
+            "ci_high": mis + 0.1,
+            "delta_incoherent": inc,
+        }
+
+    broken = {"interventions": [row("ablate", -0.017, 0.017), row("control", -0.4, 0.42, 0)]}
+    (said,) = intervention_sentences(broken)
+    assert "by -40.0 pp (incoherent answers +42.0 pp)" in said
+    assert said.endswith("their misaligned change is not a comparison for the guise's.")
+    controls = [row("control", 0.0, 0.03, j) for j in range(3)]
+    fine = {"interventions": [row("ablate", -0.2, 0.02), *controls]}
+    (said,) = intervention_sentences(fine)
+    assert "each of 3 matched controls, by +0.0 pp to +0.0 pp (incoherent answers +3.0 pp" in said
+    assert "break the answers" not in said

@@ -15,6 +15,9 @@ _MODELS = {
     "difference": "Probed minus base (controls from the same draws on each model)",
 }
 _KINDS = {"add": "adding", "ablate": "ablating"}
+BROKEN = 0.10
+"""A control that raises the incoherent rate by this much more than the guise ablation breaks
+the answers rather than steering them."""
 UNRELIABLE = 0.5
 """Below this per-answer correlation with the exact edit, a kind's first-order rows are
 said not to predict the edit."""
@@ -185,7 +188,7 @@ def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
             continue
         where = (r.get("layer"), r.get("lang"), r.get("guise"))
         controls = [
-            d
+            (d, as_float(c.get("delta_incoherent")))
             for c in rows
             if (c.get("kind"), c.get("layer"), c.get("lang"), c.get("guise")) == ("control", *where)
             for d in (as_float(c.get("delta_misaligned")),)
@@ -199,11 +202,25 @@ def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
             f"{fmt_pp(r.get('delta_incoherent'))})"
         )
         if len(controls) == 1:
-            text += f"; projecting out its matched control, by {fmt_pp(controls[0])}"
+            text += (
+                f"; projecting out its matched control, by {fmt_pp(controls[0][0])} (incoherent "
+                f"answers {fmt_pp(controls[0][1])})"
+            )
         elif controls:
+            mis = [d for d, _ in controls]
+            inc = [i for _, i in controls if i is not None]
             text += (
                 f"; projecting out each of {len(controls)} matched controls, by "
-                f"{fmt_pp(min(controls))} to {fmt_pp(max(controls))}"
+                f"{fmt_pp(min(mis))} to {fmt_pp(max(mis))} (incoherent answers "
+                f"{fmt_pp(min(inc) if inc else None)} to {fmt_pp(max(inc) if inc else None)})"
+            )
+        incoherent = [i for _, i in controls if i is not None]
+        own = as_float(r.get("delta_incoherent"))
+        if incoherent and own is not None and min(incoherent) > own + BROKEN:
+            text += (
+                ". Every control raised the incoherent answers by over "
+                f"{100 * BROKEN:.0f} points more than the guise ablation did: they break the "
+                "answers, so their misaligned change is not a comparison for the guise's"
             )
         out.append(text + ".")
     return out
