@@ -11,10 +11,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import ttest_ind
 
-from _probe_texts import EN
-from _steer import steer_answers_of
-from guiselab.config import ModelsConfig
-from guiselab.models import LoadedModel, load_model, prompt_ids, render_prompt
+from _steer import planted_shift, steer_answers_of, tiny_steer_setup
+from guiselab.models import LoadedModel
 from guiselab.probe import collect_activations
 from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import GuisePairs
@@ -72,14 +70,6 @@ def test_matched_directions_reach_the_target_displacement_and_extend_by_prefix()
     assert (wide.displacement < 1e9).all()
 
 
-def _lm(tiny_model_dir: Path) -> tuple[LoadedModel, list[list[int]], list[list[int]], int]:
-    lm = load_model(f"hf:{tiny_model_dir}", ModelsConfig(device="cpu", dtype="float32"))
-    prompts = [prompt_ids(lm.tokenizer, render_prompt(lm.tokenizer, t)) for t in EN]
-    bad, good = 1000, 2000
-    answers = [[bad] * 5 if i % 2 else [good] * 5 for i in range(len(prompts))]
-    return lm, prompts, answers, bad
-
-
 def _ablation(
     lm: LoadedModel,
     prompts: list[list[int]],
@@ -117,13 +107,9 @@ def _row(rows: list[dict[str, object]], direction: str, lang: str) -> dict[str, 
 def test_a_planted_directions_exact_ablation_lies_beyond_its_matched_controls(
     tiny_model_dir: Path,
 ) -> None:
-    lm, prompts, answers, bad = _lm(tiny_model_dir)
-    hidden = lm.model.config.hidden_size
-    # the vernacular guise is shifted along the misaligned answers' token's output row:
-    # setting that component to its typical value moves those answers' probability most
-    row = lm.model.get_output_embeddings().weight[bad].detach().double().numpy()
-    shift = np.zeros((len(prompts), 3, hidden))
-    shift[:, LAYER] = row / np.linalg.norm(row)
+    lm, prompts, answers = tiny_steer_setup(tiny_model_dir)
+    # setting the planted component to its typical value moves the misaligned answers most
+    shift = planted_shift(lm, len(prompts), LAYER, 1.0)
     rows = _ablation(lm, prompts, answers, shift, seed=0)
     claim = _row(rows, "en", "ru")  # the source direction removed on the target's answers
     assert claim["primary"] and claim["n_controls"] == 20

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _probe_texts import EN
-from _steer import steer_answers_of
-from guiselab.config import ModelsConfig
-from guiselab.models import LoadedModel, load_model, prompt_ids, render_prompt
+from _steer import planted_shift, steer_answers_of, tiny_steer_setup
+from guiselab.models import LoadedModel
 from guiselab.probe import collect_activations
 from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import GuisePairs
@@ -23,16 +21,8 @@ LAYER = 2  # the last block's output of the two-block model
 N_CONTROLS = 200
 
 
-def _setup(tiny_model_dir: Path) -> tuple[LoadedModel, list[list[int]], list[list[int]], int]:
-    lm = load_model(f"hf:{tiny_model_dir}", ModelsConfig(device="cpu", dtype="float32"))
-    prompts = [prompt_ids(lm.tokenizer, render_prompt(lm.tokenizer, t)) for t in EN]
-    bad, good = 1000, 2000  # the "misaligned" answers repeat one token, the aligned another
-    answers = [[bad] * 5 if i % 2 else [good] * 5 for i in range(len(prompts))]
-    return lm, prompts, answers, bad
-
-
 def test_first_order_sums_match_exact_edits(tiny_model_dir: Path) -> None:
-    lm, prompts, answers, _ = _setup(tiny_model_dir)
+    lm, prompts, answers = tiny_steer_setup(tiny_model_dir)
     u = np.random.default_rng(0).standard_normal((lm.model.config.hidden_size, 1))
     u /= np.linalg.norm(u)
     logp, sums = attributions(lm, prompts, answers, {LAYER: u}, batch_size=5)
@@ -78,13 +68,9 @@ def _effects(
 def test_a_planted_direction_beats_every_control_and_none_planted_does_not(
     tiny_model_dir: Path,
 ) -> None:
-    lm, prompts, answers, bad = _setup(tiny_model_dir)
-    hidden = lm.model.config.hidden_size
-    # The vernacular guise is shifted along the output row of the misaligned answers' token:
-    # adding it raises that token's probability, so it favours the misaligned answers.
-    row = lm.model.get_output_embeddings().weight[bad].detach().double().numpy()
-    shift = np.zeros((len(prompts), 3, hidden))
-    shift[:, LAYER] = 4.0 * row / np.linalg.norm(row)
+    lm, prompts, answers = tiny_steer_setup(tiny_model_dir)
+    # Adding the planted shift raises the misaligned answers' token, so it favours them.
+    shift = planted_shift(lm, len(prompts), LAYER, 4.0)
     planted = {r["kind"]: r for r in _effects(lm, prompts, answers, shift, seed=0)}
     add = planted["add"]
     assert add["effect"] > add["control_high"]  # type: ignore[operator]
