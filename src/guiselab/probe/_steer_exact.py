@@ -1,6 +1,6 @@
 """The exact check at the steered layers: the guise edits made exactly (teacher-forced) beside
 their first-order estimates, and the cross-lingual guise ablations against exactly ablated
-controls of matched variance.
+controls that move the residual as far.
 
 The first-order estimate of an ablation can fail: setting a component to its typical value
 moves the residual far where the prompts vary much along the direction, and the change of an
@@ -57,6 +57,7 @@ from guiselab.probe._steer_table import (
     guise_displacement,
     language_effect,
     matched_directions,
+    rank_p,
     spread,
     variance_ratio,
 )
@@ -74,7 +75,8 @@ __all__ = ["against_controls", "exact_check", "steering"]
 
 
 MATCH_TOLERANCE = 1.5
-"""The controls' variance may differ from the guise direction's by at most this factor."""
+"""The controls' mean squared displacement may differ from the guise direction's by at most
+this factor."""
 
 
 def against_controls(effect: float, controls: np.ndarray) -> dict[str, Any]:
@@ -84,7 +86,6 @@ def against_controls(effect: float, controls: np.ndarray) -> dict[str, Any]:
     k = int(controls.size)
     if not np.isfinite(effect) or k < 2 or not np.isfinite(controls).all():
         return {"n_controls": k, "p_rank": None, "p_t": None, "outside": None}
-    above, below = int((controls >= effect).sum()), int((controls <= effect).sum())
     sd, gap = float(controls.std(ddof=1)), effect - float(controls.mean())
     if sd > 0:
         p_t = float(2 * t_dist.sf(abs(gap / (sd * np.sqrt(1 + 1 / k))), k - 1))
@@ -95,7 +96,7 @@ def against_controls(effect: float, controls: np.ndarray) -> dict[str, Any]:
         "control_median": float(np.median(controls)),
         "control_min": float(controls.min()),
         "control_max": float(controls.max()),
-        "p_rank": min(1.0, 2 * (1 + min(above, below)) / (1 + k)),
+        "p_rank": rank_p(effect, controls),
         "p_t": p_t,
         "outside": bool(effect > controls.max() or effect < controls.min()),
     }
@@ -144,9 +145,9 @@ def exact_check(
                 out[members] = change - unedited[(h, lang)]
         return out
 
+    halves = sorted({h for h, _ in groups})
     rows: list[dict[str, Any]] = []
     for layer, (ds, x) in dsets.items():
-        halves = sorted({h for h, _ in groups})
         ready = [lang for lang in langs if all((lang, h) in ds.columns for h in halves)]
         others = {d: [lang for lang in langs if lang != d] for d in ready}
         total = 1 + len(ready) + k * sum(len(o) for o in others.values())

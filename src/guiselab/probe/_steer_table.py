@@ -29,6 +29,7 @@ __all__ = [
     "guise_displacement",
     "language_effect",
     "matched_directions",
+    "rank_p",
     "spread",
     "variance_ratio",
 ]
@@ -184,8 +185,6 @@ def _row(
     share of controls at or above it and at or below it, doubled, (1 + count) / (1 + n)."""
     if not np.isfinite(effect) or not np.isfinite(controls).all():
         return SteerEffect(model, layer, kind, direction, lang, None, None, None, None, None, None)
-    above = int((controls >= effect).sum())
-    below = int((controls <= effect).sum())
     low, high = np.quantile(controls, [0.025, 0.975])
     return SteerEffect(
         model,
@@ -197,9 +196,16 @@ def _row(
         float(np.median(controls)),
         float(low),
         float(high),
-        min(1.0, 2 * (1 + min(above, below)) / (1 + controls.size)),
+        rank_p(effect, controls),
         None,
     )
+
+
+def rank_p(effect: float, controls: np.ndarray) -> float:
+    """Two-sided by tails: twice the smaller share of ``controls`` at or above ``effect`` and at
+    or below it, (1 + count) / (1 + n), at most 1."""
+    above, below = int((controls >= effect).sum()), int((controls <= effect).sum())
+    return min(1.0, 2 * (1 + min(above, below)) / (1 + controls.size))
 
 
 def effect_rows(

@@ -49,7 +49,7 @@ from jaxtyping import Float
 
 from guiselab.analysis import prepare_samples
 from guiselab.generate import plan_generations
-from guiselab.models import LoadedModel, answer_ids, pad_batch
+from guiselab.models import LoadedModel, PaddedBatch, answer_ids, pad_batch
 from guiselab.probe._activations import residual_hooks
 from guiselab.probe._context import ProbeContext, judged_frame
 
@@ -195,12 +195,9 @@ def attributions(
                 value.sum().backward()  # type: ignore[no-untyped-call]
             base.append(value.detach().cpu().double().numpy())
             # the first position is never edited (residual_hooks), so it is left out of the sums
-            chunk = range(start, min(start + batch_size, len(prompts)))
-            rows = [len(prompts[i]) + len(answers[i]) for i in chunk]
-            width_all = max(rows)
-            edited = torch.ones((len(rows), width_all), device=lm.device)
-            for r, n in enumerate(rows):
-                edited[r, : width_all - n + 1] = 0.0  # left padding and the first token
+            ends = range(start, min(start + batch_size, len(prompts)))
+            padded = pad_batch([prompts[i] + answers[i] for i in ends], lm.tokenizer.pad_token_id)
+            edited = _edited_positions(padded).to(lm.device)
             with torch.no_grad():
                 for layer, u in basis.items():
                     grad = captured[layer].grad
@@ -249,8 +246,10 @@ def token_states(
     prompt and answer but the first), unedited."""
     out: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
     for start in range(0, len(prompts), batch_size):
-        full = [p + a for p, a in zip(prompts, answers, strict=True)][start : start + batch_size]
-        batch = pad_batch(full, lm.tokenizer.pad_token_id)
+        chunk = zip(
+            prompts[start : start + batch_size], answers[start : start + batch_size], strict=True
+        )
+        batch = pad_batch([p + a for p, a in chunk], lm.tokenizer.pad_token_id)
         captured: dict[int, torch.Tensor] = {}
         with residual_hooks(lm.model, capture=captured):
             lm.model(
@@ -259,7 +258,13 @@ def token_states(
                 position_ids=batch.positions.to(lm.device),
                 logits_to_keep=1,
             )
-        keep = (batch.mask > 0) & (batch.positions > 0)
+        keep = _edited_positions(batch)
         for layer in layers:
             out[layer].append(captured[layer].float().cpu()[keep].double().numpy())
     return {layer: np.concatenate(parts) for layer, parts in out.items()}
+
+
+def _edited_positions(batch: PaddedBatch) -> torch.Tensor:
+    """Which positions of ``batch`` an edit touches: every real token but each sequence's
+    first (position id 0, which residual_hooks leaves alone)."""
+    return (batch.mask > 0) & (batch.positions > 0)
