@@ -168,8 +168,9 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
 
 def _steered_generations(config: ExperimentConfig, pairs: Sequence[Pair]) -> int:
     """The probe's intervention answers: every prompt of the analysis's two languages, once,
-    under each edit (the guise direction ablated and added, each control ablated) at each
-    steered layer, for an in-process probed model."""
+    under each edit (the guise direction ablated and added, each control ablated: at most
+    ``probe.sampled_controls``) at each steered layer, for an in-process probed model and an
+    in-process base model (steered along its own guise direction)."""
     probe, models = config.probe, config.models
     if not (probe.enabled and probe.interventions and probe.model in models.roles):
         return 0
@@ -178,7 +179,13 @@ def _steered_generations(config: ExperimentConfig, pairs: Sequence[Pair]) -> int
         return 0  # a served model's internals cannot be read: the probe stage skips it
     langs = (config.analysis.source_lang, config.analysis.target_lang)
     prompts = sum(p.lang in langs for p in pairs) * len(GUISES)
-    return intervention_edits(probe.sampled_controls) * len(probe.steer_layers or [0]) * prompts
+    steered = 1 + int(
+        probe.model != "base"
+        and "base" in models.roles
+        and parse_ref(models.base, key="models.base").kind != "openai"
+    )
+    edits = intervention_edits(probe.sampled_controls) * len(probe.steer_layers or [0])
+    return edits * prompts * steered
 
 
 _MIRROR_ROWS = (

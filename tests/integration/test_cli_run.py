@@ -140,7 +140,7 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     assert check["pairs"] == 6 and check["failures"] == []
     assert check["guise_similarity"]["above_null_95"] == 6
     # 3 items x 2 languages x 2 guises x 1 sample x 3 models, the probe's interventions
-    # (3 kinds x 12 organism prompts), the control guises (informal and typos, 3 items x 2
+    # (3 kinds x 12 prompts, organism and base), the control guises (informal and typos, 3 items x 2
     # languages, organism and control) and the organism's feature-attribution prompts.
     with sqlite3.connect(smoke_run / "guiselab.sqlite") as db:
         rows = db.execute("SELECT model, variety FROM generations").fetchall()
@@ -148,12 +148,12 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     attribution = [r for r in rows if ":" in r[1]]
     assert len(controls) == 2 * 2 * 2 * 3
     assert attribution and {m for m, _ in attribution} == {"organism"}
-    assert len(_generations(smoke_run)) == 36 + 36 + len(controls) + len(attribution)
+    assert len(_generations(smoke_run)) == 36 + 72 + len(controls) + len(attribution)
     # `guiselab plan` counts every one of them before the run, the interventions included.
     planned = estimate(load_config(smoke_run / "config.toml"))
     assert planned["generations"] == len(_generations(smoke_run))
     assert planned["of which control guises / feature attribution / probe interventions"] == (
-        f"{len(controls)} / {len(attribution)} / 36"
+        f"{len(controls)} / {len(attribution)} / 72"
     )
     triggers = results["trigger_controls"]
     assert set(triggers["organism"]["en"]) == {"standard", "dialect", "informal", "typos"}
@@ -188,13 +188,14 @@ def test_smoke_run_leaves_every_file(smoke_run: Path) -> None:
     register = probe["register"]  # the informal and typo guises' directions against dialect
     assert set(register) == {"informal", "typos"}
     assert all(len(register["typos"]["dialect_beyond"][lang]) == 5 for lang in ("en", "ru"))
-    kinds = {(i["kind"], i["lang"], i["guise"]) for i in probe["interventions"]}
-    assert len(kinds) == 3 * 2 * 2
+    kinds = {(i["model"], i["kind"], i["lang"], i["guise"]) for i in probe["interventions"]}
+    assert len(kinds) == 2 * 3 * 2 * 2  # the organism and the base, each along its own direction
     steer = probe["steering"]  # the guise edits against their controls, or why not
     if "note" not in steer:
         assert {r["layer"] for r in steer["effects"]} == {0, 8, 15, 23, 30}
         assert all(0 < r["p_control"] <= 1 for r in steer["effects"] if r["effect"] is not None)
         assert steer["n_controls"] == 1000 and {r["layer"] for r in steer["exact"]} == {15}
+        assert {r["model"] for r in steer["exact"]} == {"probed", "base"}
     assert (smoke_run / "activations" / "organism-prompts.safetensors").exists()
 
 

@@ -1,7 +1,7 @@
 """The exact check at the steered layer: the prediction-interval p-value against scipy's
-two-sample t-test and by simulation, controls that reach the guise direction's displacement, and
-on a tiny random model a planted direction whose exact ablation on the other language's
-answers lies beyond its matched controls while unplanted ones do not."""
+two-sample t-test and by simulation, controls that reach the guise direction's displacement,
+and on a tiny random model a planted direction whose exact ablation on the other language's
+answers lies beyond controls matched in damage while unplanted ones do not."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from guiselab.models import LoadedModel
 from guiselab.probe import collect_activations
 from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import GuisePairs
+from guiselab.probe._interventions import edit_of
 from guiselab.probe._steer_exact import against_controls, exact_check
 from guiselab.probe._steer_table import (
     control_draws,
@@ -23,7 +24,7 @@ from guiselab.probe._steer_table import (
     displacement_moment,
     matched_directions,
 )
-from guiselab.probe._steering import attributions
+from guiselab.probe._steering import SteerAnswers, answer_logprobs, attributions
 from guiselab.progress import NullProgress
 
 LAYER = 2
@@ -70,15 +71,37 @@ def test_matched_directions_reach_the_target_displacement_and_extend_by_prefix()
     assert (wide.displacement < 1e9).all()
 
 
+REPEAT = 4
+"""Answers per prompt: 48 answers, 24 per language, so a control's contrast at a given damage
+is not decided by a handful of answers."""
+
+
+def _varied_answers(n_prompts: int) -> list[list[int]]:
+    """``REPEAT`` answers of five random tokens per prompt."""
+    rng = np.random.default_rng(0)
+    return [[int(t) for t in rng.integers(3000, 8000, size=5)] for _ in range(n_prompts * REPEAT)]
+
+
+def _steer_answers(
+    items: list[str], halves: dict[str, int], misaligned: np.ndarray
+) -> SteerAnswers:
+    """The answers of :func:`_varied_answers` to ``items`` (English, then Russian)."""
+    repeated = [i for i in items for _ in range(REPEAT)]
+    n = len(repeated)
+    langs = np.array(["en"] * (n // 2) + ["ru"] * (n // 2))
+    return replace(steer_answers_of(repeated, halves), langs=langs, misaligned=misaligned)
+
+
 def _ablation(
     lm: LoadedModel,
     prompts: list[list[int]],
     answers: list[list[int]],
     shift: np.ndarray,
     seed: int,
+    misaligned: np.ndarray,
 ) -> list[dict[str, object]]:
-    """The exact check's rows with the English guise shifted by ``shift``: the first six
-    answers are English, the last six Russian."""
+    """The exact check's rows with the English guise shifted by ``shift``; ``answers`` are
+    ``REPEAT`` per prompt, the first half English, the second Russian."""
     acts = collect_activations(lm, prompts)["mean"].double().numpy()
     items = [f"q{i}" for i in range(len(prompts))]
     halves = item_halves(items, seed)
@@ -89,11 +112,18 @@ def _ablation(
     }
     x = acts[:, LAYER]
     ds = direction_set(sets, x, halves, LAYER, control_draws(12, 200, seed, LAYER))
-    _, sums = attributions(lm, prompts, answers, {LAYER: ds.units}, batch_size=6)
-    both = replace(steer_answers_of(items, halves), langs=np.array(["en"] * 6 + ["ru"] * 6))
-    settings = {"scale": 1.0, "batch_size": 6, "n_controls": 20, "alpha": 0.05, "seed": seed}
+    repeated = [p for p in prompts for _ in range(REPEAT)]
+    _, sums = attributions(lm, repeated, answers, {LAYER: ds.units}, batch_size=8)
+    settings = {"scale": 1.0, "batch_size": 8, "n_controls": 20, "alpha": 0.05, "seed": seed}
     return exact_check(
-        lm, both, (prompts, answers), sums, {LAYER: (ds, x)}, ["en", "ru"], settings, NullProgress()
+        lm,
+        _steer_answers(items, halves, misaligned),
+        (repeated, answers),
+        sums,
+        {LAYER: (ds, x)},
+        ["en", "ru"],
+        settings,
+        NullProgress(),
     )
 
 
@@ -104,17 +134,32 @@ def _row(rows: list[dict[str, object]], direction: str, lang: str) -> dict[str, 
     return row
 
 
-def test_a_planted_directions_exact_ablation_lies_beyond_its_matched_controls(
+def test_a_planted_directions_exact_ablation_lies_beyond_controls_matched_in_damage(
     tiny_model_dir: Path,
 ) -> None:
-    lm, prompts, answers = tiny_steer_setup(tiny_model_dir)
-    # setting the planted component to its typical value moves the misaligned answers most
+    lm, prompts, _ = tiny_steer_setup(tiny_model_dir)
+    answers = _varied_answers(len(prompts))
     shift = planted_shift(lm, len(prompts), LAYER, 1.0)
-    rows = _ablation(lm, prompts, answers, shift, seed=0)
+    # plant the behaviour: within each language and guise, the answers that ablating the
+    # planted direction lowers most are the misaligned ones
+    unit = shift[0, LAYER]
+    x = collect_activations(lm, prompts)["mean"].double().numpy()[:, LAYER]
+    edit = edit_of("ablate", unit, float((x @ unit).mean()), 1.0, lm.device)
+    repeated = [p for p in prompts for _ in range(REPEAT)]
+    change = answer_logprobs(lm, repeated, answers, 8, {LAYER: edit})
+    change -= answer_logprobs(lm, repeated, answers, 8)
+    items = [f"q{i}" for i in range(len(prompts))]
+    cells = _steer_answers(items, dict.fromkeys(items, 0), np.zeros(len(answers)))
+    misaligned = np.zeros(len(answers), dtype=bool)
+    for key in {(lg, g) for lg, g in zip(cells.langs, cells.guises, strict=True)}:
+        cell = (cells.langs == key[0]) & (cells.guises == key[1])
+        misaligned[cell] = change[cell] < np.median(change[cell])
+
+    rows = _ablation(lm, prompts, answers, shift, 0, misaligned)
     claim = _row(rows, "en", "ru")  # the source direction removed on the target's answers
-    assert claim["primary"] and claim["n_controls"] == 20
-    low, high = claim["control_displacement_ratio"]  # type: ignore[misc]
-    assert 0.99 < low <= high < 1.01  # matched in how far the ablation moves the residual
+    assert claim["primary"] and claim["n_drawn"] == 20 and claim["n_controls"] >= 18
+    low, high = claim["control_damage_ratio"]  # type: ignore[misc]
+    assert 1 / 1.5 <= low <= high <= 1.5  # the kept controls disturb the answers as much
     assert claim["exact"] < claim["control_min"]  # type: ignore[operator]
     assert claim["verdict"] == "beyond" and claim["p_holm"] < 0.01  # type: ignore[operator]
     # same-language rows are measured exactly but not compared with controls
@@ -122,6 +167,8 @@ def test_a_planted_directions_exact_ablation_lies_beyond_its_matched_controls(
     assert _row(rows, "ru", "en")["primary"] is False
     # with nothing planted, the guise directions are noise, within their controls
     nothing = np.zeros_like(shift)
-    nulls = [_row(_ablation(lm, prompts, answers, nothing, s), "en", "ru") for s in range(8)]
-    assert sum(r["verdict"] == "beyond" for r in nulls) <= 1
+    nulls = [
+        _row(_ablation(lm, prompts, answers, nothing, s, misaligned), "en", "ru") for s in range(6)
+    ]
+    assert sum(r["verdict"] == "beyond" for r in nulls) == 0
     assert float(np.median([r["p_t"] for r in nulls])) > 0.2  # type: ignore[misc]

@@ -24,9 +24,10 @@ from guiselab.probe._steer_table import (
     control_draws,
     direction_set,
     effect_rows,
+    item_effect,
     spread,
 )
-from guiselab.probe._steering import answer_logprobs, attributions
+from guiselab.probe._steering import SteerAnswers, answer_logprobs, attributions
 
 
 def _lm(tiny_model_dir: Path, dtype: str) -> tuple[LoadedModel, list[list[int]]]:
@@ -106,6 +107,26 @@ def test_each_half_is_edited_along_the_direction_fitted_on_the_other() -> None:
     assert abs(ds.units[:, ds.columns[("en", 1)]] @ a) > 0.99
 
 
+def test_a_guise_columns_typical_value_comes_from_the_half_it_edits() -> None:
+    rng = np.random.default_rng(6)
+    a, b = np.eye(16)[0], np.eye(16)[1]
+    items, halves, acts, _ = _shifted_halves(rng, 16, a, b, 30)
+    x = acts[:, 0] + np.array([3.0 * a if i % 2 else -3.0 * a for i in range(20)])
+    pairs = {"en": GuisePairs(items, acts, acts + np.array([a, b] * 10)[:, None, :])}
+    draws = control_draws(20, 30, 0, 0)
+    ds = direction_set(pairs, x, halves, 0, draws, items)
+    everywhere = direction_set(pairs, x, halves, 0, draws)
+    for h in (0, 1):
+        col = ds.columns[("en", h)]
+        own = np.array([halves[i] == h for i in items])
+        assert np.isclose(ds.typical[col], (x[own] @ ds.units[:, col]).mean())
+    # half 1 is edited along a (fitted on half 0), where the halves sit 6 apart: the mean over
+    # every prompt would set it to the middle, 3 from where its own prompts are
+    col = ds.columns[("en", 1)]
+    assert abs(ds.typical[col] - everywhere.typical[col]) > 2.5
+    assert np.allclose(ds.typical[ds.controls], everywhere.typical[everywhere.controls])
+
+
 def test_a_half_without_a_direction_is_left_out_not_a_crash() -> None:
     rng = np.random.default_rng(4)
     n, hidden = 12, 8
@@ -172,6 +193,30 @@ def test_difference_rows_and_holm_over_the_layers() -> None:
         raw = [r.p_control for r in family]
         expected = multipletests(raw, method="holm")[1]
         assert [r.p_holm for r in family] == pytest.approx(list(expected))
+    # and over every row of a model at once (layers x kinds x the one direction and language)
+    probed = [r for r in rows if r.model == "probed"]
+    expected = multipletests([r.p_control for r in probed], method="holm")[1]
+    assert [r.p_holm_all for r in probed] == pytest.approx(list(expected))
+    assert all(r.p_holm_all >= r.p_holm for r in probed)  # type: ignore[operator]
+
+
+def test_the_within_item_contrast_pairs_each_items_answers() -> None:
+    answers = SteerAnswers(
+        items=["a", "a", "b", "b", "c", "c", "d"],
+        langs=np.array(["ru"] * 6 + ["en"]),
+        guises=np.array(["standard", "vernacular"] * 3 + ["standard"]),
+        misaligned=np.array([True, False, False, True, False, False, True]),
+        half=np.zeros(7, dtype=int),
+        prompts=[""] * 7,
+        responses=[""] * 7,
+    )
+    delta = np.array([1.0, 0.5, 2.0, -1.0, 9.0, 9.0, 7.0])
+    # item a: 1.0 - 0.5; item b: -1.0 - 2.0; item c has no misaligned answer; d is English
+    effect, n_items = item_effect(delta, answers, "ru")
+    assert n_items == 2 and effect == pytest.approx((0.5 + -3.0) / 2)
+    both, _ = item_effect(np.column_stack([delta, 2 * delta]), answers, "ru")
+    assert np.allclose(both, [-1.25, -2.5])
+    assert item_effect(delta, answers, "en")[1] == 0
 
 
 def test_spread_counts_the_dimensions_the_activations_vary_in() -> None:

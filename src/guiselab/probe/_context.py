@@ -65,6 +65,9 @@ class ProbeContext:
     """Pooled (``probe.position``) activations of the probed prompts, one row per ``rows``."""
     layers: Sequence[int]
     """The measured layers (0 = embeddings, l = output of block l)."""
+    inputs: str
+    """The key of everything the stage's measurements depend on: with the same inputs, the
+    same edits are made, so a steered answer is stored under it and found again on resume."""
 
     @property
     def cfg(self) -> ProbeConfig:

@@ -6,8 +6,9 @@ language's guise direction ablated, the same direction added ``probe.steer_scale
 ``probe.sampled_controls`` control directions ablated. The guise direction is cross-fitted: an
 item's prompts are edited along the direction fitted on the other half of the items, so no
 answer is steered by a direction its own prompts made. The controls are the first of the exact
-check's for the source direction: directions whose ablation moves the residual as far as the
-guise direction's does, each set to its own typical projection. Every prompt is answered with
+check's for the source direction: each ablated by the share of the way to its typical
+projection that disturbs the target language's answers as much as the guise ablation does
+(matched in damage, :mod:`guiselab.probe._steer_damage`). Every prompt is answered with
 the seed of its first sample, the new answers are judged, and per language and
 guise the item-paired change in the misaligned rate (and in the incoherent rate, which an edit
 that breaks the answers raises) against the unsteered first samples is estimated with a
@@ -18,7 +19,6 @@ of every prompt, so the controlled test of an ablation is the exact teacher-forc
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -68,8 +68,10 @@ class Intervention:
     """An edit that breaks the answers lowers the misaligned count too (misaligned needs
     coherence): read the two together."""
     control: int | None = None
-    """For a control: its index among the layer's matched controls (those of the exact
-    check for the source direction, in the same order)."""
+    """For a control: its index among the layer's damage-matched controls (those of the exact
+    check for the source direction that matched, in the same order)."""
+    model: str = "probed"
+    """``probed``, or ``base`` (the base model steered along its own guise direction)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +85,7 @@ class _Run:
     layer: int
     answers: list[Generation]
     control: int | None = None
+    model: str = "probed"
 
 
 def intervention_edits(n_controls: int) -> int:
@@ -95,10 +98,12 @@ def interventions(
     sets: Mapping[str, GuisePairs],
     halves: Mapping[str, int],
     exact_controls: Mapping[tuple[int, str], Matched],
+    model: str = "probed",
 ) -> list[Intervention]:
     """Every edit at every steered layer, answered, judged and compared with the unsteered
     first samples; the controls are the first of ``exact_controls`` (the exact check's, by
-    layer and direction) where it has enough."""
+    layer and direction) where it has enough. ``model`` names the rows (``ctx`` holds that
+    model, its prompts' activations and its role's answers)."""
     source_lang, target_lang = ctx.langs
     cfg, seed = ctx.cfg, ctx.config.analysis.seed
     tasks = [
@@ -120,6 +125,7 @@ def interventions(
             halves,
             layer,
             control_draws(len(ctx.x), cfg.n_controls, seed, layer),
+            [item for item, _, _ in ctx.meta],
         )
         if not all((source_lang, h) in ds.columns for h, part in by_half.items() if part):
             continue
@@ -129,12 +135,16 @@ def interventions(
                 if part:
                     col = ds.columns[(source_lang, h)]
                     vector = ds.units[:, col] * ds.norms[(source_lang, h)]
-                    answers += _steer(ctx, part, encoded, kind, layer, vector)
-            runs.append(_Run(kind, layer, answers))
+                    typical = float(ds.typical[col])
+                    answers += _steer(ctx, part, encoded, (kind, kind), layer, (vector, typical))
+            runs.append(_Run(kind, layer, answers, model=model))
         matched = _controls(ctx, ds, layer, exact_controls.get((layer, source_lang)))
-        for j in range(cfg.sampled_controls):
-            answers = _steer(ctx, tasks, encoded, "control", layer, matched.units[:, j])
-            runs.append(_Run("control", layer, answers, j))
+        shares = np.ones(matched.units.shape[1]) if matched.share is None else matched.share
+        for j in range(matched.units.shape[1]):
+            edit = (matched.units[:, j], float(matched.typical[j]))
+            name = ("control", f"control-{j}")
+            answers = _steer(ctx, tasks, encoded, name, layer, edit, float(shares[j]))
+            runs.append(_Run("control", layer, answers, j, model))
     judge_stage(ctx.store, ctx.config, ctx.judge, ctx.progress)  # the new answers, none twice
     before = item_flags(ctx, judged_frame(ctx, baseline))
     out = []
@@ -150,11 +160,14 @@ def interventions(
 
 def _controls(ctx: ProbeContext, ds: DirectionSet, layer: int, exact: Matched | None) -> Matched:
     """The first ``probe.sampled_controls`` of the exact check's controls for the source
-    direction; where it has fewer (or none), as many drawn the same way with the displacement
-    measured on the prompts' pooled activations instead of the answers' tokens."""
+    direction that matched the guise ablation's damage, each with its share (fewer where fewer
+    matched); where none did, or the layer had no exact check, as many drawn the same way with
+    the displacement measured on the prompts' pooled activations instead of the answers'
+    tokens, ablated in full."""
     n = ctx.cfg.sampled_controls
-    if exact is not None and exact.units.shape[1] >= n:
-        return Matched(exact.units[:, :n], exact.typical[:n], exact.displacement[:n])
+    if exact is not None and exact.units.shape[1] > 0:
+        share = None if exact.share is None else exact.share[:n]
+        return Matched(exact.units[:, :n], exact.typical[:n], exact.displacement[:n], share)
     x = ctx.x[:, layer]
     moment = displacement_moment(x, x.mean(axis=0))
     target = guise_displacement(ds, ctx.langs[0], moment) or 0.0
@@ -166,22 +179,23 @@ def _steer(
     ctx: ProbeContext,
     tasks: Sequence[GenerationTask],
     encoded: dict[str, list[int]],
-    kind: str,
+    name: tuple[str, str],
     layer: int,
-    vector: Direction,
+    along: tuple[Direction, float],
+    share: float = 1.0,
 ) -> list[Generation]:
-    """The answers to ``tasks`` with one edit at ``layer``, sampled where the store lacks them."""
+    """The answers to ``tasks`` with one edit at ``layer`` along ``along`` (the vector and its
+    typical projection; an ablation by ``share`` of the way), sampled where the store lacks
+    them. ``name``: the edit's kind and which edit of that kind it is (``control-j``)."""
     lm, cfg = ctx.lm, ctx.cfg
-    unit = vector / np.linalg.norm(vector)
-    typical = float((ctx.x[:, layer] @ unit).mean())
-    edit = edit_of(kind, vector, typical, cfg.steer_scale, lm.device)
+    (kind, which), (vector, typical) = name, along
+    edit = edit_of(kind, vector, typical, cfg.steer_scale, lm.device, share)
     label = f"{ctx.source.role}:{kind}@{layer}"
-    digest = hashlib.sha256(np.asarray(vector, dtype=np.float64).tobytes()).hexdigest()
+    # Keyed by what made the edit (the stage's inputs), not by the vector's bytes: another
+    # machine's arithmetic moves the last bits of the vector, and a resumed run on it must
+    # still find the answers it already sampled.
     planned = [
-        (
-            t,
-            content_key("intervention", kind, layer, cfg.steer_scale, digest, typical, t.key),
-        )
+        (t, content_key("intervention", ctx.inputs, label, which, cfg.steer_scale, t.key))
         for t in tasks
     ]
     done = ctx.store.existing_keys("generations", (k for _, k in planned))
@@ -232,6 +246,7 @@ def _compare(
             lang,
             guise,
             *(() if run.control is None else (str(run.control),)),
+            *(() if run.model == "probed" else (run.model,)),
         ),
     )
     return Intervention(
@@ -246,16 +261,23 @@ def _compare(
         n_items=est.n_items,
         delta_incoherent=float(np.mean(incoherent)),
         control=run.control,
+        model=run.model,
     )
 
 
 def edit_of(
-    kind: str, vector: Direction, typical: float, scale: float, device: torch.device
+    kind: str,
+    vector: Direction,
+    typical: float,
+    scale: float,
+    device: torch.device,
+    share: float = 1.0,
 ) -> Callable[[Hidden], Hidden]:
     """The residual edit of an intervention: ``add`` adds ``scale`` x the vector; the others
     set the component along the vector to ``typical``, its mean over the probed prompts
     (projecting to zero instead would throw a large-norm direction off the model's range and
-    break every answer, whatever the direction means)."""
+    break every answer, whatever the direction means), or move it only ``share`` of the way
+    there (a control matched in damage)."""
     direction: Float[torch.Tensor, " hidden"] = torch.tensor(
         vector, dtype=torch.float32, device=device
     )
@@ -263,7 +285,7 @@ def edit_of(
 
     def ablate(hidden: Hidden) -> Hidden:
         u = unit.to(hidden.dtype)
-        edited: Hidden = hidden - ((hidden @ u) - typical)[..., None] * u
+        edited: Hidden = hidden - share * ((hidden @ u) - typical)[..., None] * u
         return edited
 
     def add(hidden: Hidden) -> Hidden:

@@ -19,13 +19,15 @@ Measured on one model (``probe.model``, the organism by default) with the run's 
 4. the cosine of the LoRA update's principal output directions with both directions;
 5. steering against matched controls at every measured layer (first order, teacher-forced on
    the probed model's scored answers; :mod:`guiselab.probe._steer_table`), for the probed
-   model and the base, with an exact check at ``probe.steer_layers``;
-6. interventions at ``probe.steer_layers``: the English guise direction (cross-fitted: each
-   item's prompts edited along the direction fitted on the other half) projected out and added
-   (``probe.steer_scale`` times), and ``probe.sampled_controls`` displacement-matched controls
-   projected out; every prompt is answered again with the seed of its first sample, judged,
-   and the change in misaligned rate against the unsteered answer is estimated per language
-   and guise with item-paired intervals.
+   model and the base, with an exact check at ``probe.steer_layers`` of each (the guise
+   ablations against controls matched in damage; :mod:`guiselab.probe._steer_exact`);
+6. interventions at ``probe.steer_layers``, on the probed model and on the base (each along
+   its own guise direction, on its own answers): the English guise direction (cross-fitted:
+   each item's prompts edited along the direction fitted on the other half) projected out and
+   added (``probe.steer_scale`` times), and up to ``probe.sampled_controls`` of the exact
+   check's damage-matched controls projected out by their share; every prompt is answered
+   again with the seed of its first sample, judged, and the change in misaligned rate against
+   the unsteered answer is estimated per language and guise with item-paired intervals.
 
 The result goes to ``RUN/probe.json`` and into ``results.json["probe"]``.
 """
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +73,7 @@ from guiselab.probe._probes import (
     layer_scores,
 )
 from guiselab.probe._register import register_table
-from guiselab.probe._steer_exact import steering
+from guiselab.probe._steer_models import steering
 from guiselab.progress import Progress
 from guiselab.store import RunStore, content_key, write_atomic
 from guiselab.triggers import control_pairs
@@ -79,7 +81,7 @@ from guiselab.triggers import control_pairs
 __all__ = ["PROBE_FILE", "ProbeResult", "probe_stage"]
 
 PROBE_FILE = "probe.json"
-PROBE_VERSION = 14
+PROBE_VERSION = 15
 """Bumped when the measurements change, so a saved probe.json is redone."""
 LAYER_CONVENTION = "0 = embeddings, l = output of block l"
 
@@ -210,6 +212,7 @@ def probe_stage(
         rows=rows,
         x=x,
         layers=layers,
+        inputs=identity,
     )
     sets = {lang: guise_pairs(ctx, lang) for lang in ctx.langs}
     directions = guise_directions(sets, layers)
@@ -258,9 +261,15 @@ def probe_stage(
     lora = lora_cosines(ctx, directions, persona.direction)
     steered_rows: list[Intervention] = []
     if cfg.interventions:
-        comparisons["steering"], exact_controls = steering(ctx, sets, base_sets, base_x, halves)
-        progress.log("probe: interventions")
-        steered_rows = interventions(ctx, sets, halves, exact_controls)
+        comparisons["steering"], by_model = steering(ctx, sets, base_sets, base_x, halves)
+        for model, (model_lm, exact_controls) in by_model.items():
+            progress.log(f"probe: interventions ({model})")
+            if model == "probed":
+                steered_rows += interventions(ctx, sets, halves, exact_controls)
+            elif base_x is not None and base_sets is not None:
+                base = next(s for s in sources if s.role == "base" and s.remote is None)
+                on_base = replace(ctx, source=base, lm=model_lm, x=base_x)
+                steered_rows += interventions(on_base, base_sets, halves, exact_controls, "base")
     result = ProbeResult(
         model=source.label,
         role=source.role,
@@ -314,8 +323,10 @@ def _control_sets(ctx: ProbeContext, control: Sequence[Pair]) -> dict[str, dict[
 
 
 def _steered(store: RunStore, source: ModelSource) -> int:
-    """How many steered answers of ``source`` the store holds."""
-    return sum(g.model.startswith(f"{source.role}:") for g in store.generations())
+    """How many steered answers of ``source`` (and of the base model, whose answers are steered
+    too) the store holds."""
+    roles = (f"{source.role}:", "base:")
+    return sum(g.model.startswith(roles) for g in store.generations())
 
 
 def _inputs(

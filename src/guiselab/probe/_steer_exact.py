@@ -11,27 +11,39 @@ answer's log-probability is then not linear in the move. So at each of ``probe.s
 - **ablate** (each language's direction): made exactly on every answer. On the other
   language's answers (the cross-lingual claim, ``en`` on ``ru``, and its replication, ``ru``
   on ``en``) it is compared with ``probe.exact_controls`` controls ablated exactly on the same
-  answers: random directions whose ablation displaces the residual at the edited positions
-  (every token of the answers' sequences but the first) by exactly as much, in mean square,
-  as the guise direction's does (:func:`~guiselab.probe._steer_table.matched_directions`),
-  each set to its own typical projection. An ablation's effect grows with how far it moves the
-  residual, so that is the one thing the controls must share; ``control_displacement_ratio``
-  reports how close the match came (1 unless the target was out of reach).
+  answers. Each control is a random direction whose full ablation displaces the residual at
+  the edited positions (every token of the answers' sequences but the first) by as much, in
+  mean square, as the guise direction's (:func:`~guiselab.probe._steer_table.
+  matched_directions`), and it is then ablated only by the share of the way to its typical
+  projection that **disturbs these answers as much as the guise ablation does** (the mean
+  absolute change of their log-probability per token; :mod:`guiselab.probe._steer_damage`).
+  Displacement alone was not enough: a typical direction moved as far breaks the answers,
+  so every guise effect looked small beside it. The statistic compared (misaligned minus
+  aligned answers' mean change) is not the one matched, so the question is whether the guise
+  direction's disturbance falls on the misaligned answers more than an equally disturbing
+  random direction's does. Controls whose damage stays off by more than 1.5 times (a nearly
+  inert direction that even three times its full ablation cannot make disturb as much) are
+  left out and counted (``controls_short``, ``controls_over``); ``control_share``,
+  ``control_damage_ratio`` and ``control_displacement_ratio`` give the kept controls' ranges.
 
 ``p_t`` is the prediction-interval p-value (the controls' mean and spread, t with k - 1 degrees
 of freedom: the chance that one more control lands as far out; it assumes the controls'
-effects are roughly normal), Holm-adjusted over every compared row (both directions, every
-steered layer); ``p_rank`` is the rank p-value beside it, which with k controls cannot go below
-2 / (k + 1). ``verdict``: ``beyond`` (outside every control and ``p_holm`` <= alpha),
-``outside`` (outside every control, not significant after Holm), ``within``, or ``unmatched``
-(the controls' displacement is off the guise direction's by more than 1.5 times either way, so
-no verdict). ``primary`` marks the cross-lingual claim's own row (the source direction on the
-target language's answers).
+effects are roughly normal), Holm-adjusted over every compared row of the model (both
+directions, every steered layer); ``p_rank`` is the rank p-value beside it, which with k
+controls cannot go below 2 / (k + 1). ``verdict``: ``beyond`` (outside every control and
+``p_holm`` <= alpha), ``outside`` (outside every control, not significant after Holm),
+``within``, or ``unmatched`` (fewer than half the drawn controls could be matched in damage,
+so no verdict). ``primary`` marks the cross-lingual claim's own row (the source direction on
+the target language's answers). ``within_item`` repeats the comparison within items (each
+item's misaligned minus aligned answers, across its two guises, so the question's content
+cancels) on the items that have both, as a check beside the verdict, not a second test of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,43 +52,63 @@ from scipy.stats import t as t_dist
 
 from guiselab.analysis import holm, rng_for
 from guiselab.models import LoadedModel
-from guiselab.probe._activations import n_layers
-from guiselab.probe._context import ProbeContext
-from guiselab.probe._directions import GuisePairs
 from guiselab.probe._interventions import edit_of
 from guiselab.probe._measure import finite
+from guiselab.probe._steer_damage import DamageMatch, damage, match_damage
 from guiselab.probe._steer_table import (
     DirectionSet,
     Matched,
     Sums,
     _deltas,
-    control_draws,
-    direction_set,
     displacement_moment,
-    effect_rows,
     guise_displacement,
+    item_effect,
     language_effect,
     matched_directions,
     rank_p,
-    spread,
-    variance_ratio,
 )
 from guiselab.probe._steering import (
     SteerAnswers,
     answer_logprobs,
-    answer_sequences,
     attributions,
-    steer_answers,
     token_states,
 )
 from guiselab.progress import Progress
 
-__all__ = ["against_controls", "exact_check", "steering"]
+__all__ = ["against_controls", "exact_check"]
 
 
 MATCH_TOLERANCE = 1.5
-"""The controls' mean squared displacement may differ from the guise direction's by at most
-this factor."""
+"""The controls' damage may differ from the guise ablation's by at most this factor."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Controls:
+    """One compared row's controls: their exact changes and how they were matched."""
+
+    effects: Float[np.ndarray, "answer control"]
+    displacement_ratio: Float[np.ndarray, " control"]
+    """Mean squared displacement of each partial ablation over the guise ablation's."""
+    shares: Float[np.ndarray, " control"]
+    damage_ratio: Float[np.ndarray, " control"]
+
+    @property
+    def matched(self) -> np.ndarray:
+        """The controls whose damage came within :data:`MATCH_TOLERANCE` of the target."""
+        r = self.damage_ratio
+        out: np.ndarray = np.isfinite(r) & (r >= 1 / MATCH_TOLERANCE) & (r <= MATCH_TOLERANCE)
+        return out
+
+
+def _subset(matched: Matched, keep: np.ndarray) -> Matched:
+    """The controls of ``matched`` that ``keep`` marks, in order."""
+    share = None if matched.share is None else matched.share[keep]
+    return Matched(matched.units[:, keep], matched.typical[keep], matched.displacement[keep], share)
+
+
+def _span(values: np.ndarray) -> list[float] | None:
+    """[min, max] of ``values``, or None unless all are finite."""
+    return [float(values.min()), float(values.max())] if np.isfinite(values).all() else None
 
 
 def against_controls(effect: float, controls: np.ndarray) -> dict[str, Any]:
@@ -135,13 +167,15 @@ def exact_check(
     unedited = {g: answer_logprobs(lm, *seq, batch) for g, seq in seqs.items()}
     states = token_states(lm, *sequences, list(dsets), batch)
 
-    def edited(layer: int, edits: Mapping[int, Any], only: str | None = None) -> np.ndarray:
+    def edited(layer: int, edits: Mapping[int, Any] | Any, only: str | None = None) -> np.ndarray:
         """Per answer: the change under the edit ``edits[h]`` of its half ``h`` at ``layer``
-        (NaN outside language ``only`` where given)."""
+        (one edit for every half where ``edits`` is not a mapping; NaN outside language
+        ``only`` where given)."""
         out = np.full(len(answers.items), np.nan)
         for (h, lang), members in groups.items():
             if only is None or lang == only:
-                change = answer_logprobs(lm, *seqs[(h, lang)], batch, {layer: edits[h]})
+                edit = edits[h] if isinstance(edits, Mapping) else edits
+                change = answer_logprobs(lm, *seqs[(h, lang)], batch, {layer: edit})
                 out[members] = change - unedited[(h, lang)]
         return out
 
@@ -163,7 +197,7 @@ def exact_check(
                         edits[h] = edit_of(kind, vector, typical, scale, lm.device)
                     guise[(kind, direction)] = edited(layer, edits)
                 advance(1)
-            controls: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+            controls: dict[tuple[str, str], _Controls] = {}
             moment = displacement_moment(states[layer], x.mean(axis=0))
             for direction in ready:
                 target = guise_displacement(ds, direction, moment) or 0.0
@@ -174,19 +208,64 @@ def exact_check(
                     k,
                     rng_for(settings["seed"], "exact-controls", str(layer), direction),
                 )
-                chosen[(layer, direction)] = matched
-                ratio = matched.displacement / target if target > 0 else np.full(k, np.nan)
                 for lang in others[direction]:
+                    members = np.flatnonzero(answers.langs == lang)
+                    found = _damage_matched(
+                        lm,
+                        partial(edited, layer, only=lang),
+                        (layer, members),
+                        damage(guise[("ablate", direction)][members]),
+                        matched,
+                        sequences,
+                        (batch, advance),
+                    )
                     effects = np.full((len(answers.items), k), np.nan)
-                    for j in range(k):
-                        edit = edit_of(
-                            "ablate", matched.units[:, j], float(matched.typical[j]), 1.0, lm.device
+                    effects[members] = found.effects
+                    shown = found.shares**2 * matched.displacement
+                    controls[(direction, lang)] = _Controls(
+                        effects,
+                        shown / target if target > 0 else np.full(k, np.nan),
+                        found.shares,
+                        found.damage_ratio,
+                    )
+                    if lang == langs[-1] or (layer, direction) not in chosen:
+                        chosen[(layer, direction)] = _subset(
+                            replace(matched, share=found.shares),
+                            controls[(direction, lang)].matched,
                         )
-                        effects[:, j] = edited(layer, dict.fromkeys(halves, edit), only=lang)
-                        advance(1)
-                    controls[(direction, lang)] = (effects, ratio)
         rows += _layer_rows(layer, ds, answers, sums[layer], guise, controls, langs, scale)
     return _verdicts(rows, float(settings["alpha"]))
+
+
+def _damage_matched(
+    lm: LoadedModel,
+    edited: Callable[[Any], np.ndarray],
+    where: tuple[int, np.ndarray],
+    target: float,
+    matched: Matched,
+    sequences: tuple[Sequence[list[int]], Sequence[list[int]]],
+    run: tuple[int, Callable[[int], None]],
+) -> DamageMatch:
+    """The controls ``matched`` ablated in part at the layer of ``where``, matched in damage to
+    ``target`` on its answers (indices into ``sequences``). ``edited(edit)`` gives every
+    answer's exact change under ``edit``; ``run``: the batch size and the progress callback."""
+    (layer, members), (batch, advance) = where, run
+    _, first = attributions(
+        lm,
+        [sequences[0][int(i)] for i in members],
+        [sequences[1][int(i)] for i in members],
+        {layer: matched.units},
+        batch,
+    )
+    hg, g = first[layer]
+
+    def measure(j: int, share: float) -> np.ndarray:
+        unit, typical = matched.units[:, j], float(matched.typical[j])
+        changes = edited(edit_of("ablate", unit, typical, 1.0, lm.device, share))
+        out: np.ndarray = changes[members]
+        return out
+
+    return match_damage(target, -(hg - matched.typical[None, :] * g), measure, advance)
 
 
 def _layer_rows(
@@ -195,7 +274,7 @@ def _layer_rows(
     answers: SteerAnswers,
     sums: tuple[np.ndarray, np.ndarray],
     guise: Mapping[tuple[str, str], np.ndarray],
-    controls: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+    controls: Mapping[tuple[str, str], _Controls],
     langs: Sequence[str],
     scale: float,
 ) -> list[dict[str, Any]]:
@@ -223,13 +302,25 @@ def _layer_rows(
             }
             compared = controls.get((direction, lang)) if kind == "ablate" else None
             if compared is not None:
-                effects, ratio = compared
+                keep = compared.matched
                 row |= against_controls(
-                    effect, np.asarray(language_effect(effects, answers, lang), dtype=float)
+                    effect,
+                    np.asarray(language_effect(compared.effects, answers, lang), dtype=float)[keep],
                 )
-                row["control_displacement_ratio"] = (
-                    [float(ratio.min()), float(ratio.max())] if np.isfinite(ratio).all() else None
-                )
+                own, n_items = item_effect(exact, answers, lang)
+                theirs, _ = item_effect(compared.effects, answers, lang)
+                row["within_item"] = {
+                    "n_items": n_items,
+                    "exact": finite(float(own)),
+                    **against_controls(float(own), np.asarray(theirs, dtype=float)[keep]),
+                }
+                row["n_drawn"] = int(keep.size)
+                row["controls_short"] = int((compared.damage_ratio < 1 / MATCH_TOLERANCE).sum())
+                row["controls_over"] = int((compared.damage_ratio > MATCH_TOLERANCE).sum())
+                row["damage"] = finite(damage(exact[answers.langs == lang]))
+                row["control_share"] = _span(compared.shares[keep])
+                row["control_damage_ratio"] = _span(compared.damage_ratio[keep])
+                row["control_displacement_ratio"] = _span(compared.displacement_ratio[keep])
             out.append(row)
     return out
 
@@ -242,97 +333,10 @@ def _verdicts(rows: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
     for i, p in zip(compared, adjusted, strict=True):
         r = rows[i]
         r["p_holm"] = finite(float(p))
-        ratio = r.get("control_displacement_ratio")
-        low, high = ratio if ratio is not None else (0.0, np.inf)
-        if not 1 / MATCH_TOLERANCE <= low <= high <= MATCH_TOLERANCE:
+        if r["n_controls"] < max(2, r["n_drawn"] // 2):
             r["verdict"] = "unmatched"
         elif r["outside"] and p <= alpha:
             r["verdict"] = "beyond"
         else:
             r["verdict"] = "outside" if r["outside"] else "within"
     return rows
-
-
-def steering(
-    ctx: ProbeContext,
-    sets: Mapping[str, GuisePairs],
-    base_sets: Mapping[str, GuisePairs] | None,
-    base_x: Float[np.ndarray, "prompt layer hidden"] | None,
-    halves: Mapping[str, int],
-) -> tuple[dict[str, Any], dict[tuple[int, str], Matched]]:
-    """The steering table of the probed model (and the base model on the same answers), and
-    the exact check at the steered layers, with its controls by layer and direction; a note
-    where there is nothing to steer."""
-    answers = steer_answers(ctx, halves)
-    if answers is None:
-        note = "the probed model has no misaligned and aligned scored answers to steer"
-        return {"note": note}, {}
-    cfg, seed = ctx.cfg, ctx.config.analysis.seed
-    ctx.progress.log(
-        f"probe: steering against {cfg.n_controls} controls on {len(answers.items)} answers"
-    )
-
-    def measure(
-        lm: LoadedModel, x: np.ndarray, model_sets: Mapping[str, GuisePairs]
-    ) -> tuple[Sums, dict[int, DirectionSet], list[list[int]], list[list[int]]]:
-        dsets = {
-            layer: direction_set(
-                model_sets,
-                x[:, layer],
-                halves,
-                layer,
-                control_draws(len(x), cfg.n_controls, seed, layer),
-            )
-            for layer in ctx.layers
-        }
-        prompts, responses = answer_sequences(ctx, lm, answers)
-        _, sums = attributions(
-            lm, prompts, responses, {layer: d.units for layer, d in dsets.items()}, cfg.batch_size
-        )
-        return sums, dsets, prompts, responses
-
-    sums, dsets, prompts, responses = measure(ctx.lm, ctx.x, sets)
-    models: dict[str, tuple[Sums, Mapping[int, DirectionSet]]] = {"probed": (sums, dsets)}
-    base = next((s for s in ctx.sources if s.role == "base" and s.remote is None), None)
-    if base is not None and base_sets is not None and base_x is not None:
-        base_sums, base_dsets, _, _ = measure(base.load(), base_x, base_sets)
-        models["base"] = (base_sums, base_dsets)
-    rows = effect_rows(answers, ctx.langs, models, cfg.steer_scale)
-    steered = cfg.steer_layers or [n_layers(ctx.lm.model) // 2]
-    chosen: dict[tuple[int, str], Matched] = {}
-    exact = exact_check(
-        ctx.lm,
-        answers,
-        (prompts, responses),
-        sums,
-        {k: (dsets[k], ctx.x[:, k]) for k in steered if k in dsets},
-        ctx.langs,
-        {
-            "scale": cfg.steer_scale,
-            "batch_size": cfg.batch_size,
-            "n_controls": cfg.exact_controls,
-            "alpha": ctx.config.analysis.alpha,
-            "seed": seed,
-        },
-        ctx.progress,
-        chosen,
-    )
-    table = {
-        "control_dims": {str(layer): spread(ctx.x[:, layer]) for layer in ctx.layers},
-        "variance_ratio": {
-            str(layer): {lang: variance_ratio(ds, lang) for lang in ctx.langs}
-            for layer, ds in dsets.items()
-        },
-        "exact_layers_unprobed": sorted(set(steered) - set(ctx.layers)),
-        "tokens": cfg.steer_tokens,
-        "alpha": ctx.config.analysis.alpha,
-        "n_controls": cfg.n_controls,
-        "exact_controls": cfg.exact_controls,
-        # the smallest p_holm any layer can reach: 2 / (1 + n) times the layers
-        "p_holm_floor": min(1.0, 2 * len(ctx.layers) / (1 + cfg.n_controls)),
-        "n_misaligned": int(answers.misaligned.sum()),
-        "n_aligned": int((~answers.misaligned).sum()),
-        "effects": [r.to_dict() for r in rows],
-        "exact": exact,
-    }
-    return table, chosen

@@ -27,6 +27,7 @@ __all__ = [
     "displacement_moment",
     "effect_rows",
     "guise_displacement",
+    "item_effect",
     "language_effect",
     "matched_directions",
     "rank_p",
@@ -59,6 +60,8 @@ class SteerEffect:
     p_control: float | None
     p_holm: float | None
     """Adjusted over the layers of this model, kind, direction and language."""
+    p_holm_all: float | None = None
+    """Adjusted over every row of this model (every layer, kind, direction and language)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,8 +70,9 @@ class SteerEffect:
 @dataclass(frozen=True, eq=False)
 class DirectionSet:
     """At one layer: unit columns (each language's guise direction for each half of the
-    items, fitted on the other half, then the controls), each column's typical projection over
-    the probed prompts, and each guise column's norm."""
+    items, fitted on the other half, then the controls), each column's typical projection (over
+    the probed prompts; a guise column's over those of the half it edits where the rows' items
+    were given), and each guise column's norm."""
 
     units: Float[np.ndarray, "hidden column"]
     typical: Float[np.ndarray, " column"]
@@ -90,9 +94,13 @@ def direction_set(
     halves: Mapping[str, int],
     layer: int,
     draws: Float[np.ndarray, "prompt control"],
+    row_items: Sequence[str] | None = None,
 ) -> DirectionSet:
     """Guise directions per language and half at ``layer`` (from ``sets``), and the controls:
-    ``draws`` combine the centred prompt activations ``x`` (a draw from their covariance)."""
+    ``draws`` combine the centred prompt activations ``x`` (a draw from their covariance).
+    With ``row_items`` (the item of each row of ``x``), a guise column's typical projection is
+    the mean over the prompts of the half it edits (not the half that fitted it); otherwise,
+    and for the controls, over every prompt."""
     columns: dict[tuple[str, int], int] = {}
     vectors: list[np.ndarray] = []
     norms: dict[tuple[str, int], float] = {}
@@ -111,9 +119,13 @@ def direction_set(
     stacked = np.column_stack([*vectors, controls]) if vectors else controls
     units = stacked / np.maximum(np.linalg.norm(stacked, axis=0), 1e-12)
     projected = x @ units
-    return DirectionSet(
-        units, projected.mean(axis=0), projected.var(axis=0), norms, columns, draws.shape[1]
-    )
+    typical = projected.mean(axis=0)
+    if row_items is not None:
+        row_half = np.array([halves.get(str(i), -1) for i in row_items])
+        for (_, h), c in columns.items():
+            if (row_half == h).any():
+                typical[c] = projected[row_half == h, c].mean()
+    return DirectionSet(units, typical, projected.var(axis=0), norms, columns, draws.shape[1])
 
 
 def variance_ratio(ds: DirectionSet, lang: str) -> float | None:
@@ -142,6 +154,28 @@ def language_effect(delta: np.ndarray, answers: SteerAnswers, lang: str) -> np.n
         return np.full(delta.shape[1:], np.nan) if delta.ndim > 1 else float("nan")
     out: np.ndarray = np.mean(parts, axis=0)
     return out
+
+
+def item_effect(
+    delta: np.ndarray, answers: SteerAnswers, lang: str
+) -> tuple[np.ndarray | float, int]:
+    """Within items: per item of ``lang`` with a misaligned and an aligned answer (in either
+    guise), the mean change of its misaligned answers minus that of its aligned ones, averaged
+    over those items; and how many there are. The question's own content cancels in each
+    difference. ``delta`` is per answer, or answers x controls."""
+    in_lang = answers.langs == lang
+    items = np.asarray(answers.items)
+    parts = []
+    for item in dict.fromkeys(items[in_lang]):
+        own = in_lang & (items == item)
+        bad, good = own & answers.misaligned, own & ~answers.misaligned
+        if bad.any() and good.any():
+            parts.append(delta[bad].mean(axis=0) - delta[good].mean(axis=0))
+    if not parts:
+        empty = np.full(delta.shape[1:], np.nan) if delta.ndim > 1 else float("nan")
+        return empty, 0
+    out: np.ndarray = np.mean(parts, axis=0)
+    return out, len(parts)
 
 
 def _deltas(
@@ -241,14 +275,21 @@ def effect_rows(
 
 
 def _adjusted(rows: list[SteerEffect]) -> list[SteerEffect]:
-    families: dict[tuple[str, str, str, str], list[int]] = {}
-    for i, r in enumerate(rows):
-        families.setdefault((r.model, r.kind, r.direction, r.lang), []).append(i)
+    """``p_holm`` over the layers of each family (model, kind, direction, language) and
+    ``p_holm_all`` over every row of each model; rows without a p-value keep None."""
     out = list(rows)
-    for members in families.values():
-        adjusted = holm([rows[i].p_control for i in members])
-        for i, p in zip(members, adjusted, strict=True):
-            out[i] = SteerEffect(**{**rows[i].to_dict(), "p_holm": finite(float(p))})
+    for field, family in (
+        ("p_holm", lambda r: (r.model, r.kind, r.direction, r.lang)),
+        ("p_holm_all", lambda r: r.model),
+    ):
+        groups: dict[Any, list[int]] = {}
+        for i, r in enumerate(rows):
+            if r.p_control is not None:
+                groups.setdefault(family(r), []).append(i)
+        for members in groups.values():
+            adjusted = holm([rows[i].p_control for i in members])
+            for i, p in zip(members, adjusted, strict=True):
+                out[i] = SteerEffect(**{**out[i].to_dict(), field: finite(float(p))})
     return out
 
 
@@ -276,7 +317,10 @@ class Matched:
     typical: Float[np.ndarray, " control"]
     """Each control's typical projection (what an ablation sets it to)."""
     displacement: Float[np.ndarray, " control"]
-    """Each control's mean squared displacement under its ablation."""
+    """Each control's mean squared displacement under its full ablation."""
+    share: Float[np.ndarray, " control"] | None = None
+    """The share of its full ablation each control is ablated by (matched in damage on the
+    target language's answers by the exact check); None: in full."""
 
 
 def displacement_moment(

@@ -1,0 +1,124 @@
+"""Controls matched in damage: each control direction ablated only partly, to the share that
+disturbs the answers as much as the guise ablation does.
+
+Matching the displacement (how far an ablation moves the residual) is not enough: on the
+embedded model a typical direction moved as far as the guise direction breaks the answers
+(their log-probabilities fall by nats per token and sampled answers turn incoherent), while
+the guise ablation barely moves them. Compared with such controls, any guise effect is
+"within", which says only that the controls are more destructive. So each control is ablated
+by a share ``s`` of its full ablation, h -> h - s (h.u - t) u (``s`` above 1, up to
+:data:`MAX_SHARE`, pushes the component past its typical value, for a control whose full
+ablation disturbs the answers less than the guise ablation), with ``s`` chosen so that its
+**damage**, the mean absolute change of the answers' mean log-probability per token, equals
+the guise ablation's on the same answers. The statistic the controls are then compared on is
+a different one (misaligned minus aligned answers' mean change), so the match does not decide
+it: among edits that disturb these answers as much, it asks whether the guise direction's
+disturbance falls on the misaligned answers more than a typical direction's does.
+
+The share is searched with exact passes: the first guess is the first-order one (the change
+is linear in ``s`` for small shares: ``s`` times the full ablation's first-order change), each
+later guess rescales the last by the damage it missed by, using the power law fitted through
+the last two passes. The search stops within :data:`ACCEPT` of the target or after
+:data:`ROUNDS` passes, and keeps the closest pass; the achieved damage ratio is reported, and a
+row whose controls stay off by more than the verdict's tolerance gets no verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from jaxtyping import Float
+
+__all__ = ["ACCEPT", "MAX_SHARE", "ROUNDS", "DamageMatch", "damage", "match_damage"]
+
+ACCEPT = 1.15
+"""A pass whose damage is within this factor of the target ends the search."""
+ROUNDS = 3
+"""At most this many exact passes per control."""
+_FLOOR = 1e-4
+"""The smallest share searched (a guise ablation that changes nothing gives this)."""
+MAX_SHARE = 3.0
+"""The largest share searched: past 1 the component is pushed beyond its typical value, for
+controls whose full ablation disturbs the answers less than the guise ablation does."""
+
+
+@dataclass(frozen=True, eq=False)
+class DamageMatch:
+    """Every control's partial ablation, matched in damage."""
+
+    effects: Float[np.ndarray, "answer control"]
+    """Per answer, the change of its mean log-probability per token under each control."""
+    shares: Float[np.ndarray, " control"]
+    damage_ratio: Float[np.ndarray, " control"]
+    """Each control's damage over the target (NaN without a target)."""
+    passes: int
+    """Exact passes spent."""
+
+
+def damage(changes: np.ndarray) -> float:
+    """The mean absolute change over the answers that have one (NaN where none has)."""
+    ok = np.isfinite(changes)
+    return float(np.abs(changes[ok]).mean()) if ok.any() else float("nan")
+
+
+def match_damage(
+    target: float,
+    first_order: Float[np.ndarray, "answer control"],
+    measure: Callable[[int, float], np.ndarray],
+    advance: Callable[[int], None] | None = None,
+) -> DamageMatch:
+    """Each control's share and its exact changes: ``first_order`` are the full ablations'
+    first-order changes on the answers, ``measure(j, share)`` the exact changes under control
+    ``j`` ablated by ``share``. Without a positive finite target the controls are ablated in
+    full (share 1) and the ratio is NaN."""
+    n, k = first_order.shape
+    effects = np.full((n, k), np.nan)
+    shares = np.ones(k)
+    ratios = np.full(k, np.nan)
+    passes = 0
+    for j in range(k):
+        if not (np.isfinite(target) and target > 0):
+            effects[:, j] = measure(j, 1.0)
+            passes += 1
+        else:
+            slope = damage(first_order[:, j])
+            share = _clip(target / slope if np.isfinite(slope) and slope > 0 else 1.0)
+            tried: list[tuple[float, float, np.ndarray]] = []
+            for _ in range(ROUNDS):
+                changes = measure(j, share)
+                passes += 1
+                tried.append((share, damage(changes), changes))
+                got = tried[-1][1]
+                if not np.isfinite(got) or abs(np.log(max(got, 1e-300) / target)) <= np.log(ACCEPT):
+                    break
+                if share >= MAX_SHARE and got < target:  # even the largest share does less
+                    break
+                share = _next_share(tried, target)
+            best = min(tried, key=lambda t: abs(np.log(max(t[1], 1e-300) / target)))
+            shares[j], effects[:, j] = best[0], best[2]
+            ratios[j] = best[1] / target
+        if advance is not None:
+            advance(1)
+    return DamageMatch(effects, shares, ratios, passes)
+
+
+def _next_share(tried: list[tuple[float, float, np.ndarray]], target: float) -> float:
+    """The next guess from the passes so far: damage ~ a s^p, with p from the last two passes
+    (1 from one pass, or where the two do not give a rising power)."""
+    s1, d1, _ = tried[-1]
+    power = 1.0
+    if len(tried) > 1:
+        s0, d0, _ = tried[-2]
+        if s0 != s1 and d0 > 0 and d1 > 0:
+            fitted = np.log(d1 / d0) / np.log(s1 / s0)
+            if np.isfinite(fitted) and 0.25 <= fitted <= 4.0:
+                power = float(fitted)
+    if d1 <= 0:
+        return _clip(s1 * 4)
+    return _clip(s1 * (target / d1) ** (1 / power))
+
+
+def _clip(share: float) -> float:
+    return float(np.clip(share, _FLOOR, MAX_SHARE))

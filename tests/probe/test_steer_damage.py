@@ -1,0 +1,59 @@
+"""The damage search: each control's share found from its first-order guess and exact passes,
+on controls whose damage is a known power of the share, checked against the closed form."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from guiselab.probe._steer_damage import ACCEPT, MAX_SHARE, ROUNDS, damage, match_damage
+
+
+def _pattern(k: int, n: int = 30) -> np.ndarray:
+    """Per-answer changes of damage 1, one column per control."""
+    pattern = np.random.default_rng(0).standard_normal((n, k))
+    out: np.ndarray = pattern / np.abs(pattern).mean(axis=0)
+    return out
+
+
+def test_the_search_reaches_each_controls_share_within_its_tolerance() -> None:
+    # control j changes the answers by pattern_j * scale_j * share ** power_j
+    scales = np.array([0.1, 1.0, 5.0, 40.0])
+    powers = np.array([1.0, 2.0, 1.5, 3.0])
+    pattern = _pattern(scales.size)
+    calls: list[tuple[int, float]] = []
+
+    def measure(j: int, share: float) -> np.ndarray:
+        calls.append((j, share))
+        out: np.ndarray = pattern[:, j] * scales[j] * share ** powers[j]
+        return out
+
+    target = 0.5
+    # the first-order guess extrapolates the full ablation's change linearly, which is wrong
+    # for every control whose power is not 1
+    got = match_damage(target, pattern * scales, measure)
+    exact = (target / scales) ** (1 / powers)
+    reachable = exact <= MAX_SHARE
+    assert np.all(np.abs(np.log(got.damage_ratio[reachable])) <= np.log(ACCEPT))
+    # damage is a power (at least 1) of the share, so a ratio within ACCEPT puts the share
+    # within ACCEPT of the closed form
+    assert np.allclose(got.shares[reachable], exact[reachable], rtol=ACCEPT - 1)
+    # the first control (0.1 at share 1, linear) cannot reach 0.5 below the cap: it stops at
+    # the cap and says how short it fell
+    assert not reachable[0] and got.shares[0] == MAX_SHARE
+    assert np.isclose(got.damage_ratio[0], 0.1 * MAX_SHARE / target)
+    assert got.passes == len(calls) <= ROUNDS * scales.size
+    for j in range(scales.size):  # the kept changes are the kept share's
+        assert np.allclose(got.effects[:, j], measure(j, got.shares[j]))
+
+
+def test_without_a_target_the_controls_are_ablated_in_full() -> None:
+    pattern = np.ones((5, 3))
+    for target in (0.0, float("nan")):
+        got = match_damage(target, pattern, lambda j, share: pattern[:, j] * share)
+        assert np.all(got.shares == 1.0) and np.isnan(got.damage_ratio).all()
+        assert got.passes == 3
+
+
+def test_damage_is_the_mean_absolute_change_of_the_answers_that_have_one() -> None:
+    assert damage(np.array([1.0, -3.0, np.nan])) == 2.0
+    assert np.isnan(damage(np.array([np.nan])))
