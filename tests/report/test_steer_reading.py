@@ -17,6 +17,7 @@ def _row(layer: int, p_holm: float, effect: float, model: str = "probed") -> dic
         "control_high": 0.01,
         "p_control": p_holm / 2,
         "p_holm": p_holm,
+        "p_holm_all": min(1.0, 3 * p_holm),
     }
 
 
@@ -47,7 +48,11 @@ def test_layers_beyond_the_controls_are_counted_after_holm() -> None:
     assert "en direction on ru answers at 1 of 2 layers (largest 0.300 at layer 4" in probed
     base = next(t for t in text if t.startswith("In the base model, adding"))
     assert "at 0 of 1 layers" in base
-    assert text[-1].startswith("Exact check at layer 9") and "correlation 0.80" in text[-1]
+    assert text[-1].startswith("Exact check in the probed model at layer 9")
+    assert "correlation 0.80" in text[-1]
+    # Holm over every row of a model at once: the probed model's 0.006 passes, 0.18 does not
+    every = next(t for t in text if t.startswith("In the probed model, with Holm over all 2"))
+    assert every.endswith("1 pass (add en on ru at layer 4).")
     probe["steering"]["exact"][0] |= {"kind": "ablate", "answer_correlation": 0.02}
     said = steering_sentences(probe)[-1]
     assert said.startswith("The first-order estimate of ablating the guise direction does not")
@@ -95,11 +100,20 @@ def test_an_exact_ablation_is_read_against_its_exact_controls() -> None:
         "outside": True,
         "verdict": "beyond",
         "primary": True,
-        "control_displacement_ratio": [0.8, 1.3],
+        "control_displacement_ratio": [0.01, 0.2],
+        "control_share": [0.1, 0.45],
+        "control_damage_ratio": [0.9, 1.12],
+        "damage": 0.031,
+        "n_drawn": 22,
+        "controls_short": 2,
+        "controls_over": 0,
     }
     probe = {"steering": {"n_controls": 1000, "effects": [_row(9, 0.5, 0.0)], "exact": [row]}}
     said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
-    assert "Against 20 exactly ablated controls that move the residual as far (theirs 0.80" in said
+    assert "disturbs these answers by 0.031 nats per token (mean absolute change)" in said
+    assert "Against 20 exactly ablated random directions, each ablated by the share" in said
+    assert "(2 of 22 drawn controls could not be matched and are left out)" in said
+    assert "(shares 0.10 to 0.45, damage 0.90 to 1.12 times the guise's)" in said
     assert "range [-0.050, 0.040], prediction p <0.001" in said
     assert "the smallest 20 controls allow is 0.095" in said
     assert said.endswith(
@@ -114,6 +128,14 @@ def test_an_exact_ablation_is_read_against_its_exact_controls() -> None:
         probe["steering"]["exact"] = [{**row, "verdict": verdict, "primary": False}]
         said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
         assert said.endswith(ending)
+    within = {"n_items": 14, "exact": -0.1, "control_min": -0.2, "control_max": 0.3, "p_t": 0.4}
+    probe["steering"]["exact"] = [{**row, "model": "base", "within_item": within}]
+    said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
+    assert said.startswith("Exact check in the base model at layer 9")
+    assert said.endswith(
+        "Within items (14 items with a misaligned and an aligned answer): -0.100 against "
+        "controls [-0.200, 0.300], prediction p 0.400."
+    )
 
 
 def test_a_control_that_breaks_the_answers_is_said_to() -> None:
@@ -137,5 +159,10 @@ def test_a_control_that_breaks_the_answers_is_said_to() -> None:
     controls = [row("control", 0.0, 0.03, j) for j in range(3)]
     fine = {"interventions": [row("ablate", -0.2, 0.02), *controls]}
     (said,) = intervention_sentences(fine)
-    assert "each of 3 matched controls, by +0.0 pp to +0.0 pp (incoherent answers +3.0 pp" in said
+    assert "each of 3 controls matched in damage, by +0.0 pp to +0.0 pp (incoherent answers" in said
     assert "break the answers" not in said
+    # the base model's rows are read apart, beside its own controls only
+    base = [{**r, "model": "base"} for r in fine["interventions"][:2]]
+    both = intervention_sentences({"interventions": [*fine["interventions"], *base]})
+    assert len(both) == 2 and both[1].startswith("In the base model (its own guise direction")
+    assert "its control matched in damage, by +0.0 pp" in both[1]

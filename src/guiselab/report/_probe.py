@@ -200,7 +200,8 @@ def _differences(probe: Mapping[str, Any], table: str, key: str) -> list[str]:
 def intervention_table(probe: Mapping[str, Any]) -> TextTable:
     rows = [
         [
-            fmt_value(r.get("kind"))
+            ("base: " if r.get("model") == "base" else "")
+            + fmt_value(r.get("kind"))
             + ("" if r.get("control") is None else f" {fmt_value(r.get('control'))}"),
             fmt_value(r.get("layer")),
             fmt_value(r.get("lang")),

@@ -117,6 +117,18 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
                     f"{label}, {verb} the guise direction moves the answers beyond its controls at "
                     f"p_holm <= {alpha:g}: {'; '.join(parts)}."
                 )
+        every = [r for r in rows if r.get("model") == model and r.get("p_holm_all") is not None]
+        if every:
+            passed = [r for r in every if (as_float(r.get("p_holm_all")) or 1.0) <= alpha]
+            named = "; ".join(
+                f"{r.get('kind')} {r.get('direction')} on {r.get('lang')} at layer {r.get('layer')}"
+                for r in passed[:6]
+            )
+            out.append(
+                f"{label}, with Holm over all {len(every)} rows at once (every layer, edit, "
+                f"direction and language): {len(passed)} pass"
+                + (f" ({named}{'; ...' if len(passed) > 6 else ''})." if passed else ".")
+            )
     unprobed = table.get("exact_layers_unprobed") or []
     if unprobed:
         out.append(
@@ -125,8 +137,10 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
         )
     exact = [r for r in table.get("exact") or [] if isinstance(r, Mapping)]
     for r in exact:
+        model = "the base model" if r.get("model") == "base" else "the probed model"
         out.append(
-            f"Exact check at layer {r.get('layer')} ({r.get('kind')}, {r.get('direction')} "
+            f"Exact check in {model} at layer {r.get('layer')} ({r.get('kind')}, "
+            f"{r.get('direction')} "
             f"direction, {r.get('lang')} answers): first order "
             f"{fmt_num(as_float(r.get('first_order')), 3)}, exact "
             f"{fmt_num(as_float(r.get('exact')), 3)}; per-answer correlation "
@@ -152,22 +166,32 @@ _VERDICTS = {
     "beyond": "removing it moves these answers beyond its controls",
     "outside": "it lies outside every control, but not beyond them after Holm",
     "within": "removing it moves these answers no more than its controls do",
-    "unmatched": "the controls' displacement is off the guise direction's, so no verdict is given",
+    "unmatched": "fewer than half the controls could be matched in damage, so no verdict is given",
 }
 
 
 def _against_controls(r: Mapping[str, Any]) -> str:
-    """The exact ablation's place among its exactly ablated, displacement-matched controls."""
+    """The exact ablation's place among its exactly ablated controls matched in damage."""
     if r.get("p_t") is None:
         return ""
     k = r.get("n_controls")
-    ratio = r.get("control_displacement_ratio") or [None, None]
+    share = r.get("control_share") or [None, None]
+    ratio = r.get("control_damage_ratio") or [None, None]
     verdict = _VERDICTS.get(str(r.get("verdict")), "no verdict was recorded")
     primary = " This is the cross-lingual claim's own test." if r.get("primary") else ""
-    return (
-        f" Against {k} exactly ablated controls that move the residual as far (theirs "
-        f"{fmt_num(as_float(ratio[0]), 2)} to {fmt_num(as_float(ratio[-1]), 2)} times the "
-        "guise direction's mean squared displacement): median "
+    left = int(r.get("controls_short") or 0) + int(r.get("controls_over") or 0)
+    dropped = (
+        f" ({left} of {r.get('n_drawn')} drawn controls could not be matched and are left out)"
+        if left
+        else ""
+    )
+    text = (
+        f" The guise ablation disturbs these answers by "
+        f"{fmt_num(as_float(r.get('damage')), 3)} nats per token (mean absolute change). Against "
+        f"{k} exactly ablated random directions, each ablated by the share of the way that "
+        f"disturbs them as much{dropped} (shares {fmt_num(as_float(share[0]), 2)} to "
+        f"{fmt_num(as_float(share[-1]), 2)}, damage {fmt_num(as_float(ratio[0]), 2)} to "
+        f"{fmt_num(as_float(ratio[-1]), 2)} times the guise's): median "
         f"{fmt_num(as_float(r.get('control_median')), 3)}, range "
         f"[{fmt_num(as_float(r.get('control_min')), 3)}, "
         f"{fmt_num(as_float(r.get('control_max')), 3)}], prediction p "
@@ -176,6 +200,16 @@ def _against_controls(r: Mapping[str, Any]) -> str:
         f"{fmt_p(r.get('p_rank'))} (the smallest {k} controls allow is "
         f"{fmt_num(2 / (1 + int(k)) if isinstance(k, int) else None, 3)}): {verdict}.{primary}"
     )
+    within = r.get("within_item")
+    if isinstance(within, Mapping) and within.get("p_t") is not None:
+        text += (
+            f" Within items ({within.get('n_items')} items with a misaligned and an aligned "
+            f"answer): {fmt_num(as_float(within.get('exact')), 3)} against controls "
+            f"[{fmt_num(as_float(within.get('control_min')), 3)}, "
+            f"{fmt_num(as_float(within.get('control_max')), 3)}], prediction p "
+            f"{fmt_p(within.get('p_t'))}."
+        )
+    return text
 
 
 def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
@@ -186,16 +220,29 @@ def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
     for r in rows:
         if r.get("kind") != "ablate" or r.get("guise") != "vernacular":
             continue
-        where = (r.get("layer"), r.get("lang"), r.get("guise"))
+        model = r.get("model", "probed")
+        where = (r.get("layer"), r.get("lang"), r.get("guise"), model)
         controls = [
             (d, as_float(c.get("delta_incoherent")))
             for c in rows
-            if (c.get("kind"), c.get("layer"), c.get("lang"), c.get("guise")) == ("control", *where)
+            if (
+                c.get("kind"),
+                c.get("layer"),
+                c.get("lang"),
+                c.get("guise"),
+                c.get("model", "probed"),
+            )
+            == ("control", *where)
             for d in (as_float(c.get("delta_misaligned")),)
             if d is not None
         ]
         text = (
-            f"Projecting out the guise direction (cross-fitted) at layer "
+            (
+                "In the base model (its own guise direction, its own answers), p"
+                if model == "base"
+                else "P"
+            )
+            + f"rojecting out the guise direction (cross-fitted) at layer "
             f"{fmt_value(r.get('layer'))} changed the {fmt_value(r.get('lang'))} vernacular "
             f"misaligned rate by {fmt_pp(r.get('delta_misaligned'))} "
             f"[{fmt_pp(r.get('ci_low'))}, {fmt_pp(r.get('ci_high'))}] (incoherent answers "
@@ -203,14 +250,15 @@ def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
         )
         if len(controls) == 1:
             text += (
-                f"; projecting out its matched control, by {fmt_pp(controls[0][0])} (incoherent "
+                f"; projecting out its control matched in damage, by {fmt_pp(controls[0][0])} "
+                "(incoherent "
                 f"answers {fmt_pp(controls[0][1])})"
             )
         elif controls:
             mis = [d for d, _ in controls]
             inc = [i for _, i in controls if i is not None]
             text += (
-                f"; projecting out each of {len(controls)} matched controls, by "
+                f"; projecting out each of {len(controls)} controls matched in damage, by "
                 f"{fmt_pp(min(mis))} to {fmt_pp(max(mis))} (incoherent answers "
                 f"{fmt_pp(min(inc) if inc else None)} to {fmt_pp(max(inc) if inc else None)})"
             )
