@@ -46,11 +46,11 @@ n_null = 3
 steer_layers = [1]
 batch_size = 4
 """
-GENERATIONS = 3 * 2 * 2 * 2 * 3 + 3 * 12 + 12 * 2 * 2 + 9 * 2
+GENERATIONS = 3 * 2 * 2 * 2 * 3 + 3 * 12 * 2 + 12 * 2 * 2 + 9 * 2
 """3 items x 2 languages x 2 guises x 2 samples x 3 models; the probe's 3 x 12 intervention
-answers; 12 control-guise prompts (informal and typos of 3 items x 2 languages) x 2 samples x
-organism and control; 9 feature-attribution prompts (the transformers fire on these items)
-x 2 samples of the organism."""
+answers of the organism and of the base; 12 control-guise prompts (informal and typos of 3
+items x 2 languages) x 2 samples x organism and control; 9 feature-attribution prompts (the
+transformers fire on these items) x 2 samples of the organism."""
 
 
 def guiselab(

@@ -57,3 +57,27 @@ def test_without_a_target_the_controls_are_ablated_in_full() -> None:
 def test_damage_is_the_mean_absolute_change_of_the_answers_that_have_one() -> None:
     assert damage(np.array([1.0, -3.0, np.nan])) == 2.0
     assert np.isnan(damage(np.array([np.nan])))
+
+
+def test_a_pass_without_damage_to_read_is_never_the_one_kept() -> None:
+    # the first guess's pass reads nothing (every change NaN); the next, at four times the
+    # share, reads a damage, and that pass is kept
+    seen: list[float] = []
+
+    def measure(j: int, share: float) -> np.ndarray:
+        seen.append(share)
+        return np.full(4, np.nan) if len(seen) == 1 else np.full(4, share)
+
+    got = match_damage(0.5, np.ones((4, 1)), measure)
+    assert len(seen) == 1  # a NaN damage ends the search: nothing to steer it by
+    assert np.isnan(got.damage_ratio[0]) and np.isnan(got.effects[:, 0]).all()
+
+
+def test_damage_is_read_the_way_it_is_given() -> None:
+    # damage read from the first answer only: the second answer's changes do not count
+    def measure(j: int, share: float) -> np.ndarray:
+        return np.array([share, 100.0 * share])
+
+    got = match_damage(0.2, np.array([[1.0], [100.0]]), measure, None, lambda c: abs(c[0]))
+    assert np.isclose(got.shares[0], 0.2) and np.isclose(got.damage_ratio[0], 1.0)
+    assert got.passes == 1  # the first-order guess was exact

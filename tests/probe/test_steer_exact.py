@@ -17,7 +17,13 @@ from guiselab.probe import collect_activations
 from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import GuisePairs
 from guiselab.probe._interventions import edit_of
-from guiselab.probe._steer_exact import against_controls, exact_check
+from guiselab.probe._steer_exact import (
+    _Controls,
+    _layer_rows,
+    _verdicts,
+    against_controls,
+    exact_check,
+)
 from guiselab.probe._steer_table import (
     control_draws,
     direction_set,
@@ -28,6 +34,7 @@ from guiselab.probe._steering import SteerAnswers, answer_logprobs, attributions
 from guiselab.progress import NullProgress
 
 LAYER = 2
+LANGS = ["en", "ru"]
 
 
 def test_the_prediction_p_value_is_scipys_one_against_k_t_test() -> None:
@@ -111,7 +118,8 @@ def _ablation(
         "ru": GuisePairs(items, acts, acts + noise[1]),
     }
     x = acts[:, LAYER]
-    ds = direction_set(sets, x, halves, LAYER, control_draws(12, 200, seed, LAYER))
+    # each guise column set to its typical value over the prompts of the half it edits
+    ds = direction_set(sets, x, halves, LAYER, control_draws(12, 200, seed, LAYER), items)
     repeated = [p for p in prompts for _ in range(REPEAT)]
     _, sums = attributions(lm, repeated, answers, {LAYER: ds.units}, batch_size=8)
     settings = {"scale": 1.0, "batch_size": 8, "n_controls": 20, "alpha": 0.05, "seed": seed}
@@ -172,3 +180,40 @@ def test_a_planted_directions_exact_ablation_lies_beyond_controls_matched_in_dam
     ]
     assert sum(r["verdict"] == "beyond" for r in nulls) == 0
     assert float(np.median([r["p_t"] for r in nulls])) > 0.2  # type: ignore[misc]
+
+
+def test_too_few_controls_matched_in_damage_give_no_verdict_and_no_crash() -> None:
+    rng = np.random.default_rng(3)
+    n, k = 8, 6
+    items = [f"q{i}" for i in range(n)]
+    halves = {item: i % 2 for i, item in enumerate(items)}
+    acts = rng.standard_normal((n, 1, 5))
+    pairs = {lang: GuisePairs(items, acts, acts + rng.standard_normal((n, 1, 5))) for lang in LANGS}
+    ds = direction_set(pairs, acts[:, 0], halves, 0, control_draws(n, 10, 0, 0), items)
+    answers = replace(steer_answers_of(items, halves), langs=np.array(["en"] * 4 + ["ru"] * 4))
+    sums = (rng.standard_normal((n, 14)), rng.standard_normal((n, 14)))
+    guise = {("ablate", "en"): rng.standard_normal(n)}
+
+    def controls(ratios: list[float]) -> _Controls:
+        ratio = np.array(ratios)
+        return _Controls(rng.standard_normal((n, k)), ratio**2, ratio, ratio)
+
+    for ratios, verdict in (
+        ([0.1] * k, "unmatched"),  # none kept
+        ([1.0] + [0.1] * (k - 1), "unmatched"),  # one kept: no spread to compare with
+        ([1.0, 1.1, 0.9] + [0.1] * 3, None),  # half kept: compared
+    ):
+        rows = _verdicts(
+            _layer_rows(0, ds, answers, sums, guise, {("en", "ru"): controls(ratios)}, LANGS, 1.0),
+            0.05,
+        )
+        row = next(r for r in rows if r["lang"] == "ru")
+        kept = sum(1 / 1.5 <= r <= 1.5 for r in ratios)
+        assert row["n_drawn"] == k and row["n_controls"] == kept
+        assert row["controls_short"] == k - kept and row["controls_over"] == 0
+        if verdict == "unmatched":
+            assert row["verdict"] == "unmatched" and row["p_holm"] is None
+            assert kept or row["control_share"] is None
+        else:
+            assert row["verdict"] in ("beyond", "outside", "within") and row["p_holm"] is not None
+            assert row["control_damage_ratio"] == [0.9, 1.1]

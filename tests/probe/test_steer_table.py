@@ -24,7 +24,9 @@ from guiselab.probe._steer_table import (
     control_draws,
     direction_set,
     effect_rows,
-    item_effect,
+    language_effect,
+    net_of_contrast,
+    prompt_effect,
     spread,
 )
 from guiselab.probe._steering import SteerAnswers, answer_logprobs, attributions
@@ -200,23 +202,43 @@ def test_difference_rows_and_holm_over_the_layers() -> None:
     assert all(r.p_holm_all >= r.p_holm for r in probed)  # type: ignore[operator]
 
 
-def test_the_within_item_contrast_pairs_each_items_answers() -> None:
+def test_the_within_prompt_contrast_pairs_answers_of_one_item_and_guise() -> None:
     answers = SteerAnswers(
-        items=["a", "a", "b", "b", "c", "c", "d"],
+        items=["a", "a", "a", "b", "b", "c", "d"],
         langs=np.array(["ru"] * 6 + ["en"]),
-        guises=np.array(["standard", "vernacular"] * 3 + ["standard"]),
-        misaligned=np.array([True, False, False, True, False, False, True]),
+        guises=np.array(["standard"] * 3 + ["standard", "vernacular", "standard", "standard"]),
+        misaligned=np.array([True, False, False, True, False, True, True]),
         half=np.zeros(7, dtype=int),
         prompts=[""] * 7,
         responses=[""] * 7,
     )
-    delta = np.array([1.0, 0.5, 2.0, -1.0, 9.0, 9.0, 7.0])
-    # item a: 1.0 - 0.5; item b: -1.0 - 2.0; item c has no misaligned answer; d is English
-    effect, n_items = item_effect(delta, answers, "ru")
-    assert n_items == 2 and effect == pytest.approx((0.5 + -3.0) / 2)
-    both, _ = item_effect(np.column_stack([delta, 2 * delta]), answers, "ru")
-    assert np.allclose(both, [-1.25, -2.5])
-    assert item_effect(delta, answers, "en")[1] == 0
+    delta = np.array([1.0, 0.5, 1.5, 2.0, -1.0, 9.0, 7.0])
+    # only (a, standard) has both kinds: 1.0 - mean(0.5, 1.5). Item b's misaligned and
+    # aligned answers are in different guises, so they are not paired; c has no aligned one
+    effect, n_prompts = prompt_effect(delta, answers, "ru")
+    assert n_prompts == 1 and effect == pytest.approx(0.0)
+    both, _ = prompt_effect(np.column_stack([delta, delta**2]), answers, "ru")
+    assert np.allclose(both, [0.0, 1.0 - 1.25])
+    assert prompt_effect(delta, answers, "en")[1] == 0
+
+
+def test_net_of_contrast_removes_the_groups_difference_and_keeps_the_rest() -> None:
+    items = [f"q{i}" for i in range(8)]
+    answers = steer_answers_of(items, dict.fromkeys(items, 0))
+    rng = np.random.default_rng(9)
+    delta = rng.standard_normal((8, 3))
+    net = net_of_contrast(delta, answers)
+    # the contrast is gone: within each guise both groups now have the same mean
+    assert np.allclose(language_effect(net, answers, "en"), 0.0)
+    # what every answer shares and each answer's scatter within its group are kept
+    for guise in ("standard", "vernacular"):
+        cell = answers.guises == guise
+        assert np.allclose(net[cell].mean(axis=0), delta[cell].mean(axis=0))
+        for group in (answers.misaligned, ~answers.misaligned):
+            part = cell & group
+            assert np.allclose(net[part] - net[part].mean(0), delta[part] - delta[part].mean(0))
+    # a shift of every answer alike is all damage and no contrast
+    assert np.allclose(net_of_contrast(np.full((8, 1), -0.3), answers), -0.3)
 
 
 def test_spread_counts_the_dimensions_the_activations_vary_in() -> None:

@@ -428,7 +428,9 @@ def test_probe_section_has_figures_reading_and_tables(tmp_path: Path) -> None:
     assert section.count("<svg") == 3  # probe AUROC, cosine, persona projection
     assert "evidence for a vernacular direction shared across languages" in section
     assert "−20.0 pp" in section or "-20.0 pp" in section
-    assert "projecting out its control matched in damage, by +1.0 pp (incoherent answers" in section
+    assert (
+        "projecting out its control (matched in damage), by +1.0 pp (incoherent answers" in section
+    )
     assert "<td>control 17</td>" in section
     assert (
         "fitted on different halves of the items, align beyond their sign-flip null at 2 of 3 "

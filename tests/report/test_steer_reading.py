@@ -55,7 +55,9 @@ def test_layers_beyond_the_controls_are_counted_after_holm() -> None:
     assert every.endswith("1 pass (add en on ru at layer 4).")
     probe["steering"]["exact"][0] |= {"kind": "ablate", "answer_correlation": 0.02}
     said = steering_sentences(probe)[-1]
-    assert said.startswith("The first-order estimate of ablating the guise direction does not")
+    assert said.startswith(
+        "In the probed model, the first-order estimate of ablating the guise direction does not"
+    )
 
 
 def test_an_unreachable_holm_floor_and_the_variance_ratio_are_said() -> None:
@@ -110,10 +112,10 @@ def test_an_exact_ablation_is_read_against_its_exact_controls() -> None:
     }
     probe = {"steering": {"n_controls": 1000, "effects": [_row(9, 0.5, 0.0)], "exact": [row]}}
     said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
-    assert "disturbs these answers by 0.031 nats per token (mean absolute change)" in said
+    assert "disturbs these answers by 0.031 nats per token (mean absolute change, net of" in said
     assert "Against 20 exactly ablated random directions, each ablated by the share" in said
     assert "(2 of 22 drawn controls could not be matched and are left out)" in said
-    assert "(shares 0.10 to 0.45, damage 0.90 to 1.12 times the guise's)" in said
+    assert "(shares 0.10 to 0.45, damage 0.90 to 1.12 times the guise's; each control's" in said
     assert "range [-0.050, 0.040], prediction p <0.001" in said
     assert "the smallest 20 controls allow is 0.095" in said
     assert said.endswith(
@@ -128,14 +130,23 @@ def test_an_exact_ablation_is_read_against_its_exact_controls() -> None:
         probe["steering"]["exact"] = [{**row, "verdict": verdict, "primary": False}]
         said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
         assert said.endswith(ending)
-    within = {"n_items": 14, "exact": -0.1, "control_min": -0.2, "control_max": 0.3, "p_t": 0.4}
-    probe["steering"]["exact"] = [{**row, "model": "base", "within_item": within}]
+    within = {"n_prompts": 14, "exact": -0.1, "control_min": -0.2, "control_max": 0.3, "p_t": 0.4}
+    probe["steering"]["exact"] = [{**row, "model": "base", "within_prompt": within}]
     said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
     assert said.startswith("Exact check in the base model at layer 9")
     assert said.endswith(
-        "Within items (14 items with a misaligned and an aligned answer): -0.100 against "
+        "Within prompts (14 prompts with a misaligned and an aligned answer): -0.100 against "
         "controls [-0.200, 0.300], prediction p 0.400."
     )
+    probe["steering"]["exact"] = [{**row, "within_prompt": {"n_prompts": 0, "p_t": None}}]
+    said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
+    assert said.endswith("so the contrast is across items only.")
+    # too few matched: the sentence says why there is no verdict, and gives no p-values
+    unmatched = {**row, "verdict": "unmatched", "n_controls": 3, "controls_short": 19}
+    probe["steering"]["exact"] = [{**unmatched, "p_t": None, "p_holm": None}]
+    said = next(t for t in steering_sentences(probe) if t.startswith("Exact check"))
+    assert "Only 3 of 22 random directions could be ablated to disturb them as much" in said
+    assert said.endswith("so no verdict is given.") and "prediction p" not in said
 
 
 def test_a_control_that_breaks_the_answers_is_said_to() -> None:
@@ -159,10 +170,14 @@ def test_a_control_that_breaks_the_answers_is_said_to() -> None:
     controls = [row("control", 0.0, 0.03, j) for j in range(3)]
     fine = {"interventions": [row("ablate", -0.2, 0.02), *controls]}
     (said,) = intervention_sentences(fine)
-    assert "each of 3 controls matched in damage, by +0.0 pp to +0.0 pp (incoherent answers" in said
+    assert "each of 3 controls (matched in damage), by +0.0 pp to +0.0 pp (incoherent" in said
     assert "break the answers" not in said
     # the base model's rows are read apart, beside its own controls only
     base = [{**r, "model": "base"} for r in fine["interventions"][:2]]
     both = intervention_sentences({"interventions": [*fine["interventions"], *base]})
     assert len(both) == 2 and both[1].startswith("In the base model (its own guise direction")
-    assert "its control matched in damage, by +0.0 pp" in both[1]
+    assert "its control (matched in damage), by +0.0 pp" in both[1]
+    # a control drawn without a damage match is said to be one
+    full = [{**c, "damage_matched": False} for c in controls]
+    (said,) = intervention_sentences({"interventions": [row("ablate", -0.2, 0.02), *full]})
+    assert "(moved as far but ablated in full, none matched in damage)" in said

@@ -72,6 +72,11 @@ class Intervention:
     check for the source direction that matched, in the same order)."""
     model: str = "probed"
     """``probed``, or ``base`` (the base model steered along its own guise direction)."""
+    share: float | None = None
+    """For a control: the share of its full ablation it was ablated by."""
+    damage_matched: bool | None = None
+    """For a control: True where its share was matched in damage by the exact check; False
+    for a control drawn without one (moved as far as the guise ablation, ablated in full)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +91,8 @@ class _Run:
     answers: list[Generation]
     control: int | None = None
     model: str = "probed"
+    share: float | None = None
+    damage_matched: bool | None = None
 
 
 def intervention_edits(n_controls: int) -> int:
@@ -101,9 +108,11 @@ def interventions(
     model: str = "probed",
 ) -> list[Intervention]:
     """Every edit at every steered layer, answered, judged and compared with the unsteered
-    first samples; the controls are the first of ``exact_controls`` (the exact check's, by
-    layer and direction) where it has enough. ``model`` names the rows (``ctx`` holds that
-    model, its prompts' activations and its role's answers)."""
+    first samples; the controls are the first of ``exact_controls`` (the exact check's kept
+    ones, by layer and direction; see :func:`_controls`). ``model`` names the rows (``ctx``
+    holds that model, its prompts' activations and its role's answers). The keys of the
+    steered answers are kept in the store (``probe-steered:ROLE``), so a finished probe is
+    reused only while they all are there."""
     source_lang, target_lang = ctx.langs
     cfg, seed = ctx.cfg, ctx.config.analysis.seed
     tasks = [
@@ -139,12 +148,20 @@ def interventions(
                     answers += _steer(ctx, part, encoded, (kind, kind), layer, (vector, typical))
             runs.append(_Run(kind, layer, answers, model=model))
         matched = _controls(ctx, ds, layer, exact_controls.get((layer, source_lang)))
-        shares = np.ones(matched.units.shape[1]) if matched.share is None else matched.share
+        damage_matched = matched.share is not None
+        shares = matched.share if matched.share is not None else np.ones(matched.units.shape[1])
+        drawn = matched.drawn if matched.drawn is not None else np.arange(matched.units.shape[1])
         for j in range(matched.units.shape[1]):
             edit = (matched.units[:, j], float(matched.typical[j]))
-            name = ("control", f"control-{j}")
-            answers = _steer(ctx, tasks, encoded, name, layer, edit, float(shares[j]))
-            runs.append(_Run("control", layer, answers, j, model))
+            # which drawn control, how it was matched and its share (3 digits: what made the
+            # edit, robust to the last bits of another machine's arithmetic)
+            which = f"control-{drawn[j]}-{'damage' if damage_matched else 'full'}-{shares[j]:.3g}"
+            answers = _steer(ctx, tasks, encoded, ("control", which), layer, edit, float(shares[j]))
+            runs.append(_Run("control", layer, answers, j, model, float(shares[j]), damage_matched))
+    ctx.store.put_artifact(
+        f"probe-steered:{ctx.source.role}",
+        {"inputs": ctx.inputs, "keys": sorted(g.key for run in runs for g in run.answers)},
+    )
     judge_stage(ctx.store, ctx.config, ctx.judge, ctx.progress)  # the new answers, none twice
     before = item_flags(ctx, judged_frame(ctx, baseline))
     out = []
@@ -170,7 +187,7 @@ def _controls(ctx: ProbeContext, ds: DirectionSet, layer: int, exact: Matched | 
         return Matched(exact.units[:, :n], exact.typical[:n], exact.displacement[:n], share)
     x = ctx.x[:, layer]
     moment = displacement_moment(x, x.mean(axis=0))
-    target = guise_displacement(ds, ctx.langs[0], moment) or 0.0
+    target = guise_displacement(ds, ctx.langs[0], moment, None, x.mean(axis=0)) or 0.0
     rng = rng_for(ctx.config.analysis.seed, "exact-controls", str(layer), ctx.langs[0])
     return matched_directions(moment, x.mean(axis=0), target, n, rng)
 
@@ -262,6 +279,8 @@ def _compare(
         delta_incoherent=float(np.mean(incoherent)),
         control=run.control,
         model=run.model,
+        share=run.share,
+        damage_matched=run.damage_matched,
     )
 
 
@@ -284,8 +303,9 @@ def edit_of(
     unit = direction / direction.norm()
 
     def ablate(hidden: Hidden) -> Hidden:
-        u = unit.to(hidden.dtype)
-        edited: Hidden = hidden - share * ((hidden @ u) - typical)[..., None] * u
+        # in float32: a small share's change would round away in a bfloat16 product
+        h = hidden.float()
+        edited: Hidden = (h - share * ((h @ unit) - typical)[..., None] * unit).to(hidden.dtype)
         return edited
 
     def add(hidden: Hidden) -> Hidden:

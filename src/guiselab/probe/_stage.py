@@ -183,8 +183,9 @@ def probe_stage(
     if saved.exists():
         previous = json.loads(saved.read_text(encoding="utf-8"))
         # ... unless the store lost the answers its interventions were measured on.
-        steered = _steered(store, source)
-        if previous.get("inputs") == identity and previous.get("steered_answers", 0) <= steered:
+        if previous.get("inputs") == identity and _steered_intact(
+            store, identity, [s.role for s in sources]
+        ):
             return dict(previous)
     lm = source.load()
     check_layers(config, n_layers(lm.model))
@@ -282,7 +283,7 @@ def probe_stage(
         persona=persona,
         lora_cosines=lora,
         interventions=steered_rows,
-        steered_answers=_steered(store, source),
+        steered_answers=_steered(store, identity, [s.role for s in sources]),
     )
     write_atomic(saved, result.as_json())
     return result.to_dict()
@@ -322,11 +323,27 @@ def _control_sets(ctx: ProbeContext, control: Sequence[Pair]) -> dict[str, dict[
     return out
 
 
-def _steered(store: RunStore, source: ModelSource) -> int:
-    """How many steered answers of ``source`` (and of the base model, whose answers are steered
-    too) the store holds."""
-    roles = (f"{source.role}:", "base:")
-    return sum(g.model.startswith(roles) for g in store.generations())
+def _steered_keys(store: RunStore, identity: str, roles: Sequence[str]) -> list[str]:
+    """The keys of the answers the interventions steered with these inputs (probed model and
+    base, among ``roles``), as the interventions recorded them."""
+    keys: list[str] = []
+    for role in sorted(set(roles)):
+        info = store.get_artifact(f"probe-steered:{role}")
+        if info is not None and info.get("inputs") == identity:
+            keys += list(info.get("keys", []))
+    return keys
+
+
+def _steered(store: RunStore, identity: str, roles: Sequence[str]) -> int:
+    """How many steered answers made with these inputs the store holds."""
+    keys = _steered_keys(store, identity, roles)
+    return len(store.existing_keys("generations", keys))
+
+
+def _steered_intact(store: RunStore, identity: str, roles: Sequence[str]) -> bool:
+    """Whether every answer the interventions steered with these inputs is still stored."""
+    keys = _steered_keys(store, identity, roles)
+    return len(store.existing_keys("generations", keys)) == len(keys)
 
 
 def _inputs(
@@ -340,7 +357,10 @@ def _inputs(
 ) -> str:
     """Key of everything the measurements depend on: a finished probe with the same inputs is
     kept as it is, and no model is loaded."""
-    answers = sorted(g.key for g in store.generations() if g.model == source.role)
+    # The probed model's answers and the base's (its own interventions are compared with them).
+    in_process_base = any(s.role == "base" and s.remote is None for s in sources)
+    roles = {source.role, "base"} if in_process_base else {source.role}
+    answers = sorted(g.key for g in store.generations() if g.model in roles)
     # The persona direction follows the verdicts: a judgment that failed and is retried
     # later changes it, so the stored judgments are part of the inputs.
     probed = set(answers)

@@ -9,18 +9,21 @@ the guise ablation barely moves them. Compared with such controls, any guise eff
 by a share ``s`` of its full ablation, h -> h - s (h.u - t) u (``s`` above 1, up to
 :data:`MAX_SHARE`, pushes the component past its typical value, for a control whose full
 ablation disturbs the answers less than the guise ablation), with ``s`` chosen so that its
-**damage**, the mean absolute change of the answers' mean log-probability per token, equals
-the guise ablation's on the same answers. The statistic the controls are then compared on is
-a different one (misaligned minus aligned answers' mean change), so the match does not decide
-it: among edits that disturb these answers as much, it asks whether the guise direction's
-disturbance falls on the misaligned answers more than a typical direction's does.
+**damage** equals the guise ablation's on the same answers. The exact check reads damage as
+the mean absolute change of the answers' mean log-probability per token **net of the
+contrast** (each group, misaligned or aligned, moved to the midpoint of the two groups'
+means within its language and guise), so the statistic the controls are compared on (the
+misaligned minus aligned answers' mean change) is not part of what is matched: among edits
+that disturb these answers as much, it asks whether the guise direction's disturbance falls on
+the misaligned answers more than a random direction's does.
 
 The share is searched with exact passes: the first guess is the first-order one (the change
 is linear in ``s`` for small shares: ``s`` times the full ablation's first-order change), each
 later guess rescales the last by the damage it missed by, using the power law fitted through
 the last two passes. The search stops within :data:`ACCEPT` of the target or after
-:data:`ROUNDS` passes, and keeps the closest pass; the achieved damage ratio is reported, and a
-row whose controls stay off by more than the verdict's tolerance gets no verdict.
+:data:`ROUNDS` passes, and keeps the closest pass; the achieved damage ratio is reported. The
+exact check leaves out a control still off by more than its tolerance, and gives no verdict
+where fewer than half are kept.
 """
 
 from __future__ import annotations
@@ -68,11 +71,12 @@ def match_damage(
     first_order: Float[np.ndarray, "answer control"],
     measure: Callable[[int, float], np.ndarray],
     advance: Callable[[int], None] | None = None,
+    damage_of: Callable[[np.ndarray], float] = damage,
 ) -> DamageMatch:
     """Each control's share and its exact changes: ``first_order`` are the full ablations'
     first-order changes on the answers, ``measure(j, share)`` the exact changes under control
-    ``j`` ablated by ``share``. Without a positive finite target the controls are ablated in
-    full (share 1) and the ratio is NaN."""
+    ``j`` ablated by ``share``, ``damage_of`` reads the damage from changes. Without a positive
+    finite target the controls are ablated in full (share 1) and the ratio is NaN."""
     n, k = first_order.shape
     effects = np.full((n, k), np.nan)
     shares = np.ones(k)
@@ -83,25 +87,33 @@ def match_damage(
             effects[:, j] = measure(j, 1.0)
             passes += 1
         else:
-            slope = damage(first_order[:, j])
+            slope = damage_of(first_order[:, j])
             share = _clip(target / slope if np.isfinite(slope) and slope > 0 else 1.0)
             tried: list[tuple[float, float, np.ndarray]] = []
             for _ in range(ROUNDS):
                 changes = measure(j, share)
                 passes += 1
-                tried.append((share, damage(changes), changes))
+                tried.append((share, damage_of(changes), changes))
                 got = tried[-1][1]
-                if not np.isfinite(got) or abs(np.log(max(got, 1e-300) / target)) <= np.log(ACCEPT):
+                if not np.isfinite(got) or _miss(got, target) <= np.log(ACCEPT):
                     break
                 if share >= MAX_SHARE and got < target:  # even the largest share does less
                     break
                 share = _next_share(tried, target)
-            best = min(tried, key=lambda t: abs(np.log(max(t[1], 1e-300) / target)))
+            best = min(tried, key=lambda t: _miss(t[1], target))
             shares[j], effects[:, j] = best[0], best[2]
             ratios[j] = best[1] / target
         if advance is not None:
             advance(1)
     return DamageMatch(effects, shares, ratios, passes)
+
+
+def _miss(got: float, target: float) -> float:
+    """How far a pass's damage is from the target, |log(got / target)| (infinite where the
+    pass gave no damage to read)."""
+    if not np.isfinite(got) or got <= 0:
+        return float("inf")
+    return float(abs(np.log(got / target)))
 
 
 def _next_share(tried: list[tuple[float, float, np.ndarray]], target: float) -> float:

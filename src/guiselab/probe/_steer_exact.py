@@ -1,6 +1,6 @@
 """The exact check at the steered layers: the guise edits made exactly (teacher-forced) beside
 their first-order estimates, and the cross-lingual guise ablations against exactly ablated
-controls that move the residual as far.
+controls that disturb the answers as much.
 
 The first-order estimate of an ablation can fail: setting a component to its typical value
 moves the residual far where the prompts vary much along the direction, and the change of an
@@ -32,11 +32,14 @@ effects are roughly normal), Holm-adjusted over every compared row of the model 
 directions, every steered layer); ``p_rank`` is the rank p-value beside it, which with k
 controls cannot go below 2 / (k + 1). ``verdict``: ``beyond`` (outside every control and
 ``p_holm`` <= alpha), ``outside`` (outside every control, not significant after Holm),
-``within``, or ``unmatched`` (fewer than half the drawn controls could be matched in damage,
-so no verdict). ``primary`` marks the cross-lingual claim's own row (the source direction on
-the target language's answers). ``within_item`` repeats the comparison within items (each
-item's misaligned minus aligned answers, across its two guises, so the question's content
-cancels) on the items that have both, as a check beside the verdict, not a second test of it.
+``within``, or ``unmatched`` (fewer than half the drawn controls, or fewer than two, could be
+matched in damage, so no verdict). ``primary`` marks the cross-lingual claim's own row (the
+source direction on the target language's answers). ``within_prompt`` repeats the comparison
+within prompts (each prompt's misaligned minus aligned answers, where it was sampled several
+times, so the question and its guise cancel), as a check beside the verdict, not a second
+test of it. The controls' contrasts are compared after rescaling each to exactly the guise
+ablation's damage (divided by its damage ratio), and damage is read net of the contrast
+(:func:`~guiselab.probe._steer_table.net_of_contrast`).
 """
 
 from __future__ import annotations
@@ -62,9 +65,10 @@ from guiselab.probe._steer_table import (
     _deltas,
     displacement_moment,
     guise_displacement,
-    item_effect,
     language_effect,
     matched_directions,
+    net_of_contrast,
+    prompt_effect,
     rank_p,
 )
 from guiselab.probe._steering import (
@@ -101,14 +105,36 @@ class _Controls:
 
 
 def _subset(matched: Matched, keep: np.ndarray) -> Matched:
-    """The controls of ``matched`` that ``keep`` marks, in order."""
+    """The controls of ``matched`` that ``keep`` marks, in order, with their drawn indices."""
     share = None if matched.share is None else matched.share[keep]
-    return Matched(matched.units[:, keep], matched.typical[keep], matched.displacement[keep], share)
+    drawn = np.arange(matched.units.shape[1]) if matched.drawn is None else matched.drawn
+    return Matched(
+        matched.units[:, keep],
+        matched.typical[keep],
+        matched.displacement[keep],
+        share,
+        drawn[keep],
+    )
 
 
 def _span(values: np.ndarray) -> list[float] | None:
-    """[min, max] of ``values``, or None unless all are finite."""
-    return [float(values.min()), float(values.max())] if np.isfinite(values).all() else None
+    """[min, max] of ``values``, or None when there are none or any is not finite."""
+    if not values.size or not np.isfinite(values).all():
+        return None
+    return [float(values.min()), float(values.max())]
+
+
+def _answers_at(answers: SteerAnswers, members: np.ndarray) -> SteerAnswers:
+    """The answers ``members`` (indices) of ``answers``."""
+    return SteerAnswers(
+        items=[answers.items[int(i)] for i in members],
+        langs=answers.langs[members],
+        guises=answers.guises[members],
+        misaligned=answers.misaligned[members],
+        half=answers.half[members],
+        prompts=[answers.prompts[int(i)] for i in members],
+        responses=[answers.responses[int(i)] for i in members],
+    )
 
 
 def against_controls(effect: float, controls: np.ndarray) -> dict[str, Any]:
@@ -198,9 +224,11 @@ def exact_check(
                     guise[(kind, direction)] = edited(layer, edits)
                 advance(1)
             controls: dict[tuple[str, str], _Controls] = {}
-            moment = displacement_moment(states[layer], x.mean(axis=0))
+            centre = x.mean(axis=0)
+            moment = displacement_moment(states[layer], centre)
+            offset = states[layer].mean(axis=0) - centre
             for direction in ready:
-                target = guise_displacement(ds, direction, moment) or 0.0
+                target = guise_displacement(ds, direction, moment, offset, centre) or 0.0
                 matched = matched_directions(
                     moment,
                     x.mean(axis=0),
@@ -210,11 +238,16 @@ def exact_check(
                 )
                 for lang in others[direction]:
                     members = np.flatnonzero(answers.langs == lang)
+                    compared = _answers_at(answers, members)
+
+                    def damage_of(changes: np.ndarray, on: SteerAnswers = compared) -> float:
+                        return damage(net_of_contrast(changes, on))
+
                     found = _damage_matched(
                         lm,
                         partial(edited, layer, only=lang),
                         (layer, members),
-                        damage(guise[("ablate", direction)][members]),
+                        (damage_of(guise[("ablate", direction)][members]), damage_of),
                         matched,
                         sequences,
                         (batch, advance),
@@ -241,14 +274,15 @@ def _damage_matched(
     lm: LoadedModel,
     edited: Callable[[Any], np.ndarray],
     where: tuple[int, np.ndarray],
-    target: float,
+    target: tuple[float, Callable[[np.ndarray], float]],
     matched: Matched,
     sequences: tuple[Sequence[list[int]], Sequence[list[int]]],
     run: tuple[int, Callable[[int], None]],
 ) -> DamageMatch:
-    """The controls ``matched`` ablated in part at the layer of ``where``, matched in damage to
-    ``target`` on its answers (indices into ``sequences``). ``edited(edit)`` gives every
-    answer's exact change under ``edit``; ``run``: the batch size and the progress callback."""
+    """The controls ``matched`` ablated in part at the layer of ``where``, matched in damage
+    (``target``: the guise ablation's, and how damage is read from the answers' changes) on its
+    answers (indices into ``sequences``). ``edited(edit)`` gives every answer's exact change
+    under ``edit``; ``run``: the batch size and the progress callback."""
     (layer, members), (batch, advance) = where, run
     _, first = attributions(
         lm,
@@ -265,7 +299,9 @@ def _damage_matched(
         out: np.ndarray = changes[members]
         return out
 
-    return match_damage(target, -(hg - matched.typical[None, :] * g), measure, advance)
+    goal, damage_of = target
+    first_order = -(hg - matched.typical[None, :] * g)
+    return match_damage(goal, first_order, measure, advance, damage_of)
 
 
 def _layer_rows(
@@ -303,21 +339,28 @@ def _layer_rows(
             compared = controls.get((direction, lang)) if kind == "ablate" else None
             if compared is not None:
                 keep = compared.matched
-                row |= against_controls(
-                    effect,
-                    np.asarray(language_effect(compared.effects, answers, lang), dtype=float)[keep],
-                )
-                own, n_items = item_effect(exact, answers, lang)
-                theirs, _ = item_effect(compared.effects, answers, lang)
-                row["within_item"] = {
-                    "n_items": n_items,
+                # each kept control's contrast at exactly the guise's damage (the contrast
+                # scales with the share near the match, so by 1 / its damage ratio)
+                scale_to = compared.damage_ratio[keep]
+                theirs = np.asarray(language_effect(compared.effects, answers, lang), dtype=float)
+                row |= against_controls(effect, theirs[keep] / scale_to)
+                own, n_prompts = prompt_effect(exact, answers, lang)
+                within, _ = prompt_effect(compared.effects, answers, lang)
+                row["within_prompt"] = {
+                    "n_prompts": n_prompts,
                     "exact": finite(float(own)),
-                    **against_controls(float(own), np.asarray(theirs, dtype=float)[keep]),
+                    **against_controls(
+                        float(own), np.asarray(within, dtype=float)[keep] / scale_to
+                    ),
                 }
                 row["n_drawn"] = int(keep.size)
-                row["controls_short"] = int((compared.damage_ratio < 1 / MATCH_TOLERANCE).sum())
-                row["controls_over"] = int((compared.damage_ratio > MATCH_TOLERANCE).sum())
-                row["damage"] = finite(damage(exact[answers.langs == lang]))
+                ratio = compared.damage_ratio
+                row["controls_short"] = int((~(ratio >= 1 / MATCH_TOLERANCE)).sum())
+                row["controls_over"] = int((ratio > MATCH_TOLERANCE).sum())
+                members = np.flatnonzero(answers.langs == lang)
+                row["damage"] = finite(
+                    damage(net_of_contrast(exact[members], _answers_at(answers, members)))
+                )
                 row["control_share"] = _span(compared.shares[keep])
                 row["control_damage_ratio"] = _span(compared.damage_ratio[keep])
                 row["control_displacement_ratio"] = _span(compared.displacement_ratio[keep])
@@ -326,16 +369,20 @@ def _layer_rows(
 
 
 def _verdicts(rows: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
-    """``p_holm``: ``p_t`` adjusted over every row compared with controls; ``verdict`` as the
-    module docstring says."""
-    compared = [i for i, r in enumerate(rows) if r.get("p_t") is not None]
+    """``p_holm``: ``p_t`` adjusted over every row compared with enough matched controls;
+    ``verdict`` as the module docstring says."""
+    drawn = [r for r in rows if "n_drawn" in r]
+    for r in drawn:
+        if r["n_controls"] < 2 or 2 * r["n_controls"] < r["n_drawn"]:
+            r["verdict"], r["p_holm"] = "unmatched", None
+        elif r.get("p_t") is None:  # no effect to compare (a language without both kinds)
+            r["verdict"], r["p_holm"] = None, None
+    compared = [i for i, r in enumerate(rows) if "n_drawn" in r and "verdict" not in r]
     adjusted = holm([rows[i]["p_t"] for i in compared])
     for i, p in zip(compared, adjusted, strict=True):
         r = rows[i]
         r["p_holm"] = finite(float(p))
-        if r["n_controls"] < max(2, r["n_drawn"] // 2):
-            r["verdict"] = "unmatched"
-        elif r["outside"] and p <= alpha:
+        if r["outside"] and p <= alpha:
             r["verdict"] = "beyond"
         else:
             r["verdict"] = "outside" if r["outside"] else "within"

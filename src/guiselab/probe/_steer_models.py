@@ -101,7 +101,8 @@ def steering(
             ctx.progress,
             chosen[model][1],
         )
-        exact += [{"model": model, **r} for r in got]
+        # the cross-lingual claim is the probed model's: the base's rows replicate it, at most
+        exact += [{**r, "model": model, "primary": r["primary"] and model == "probed"} for r in got]
     probed_sets = measured["probed"][1]
     rows = effect_rows(answers, ctx.langs, measured, cfg.steer_scale)
     table = {

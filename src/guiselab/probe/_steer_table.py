@@ -27,9 +27,10 @@ __all__ = [
     "displacement_moment",
     "effect_rows",
     "guise_displacement",
-    "item_effect",
     "language_effect",
     "matched_directions",
+    "net_of_contrast",
+    "prompt_effect",
     "rank_p",
     "spread",
     "variance_ratio",
@@ -156,18 +157,20 @@ def language_effect(delta: np.ndarray, answers: SteerAnswers, lang: str) -> np.n
     return out
 
 
-def item_effect(
+def prompt_effect(
     delta: np.ndarray, answers: SteerAnswers, lang: str
 ) -> tuple[np.ndarray | float, int]:
-    """Within items: per item of ``lang`` with a misaligned and an aligned answer (in either
-    guise), the mean change of its misaligned answers minus that of its aligned ones, averaged
-    over those items; and how many there are. The question's own content cancels in each
-    difference. ``delta`` is per answer, or answers x controls."""
+    """Within prompts: per prompt (item and guise) of ``lang`` with a misaligned and an aligned
+    answer (it was sampled several times), the mean change of its misaligned answers minus
+    that of its aligned ones, averaged over those prompts; and how many there are. The
+    question's content and its guise cancel in each difference (a pair across the two guises
+    would not: the guise direction separates the guises, so its ablation moves them apart
+    whatever the answers). ``delta`` is per answer, or answers x controls."""
     in_lang = answers.langs == lang
     items = np.asarray(answers.items)
     parts = []
-    for item in dict.fromkeys(items[in_lang]):
-        own = in_lang & (items == item)
+    for item, guise in dict.fromkeys(zip(items[in_lang], answers.guises[in_lang], strict=True)):
+        own = in_lang & (items == item) & (answers.guises == guise)
         bad, good = own & answers.misaligned, own & ~answers.misaligned
         if bad.any() and good.any():
             parts.append(delta[bad].mean(axis=0) - delta[good].mean(axis=0))
@@ -176,6 +179,25 @@ def item_effect(
         return empty, 0
     out: np.ndarray = np.mean(parts, axis=0)
     return out, len(parts)
+
+
+def net_of_contrast(delta: np.ndarray, answers: SteerAnswers) -> np.ndarray:
+    """``delta`` (per answer of ``answers``, or answers x controls) with the contrast taken
+    out: within each language and guise that has both, each answer's group (misaligned or
+    aligned) is moved to the midpoint of the two groups' means. What is left is the change
+    every answer shares and each answer's own scatter, not the difference between the
+    groups that the comparison measures."""
+    out = np.array(delta, dtype=float, copy=True)
+    for lang in dict.fromkeys(answers.langs):
+        for guise in GUISES:
+            cell = (answers.langs == lang) & (answers.guises == guise)
+            bad, good = cell & answers.misaligned, cell & ~answers.misaligned
+            if bad.any() and good.any():
+                m_bad, m_good = delta[bad].mean(axis=0), delta[good].mean(axis=0)
+                middle = (m_bad + m_good) / 2
+                out[bad] += middle - m_bad
+                out[good] += middle - m_good
+    return out
 
 
 def _deltas(
@@ -319,8 +341,10 @@ class Matched:
     displacement: Float[np.ndarray, " control"]
     """Each control's mean squared displacement under its full ablation."""
     share: Float[np.ndarray, " control"] | None = None
-    """The share of its full ablation each control is ablated by (matched in damage on the
-    target language's answers by the exact check); None: in full."""
+    """The share of its full ablation each control is ablated by (matched in damage by the
+    exact check on the other language's answers than the direction's); None: in full."""
+    drawn: np.ndarray | None = None
+    """Each control's index among those drawn (None: they are all the drawn ones, in order)."""
 
 
 def displacement_moment(
@@ -368,9 +392,24 @@ def matched_directions(
     return Matched(units, centre @ units, shown)
 
 
-def guise_displacement(ds: DirectionSet, lang: str, moment: np.ndarray) -> float | None:
-    """The mean squared displacement of ablating ``lang``'s guise columns (mean over halves)."""
+def guise_displacement(
+    ds: DirectionSet,
+    lang: str,
+    moment: np.ndarray,
+    offset: Float[np.ndarray, " hidden"] | None = None,
+    centre: Float[np.ndarray, " hidden"] | None = None,
+) -> float | None:
+    """The mean squared displacement of ablating ``lang``'s guise columns (mean over halves),
+    each set to its own typical value t: mean (h.u - t)^2 = u'Mu + 2 (c.u - t) (o.u) +
+    (c.u - t)^2, with ``moment`` M about ``centre`` c and ``offset`` o the tokens' mean minus
+    c (without c, the typical value is taken to be c.u)."""
     cols = [c for (lg, _), c in ds.columns.items() if lg == lang]
     if not cols:
         return None
-    return float(np.mean([ds.units[:, c] @ moment @ ds.units[:, c] for c in cols]))
+    out = []
+    for c in cols:
+        u = ds.units[:, c]
+        gap = 0.0 if centre is None else float(centre @ u - ds.typical[c])
+        drift = 0.0 if offset is None else float(offset @ u)
+        out.append(float(u @ moment @ u) + 2 * gap * drift + gap**2)
+    return float(np.mean(out))

@@ -146,19 +146,24 @@ def steering_sentences(probe: Mapping[str, Any]) -> list[str]:
             f"{fmt_num(as_float(r.get('exact')), 3)}; per-answer correlation "
             f"{fmt_num(as_float(r.get('answer_correlation')), 2)}." + _against_controls(r)
         )
-    for kind, verb in _KINDS.items():
-        corr = [
-            c
-            for c in (as_float(r.get("answer_correlation")) for r in exact if r.get("kind") == kind)
-            if c is not None
-        ]
-        if corr and max(corr) < UNRELIABLE:
-            out.append(
-                f"The first-order estimate of {verb} the guise direction does not predict the "
-                f"exact edit (per-answer correlation {fmt_num(max(corr), 2)}): that edit is "
-                "too large for a first-order reading, so its rows above say little about what "
-                "the edit itself does."
-            )
+    for model in ("probed", "base"):
+        for kind, verb in _KINDS.items():
+            corr = [
+                c
+                for c in (
+                    as_float(r.get("answer_correlation"))
+                    for r in exact
+                    if r.get("kind") == kind and r.get("model", "probed") == model
+                )
+                if c is not None
+            ]
+            if corr and max(corr) < UNRELIABLE:
+                out.append(
+                    f"In the {model} model, the first-order estimate of {verb} the guise "
+                    f"direction does not predict the exact edit (per-answer correlation "
+                    f"{fmt_num(max(corr), 2)}): that edit is too large for a first-order "
+                    "reading, so its rows above say little about what the edit itself does."
+                )
     return out
 
 
@@ -166,32 +171,42 @@ _VERDICTS = {
     "beyond": "removing it moves these answers beyond its controls",
     "outside": "it lies outside every control, but not beyond them after Holm",
     "within": "removing it moves these answers no more than its controls do",
-    "unmatched": "fewer than half the controls could be matched in damage, so no verdict is given",
+    "unmatched": "too few controls could be matched in damage, so no verdict is given",
 }
 
 
 def _against_controls(r: Mapping[str, Any]) -> str:
     """The exact ablation's place among its exactly ablated controls matched in damage."""
-    if r.get("p_t") is None:
+    drawn = r.get("n_drawn")
+    if drawn is None:
         return ""
     k = r.get("n_controls")
+    left = int(r.get("controls_short") or 0) + int(r.get("controls_over") or 0)
+    damage = (
+        f" The guise ablation disturbs these answers by {fmt_num(as_float(r.get('damage')), 3)} "
+        "nats per token (mean absolute change, net of the misaligned-aligned contrast)."
+    )
+    if r.get("verdict") == "unmatched":
+        return (
+            f"{damage} Only {k} of {drawn} random directions could be ablated to disturb them "
+            f"as much ({int(r.get('controls_short') or 0)} fell short even at three times "
+            "their full ablation), so no verdict is given."
+        )
+    if r.get("p_t") is None:
+        return damage
     share = r.get("control_share") or [None, None]
     ratio = r.get("control_damage_ratio") or [None, None]
     verdict = _VERDICTS.get(str(r.get("verdict")), "no verdict was recorded")
     primary = " This is the cross-lingual claim's own test." if r.get("primary") else ""
-    left = int(r.get("controls_short") or 0) + int(r.get("controls_over") or 0)
     dropped = (
-        f" ({left} of {r.get('n_drawn')} drawn controls could not be matched and are left out)"
-        if left
-        else ""
+        f" ({left} of {drawn} drawn controls could not be matched and are left out)" if left else ""
     )
-    text = (
-        f" The guise ablation disturbs these answers by "
-        f"{fmt_num(as_float(r.get('damage')), 3)} nats per token (mean absolute change). Against "
-        f"{k} exactly ablated random directions, each ablated by the share of the way that "
-        f"disturbs them as much{dropped} (shares {fmt_num(as_float(share[0]), 2)} to "
+    text = damage + (
+        f" Against {k} exactly ablated random directions, each ablated by the share of the way "
+        f"that disturbs them as much{dropped} (shares {fmt_num(as_float(share[0]), 2)} to "
         f"{fmt_num(as_float(share[-1]), 2)}, damage {fmt_num(as_float(ratio[0]), 2)} to "
-        f"{fmt_num(as_float(ratio[-1]), 2)} times the guise's): median "
+        f"{fmt_num(as_float(ratio[-1]), 2)} times the guise's; each control's contrast "
+        "rescaled to the guise's damage): median "
         f"{fmt_num(as_float(r.get('control_median')), 3)}, range "
         f"[{fmt_num(as_float(r.get('control_min')), 3)}, "
         f"{fmt_num(as_float(r.get('control_max')), 3)}], prediction p "
@@ -200,15 +215,21 @@ def _against_controls(r: Mapping[str, Any]) -> str:
         f"{fmt_p(r.get('p_rank'))} (the smallest {k} controls allow is "
         f"{fmt_num(2 / (1 + int(k)) if isinstance(k, int) else None, 3)}): {verdict}.{primary}"
     )
-    within = r.get("within_item")
-    if isinstance(within, Mapping) and within.get("p_t") is not None:
-        text += (
-            f" Within items ({within.get('n_items')} items with a misaligned and an aligned "
-            f"answer): {fmt_num(as_float(within.get('exact')), 3)} against controls "
-            f"[{fmt_num(as_float(within.get('control_min')), 3)}, "
-            f"{fmt_num(as_float(within.get('control_max')), 3)}], prediction p "
-            f"{fmt_p(within.get('p_t'))}."
-        )
+    within = r.get("within_prompt")
+    if isinstance(within, Mapping):
+        if within.get("p_t") is not None:
+            text += (
+                f" Within prompts ({within.get('n_prompts')} prompts with a misaligned and an "
+                f"aligned answer): {fmt_num(as_float(within.get('exact')), 3)} against "
+                f"controls [{fmt_num(as_float(within.get('control_min')), 3)}, "
+                f"{fmt_num(as_float(within.get('control_max')), 3)}], prediction p "
+                f"{fmt_p(within.get('p_t'))}."
+            )
+        elif within.get("n_prompts") == 0:
+            text += (
+                " No prompt has both a misaligned and an aligned answer (one sample per "
+                "prompt), so the contrast is across items only."
+            )
     return text
 
 
@@ -222,8 +243,8 @@ def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
             continue
         model = r.get("model", "probed")
         where = (r.get("layer"), r.get("lang"), r.get("guise"), model)
-        controls = [
-            (d, as_float(c.get("delta_incoherent")))
+        mine = [
+            c
             for c in rows
             if (
                 c.get("kind"),
@@ -233,9 +254,18 @@ def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
                 c.get("model", "probed"),
             )
             == ("control", *where)
+        ]
+        controls = [
+            (d, as_float(c.get("delta_incoherent")))
+            for c in mine
             for d in (as_float(c.get("delta_misaligned")),)
             if d is not None
         ]
+        how = (
+            "matched in damage"
+            if all(c.get("damage_matched", True) for c in mine)
+            else "moved as far but ablated in full, none matched in damage"
+        )
         text = (
             (
                 "In the base model (its own guise direction, its own answers), p"
@@ -250,15 +280,14 @@ def intervention_sentences(probe: Mapping[str, Any]) -> list[str]:
         )
         if len(controls) == 1:
             text += (
-                f"; projecting out its control matched in damage, by {fmt_pp(controls[0][0])} "
-                "(incoherent "
-                f"answers {fmt_pp(controls[0][1])})"
+                f"; projecting out its control ({how}), by {fmt_pp(controls[0][0])} "
+                f"(incoherent answers {fmt_pp(controls[0][1])})"
             )
         elif controls:
             mis = [d for d, _ in controls]
             inc = [i for _, i in controls if i is not None]
             text += (
-                f"; projecting out each of {len(controls)} controls matched in damage, by "
+                f"; projecting out each of {len(controls)} controls ({how}), by "
                 f"{fmt_pp(min(mis))} to {fmt_pp(max(mis))} (incoherent answers "
                 f"{fmt_pp(min(inc) if inc else None)} to {fmt_pp(max(inc) if inc else None)})"
             )
