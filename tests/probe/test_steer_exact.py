@@ -196,7 +196,7 @@ def test_too_few_controls_matched_in_damage_give_no_verdict_and_no_crash() -> No
 
     def controls(ratios: list[float]) -> _Controls:
         ratio = np.array(ratios)
-        return _Controls(rng.standard_normal((n, k)), ratio**2, ratio, ratio)
+        return _Controls(rng.standard_normal((n, k)), ratio**2, ratio, ratio, 0.5)
 
     for ratios, verdict in (
         ([0.1] * k, "unmatched"),  # none kept

@@ -183,8 +183,7 @@ def _controls(ctx: ProbeContext, ds: DirectionSet, layer: int, exact: Matched | 
     tokens, ablated in full."""
     n = ctx.cfg.sampled_controls
     if exact is not None and exact.units.shape[1] > 0:
-        share = None if exact.share is None else exact.share[:n]
-        return Matched(exact.units[:, :n], exact.typical[:n], exact.displacement[:n], share)
+        return exact.take(np.arange(min(n, exact.units.shape[1])))
     x = ctx.x[:, layer]
     moment = displacement_moment(x, x.mean(axis=0))
     target = guise_displacement(ds, ctx.langs[0], moment, None, x.mean(axis=0)) or 0.0

@@ -95,6 +95,8 @@ class _Controls:
     """Mean squared displacement of each partial ablation over the guise ablation's."""
     shares: Float[np.ndarray, " control"]
     damage_ratio: Float[np.ndarray, " control"]
+    damage: float
+    """The guise ablation's damage, which the controls were matched to."""
 
     @property
     def matched(self) -> np.ndarray:
@@ -102,19 +104,6 @@ class _Controls:
         r = self.damage_ratio
         out: np.ndarray = np.isfinite(r) & (r >= 1 / MATCH_TOLERANCE) & (r <= MATCH_TOLERANCE)
         return out
-
-
-def _subset(matched: Matched, keep: np.ndarray) -> Matched:
-    """The controls of ``matched`` that ``keep`` marks, in order, with their drawn indices."""
-    share = None if matched.share is None else matched.share[keep]
-    drawn = np.arange(matched.units.shape[1]) if matched.drawn is None else matched.drawn
-    return Matched(
-        matched.units[:, keep],
-        matched.typical[keep],
-        matched.displacement[keep],
-        share,
-        drawn[keep],
-    )
 
 
 def _span(values: np.ndarray) -> list[float] | None:
@@ -243,11 +232,12 @@ def exact_check(
                     def damage_of(changes: np.ndarray, on: SteerAnswers = compared) -> float:
                         return damage(net_of_contrast(changes, on))
 
+                    goal = damage_of(guise[("ablate", direction)][members])
                     found = _damage_matched(
                         lm,
                         partial(edited, layer, only=lang),
                         (layer, members),
-                        (damage_of(guise[("ablate", direction)][members]), damage_of),
+                        (goal, damage_of),
                         matched,
                         sequences,
                         (batch, advance),
@@ -260,11 +250,11 @@ def exact_check(
                         shown / target if target > 0 else np.full(k, np.nan),
                         found.shares,
                         found.damage_ratio,
+                        goal,
                     )
                     if lang == langs[-1] or (layer, direction) not in chosen:
-                        chosen[(layer, direction)] = _subset(
-                            replace(matched, share=found.shares),
-                            controls[(direction, lang)].matched,
+                        chosen[(layer, direction)] = replace(matched, share=found.shares).take(
+                            controls[(direction, lang)].matched
                         )
         rows += _layer_rows(layer, ds, answers, sums[layer], guise, controls, langs, scale)
     return _verdicts(rows, float(settings["alpha"]))
@@ -357,10 +347,7 @@ def _layer_rows(
                 ratio = compared.damage_ratio
                 row["controls_short"] = int((~(ratio >= 1 / MATCH_TOLERANCE)).sum())
                 row["controls_over"] = int((ratio > MATCH_TOLERANCE).sum())
-                members = np.flatnonzero(answers.langs == lang)
-                row["damage"] = finite(
-                    damage(net_of_contrast(exact[members], _answers_at(answers, members)))
-                )
+                row["damage"] = finite(compared.damage)
                 row["control_share"] = _span(compared.shares[keep])
                 row["control_damage_ratio"] = _span(compared.damage_ratio[keep])
                 row["control_displacement_ratio"] = _span(compared.displacement_ratio[keep])

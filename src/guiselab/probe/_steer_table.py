@@ -346,6 +346,15 @@ class Matched:
     drawn: np.ndarray | None = None
     """Each control's index among those drawn (None: they are all the drawn ones, in order)."""
 
+    def take(self, keep: np.ndarray) -> Matched:
+        """The controls ``keep`` selects (a mask or indices), in order, with their shares and
+        their indices among those drawn."""
+        drawn = np.arange(self.units.shape[1]) if self.drawn is None else self.drawn
+        share = None if self.share is None else self.share[keep]
+        return Matched(
+            self.units[:, keep], self.typical[keep], self.displacement[keep], share, drawn[keep]
+        )
+
 
 def displacement_moment(
     tokens: Float[np.ndarray, "token hidden"], centre: Float[np.ndarray, " hidden"]
