@@ -81,3 +81,18 @@ def test_damage_is_read_the_way_it_is_given() -> None:
     got = match_damage(0.2, np.array([[1.0], [100.0]]), measure, None, lambda c: abs(c[0]))
     assert np.isclose(got.shares[0], 0.2) and np.isclose(got.damage_ratio[0], 1.0)
     assert got.passes == 1  # the first-order guess was exact
+
+
+def test_each_control_starts_from_the_factor_the_earlier_ones_needed() -> None:
+    # every first-order change reads a quarter of the exact one: the first control needs a
+    # second pass to find that out; the later ones start from its factor and need one
+    scales = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
+    pattern = _pattern(scales.size)
+
+    def measure(j: int, share: float) -> np.ndarray:
+        out: np.ndarray = pattern[:, j] * scales[j] * share
+        return out
+
+    got = match_damage(0.3, pattern * scales / 4, measure)
+    assert np.allclose(got.shares, 0.3 / scales) and np.allclose(got.damage_ratio, 1.0)
+    assert got.passes == 2 + (scales.size - 1)

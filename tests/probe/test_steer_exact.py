@@ -9,26 +9,33 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 from scipy.stats import ttest_ind
 
 from _steer import planted_shift, steer_answers_of, tiny_steer_setup
 from guiselab.models import LoadedModel
-from guiselab.probe import collect_activations
+from guiselab.probe import _steer_exact, collect_activations
 from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import GuisePairs
 from guiselab.probe._interventions import edit_of
+from guiselab.probe._steer_damage import damage
 from guiselab.probe._steer_exact import (
+    SEARCH_MIN,
+    _answers_at,
     _Controls,
     _layer_rows,
     _verdicts,
     against_controls,
     exact_check,
+    search_part,
 )
 from guiselab.probe._steer_table import (
+    Matched,
     control_draws,
     direction_set,
     displacement_moment,
     matched_directions,
+    net_of_contrast,
 )
 from guiselab.probe._steering import SteerAnswers, answer_logprobs, attributions
 from guiselab.progress import NullProgress
@@ -106,6 +113,7 @@ def _ablation(
     shift: np.ndarray,
     seed: int,
     misaligned: np.ndarray,
+    chosen: dict[tuple[int, str], Matched] | None = None,
 ) -> list[dict[str, object]]:
     """The exact check's rows with the English guise shifted by ``shift``; ``answers`` are
     ``REPEAT`` per prompt, the first half English, the second Russian."""
@@ -132,6 +140,7 @@ def _ablation(
         ["en", "ru"],
         settings,
         NullProgress(),
+        chosen,
     )
 
 
@@ -142,30 +151,41 @@ def _row(rows: list[dict[str, object]], direction: str, lang: str) -> dict[str, 
     return row
 
 
-def test_a_planted_directions_exact_ablation_lies_beyond_controls_matched_in_damage(
-    tiny_model_dir: Path,
-) -> None:
-    lm, prompts, _ = tiny_steer_setup(tiny_model_dir)
-    answers = _varied_answers(len(prompts))
+def _planted(
+    lm: LoadedModel, prompts: list[list[int]], answers: list[list[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A planted English guise shift, and as misaligned (within each language and guise) the
+    answers that ablating the planted direction lowers most."""
     shift = planted_shift(lm, len(prompts), LAYER, 1.0)
-    # plant the behaviour: within each language and guise, the answers that ablating the
-    # planted direction lowers most are the misaligned ones
     unit = shift[0, LAYER]
     x = collect_activations(lm, prompts)["mean"].double().numpy()[:, LAYER]
     edit = edit_of("ablate", unit, float((x @ unit).mean()), 1.0, lm.device)
     repeated = [p for p in prompts for _ in range(REPEAT)]
     change = answer_logprobs(lm, repeated, answers, 8, {LAYER: edit})
     change -= answer_logprobs(lm, repeated, answers, 8)
-    items = [f"q{i}" for i in range(len(prompts))]
+    items = _items(prompts)
     cells = _steer_answers(items, dict.fromkeys(items, 0), np.zeros(len(answers)))
     misaligned = np.zeros(len(answers), dtype=bool)
     for key in {(lg, g) for lg, g in zip(cells.langs, cells.guises, strict=True)}:
         cell = (cells.langs == key[0]) & (cells.guises == key[1])
         misaligned[cell] = change[cell] < np.median(change[cell])
+    return shift, misaligned
 
+
+def _items(prompts: list[list[int]]) -> list[str]:
+    return [f"q{i}" for i in range(len(prompts))]
+
+
+def test_a_planted_directions_exact_ablation_lies_beyond_controls_matched_in_damage(
+    tiny_model_dir: Path,
+) -> None:
+    lm, prompts, _ = tiny_steer_setup(tiny_model_dir)
+    answers = _varied_answers(len(prompts))
+    shift, misaligned = _planted(lm, prompts, answers)
     rows = _ablation(lm, prompts, answers, shift, 0, misaligned)
     claim = _row(rows, "en", "ru")  # the source direction removed on the target's answers
     assert claim["primary"] and claim["n_drawn"] == 20 and claim["n_controls"] >= 18
+    assert claim["n_search"] == 24  # a language's 24 answers: each half below SEARCH_MIN
     low, high = claim["control_damage_ratio"]  # type: ignore[misc]
     assert 1 / 1.5 <= low <= high <= 1.5  # the kept controls disturb the answers as much
     assert claim["exact"] < claim["control_min"]  # type: ignore[operator]
@@ -182,6 +202,58 @@ def test_a_planted_directions_exact_ablation_lies_beyond_controls_matched_in_dam
     assert float(np.median([r["p_t"] for r in nulls])) > 0.2  # type: ignore[misc]
 
 
+def test_a_share_searched_on_a_third_of_the_answers_is_measured_and_read_on_all(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # search on 4 of each half's answers (a third), then each control at its share on the rest
+    monkeypatch.setattr(_steer_exact, "SEARCH_MIN", 2)
+    lm, prompts, _ = tiny_steer_setup(tiny_model_dir)
+    answers = _varied_answers(len(prompts))
+    shift, misaligned = _planted(lm, prompts, answers)
+    chosen: dict[tuple[int, str], Matched] = {}
+    rows = _ablation(lm, prompts, answers, shift, 0, misaligned, chosen)
+    claim = _row(rows, "en", "ru")
+    assert 0 < claim["n_search"] < 24  # type: ignore[operator]
+    # matched on 4 answers a half, a few controls miss on all 24; most are kept
+    assert claim["n_controls"] >= 15 and claim["verdict"] == "beyond"  # type: ignore[operator]
+    # a kept control's damage ratio is read on all 24 answers: measured here in one pass
+    kept = chosen[(LAYER, "en")]
+    assert kept.share is not None
+    items = _items(prompts)
+    cells = _steer_answers(items, item_halves(items, 0), misaligned)
+    ru = np.flatnonzero(cells.langs == "ru")
+    repeated = [p for p in prompts for _ in range(REPEAT)]
+    ratios = []
+    for j in range(kept.units.shape[1]):
+        edit = edit_of(
+            "ablate", kept.units[:, j], float(kept.typical[j]), 1.0, lm.device, kept.share[j]
+        )
+        seqs = ([repeated[i] for i in ru], [answers[i] for i in ru])
+        change = answer_logprobs(lm, *seqs, 8, {LAYER: edit}) - answer_logprobs(lm, *seqs, 8)
+        on = _answers_at(cells, ru)
+        ratios.append(damage(net_of_contrast(change, on)) / claim["damage"])  # type: ignore[operator]
+    low, high = claim["control_damage_ratio"]  # type: ignore[misc]
+    assert np.isclose(min(ratios), low, rtol=1e-3) and np.isclose(max(ratios), high, rtol=1e-3)
+
+
+def test_the_search_part_is_a_seeded_third_of_each_half_and_language() -> None:
+    items = [f"q{i // 3}" for i in range(90)]
+    halves = {f"q{i}": i % 2 for i in range(30)}
+    answers = replace(
+        steer_answers_of(items, halves), langs=np.array(["en", "ru"] * 45, dtype=object)
+    )
+    part = search_part(answers, 0)
+    assert np.array_equal(part, search_part(answers, 0))
+    assert not np.array_equal(part, search_part(answers, 1))
+    for h in (0, 1):
+        for lang in ("en", "ru"):
+            group = (answers.half == h) & (answers.langs == lang)
+            n = int(group.sum())
+            assert int((part[group] == 0).sum()) == max(SEARCH_MIN, int(np.ceil(n / 3)))
+    small = replace(answers, langs=np.array(["en"] * 6 + ["ru"] * 84, dtype=object))
+    assert (search_part(small, 0)[:6] == 0).all()  # a group below SEARCH_MIN is searched whole
+
+
 def test_too_few_controls_matched_in_damage_give_no_verdict_and_no_crash() -> None:
     rng = np.random.default_rng(3)
     n, k = 8, 6
@@ -196,7 +268,7 @@ def test_too_few_controls_matched_in_damage_give_no_verdict_and_no_crash() -> No
 
     def controls(ratios: list[float]) -> _Controls:
         ratio = np.array(ratios)
-        return _Controls(rng.standard_normal((n, k)), ratio**2, ratio, ratio, 0.5)
+        return _Controls(rng.standard_normal((n, k)), ratio**2, ratio, ratio, 0.5, 1.0, n)
 
     for ratios, verdict in (
         ([0.1] * k, "unmatched"),  # none kept

@@ -18,12 +18,15 @@ that disturb these answers as much, it asks whether the guise direction's distur
 the misaligned answers more than a random direction's does.
 
 The share is searched with exact passes: the first guess is the first-order one (the change
-is linear in ``s`` for small shares: ``s`` times the full ablation's first-order change), each
-later guess rescales the last by the damage it missed by, using the power law fitted through
-the last two passes. The search stops within :data:`ACCEPT` of the target or after
-:data:`ROUNDS` passes, and keeps the closest pass; the achieved damage ratio is reported. The
-exact check leaves out a control still off by more than its tolerance, and gives no verdict
-where fewer than half are kept.
+is linear in ``s`` for small shares: ``s`` times the full ablation's first-order change),
+times the median factor by which the earlier controls' found shares differed from their own
+first-order guesses (a better first guess where the first-order change misreads every
+control of a layer in much the same way; the passes spent are reported). Each later guess
+rescales the last by the damage it missed by, using the power law fitted through the last two
+passes. The search stops within :data:`ACCEPT` of the target or after :data:`ROUNDS` passes,
+and keeps the closest pass; the achieved damage ratio is reported. The exact check leaves
+out a control still off by more than its tolerance, and gives no verdict where fewer than
+half are kept.
 """
 
 from __future__ import annotations
@@ -82,13 +85,15 @@ def match_damage(
     shares = np.ones(k)
     ratios = np.full(k, np.nan)
     passes = 0
+    learned: list[float] = []  # log of each matched control's share over its first guess
     for j in range(k):
         if not (np.isfinite(target) and target > 0):
             effects[:, j] = measure(j, 1.0)
             passes += 1
         else:
             slope = damage_of(first_order[:, j])
-            share = _clip(target / slope if np.isfinite(slope) and slope > 0 else 1.0)
+            guess = _clip(target / slope if np.isfinite(slope) and slope > 0 else 1.0)
+            share = _clip(guess * float(np.exp(np.median(learned)))) if learned else guess
             tried: list[tuple[float, float, np.ndarray]] = []
             for _ in range(ROUNDS):
                 changes = measure(j, share)
@@ -103,6 +108,8 @@ def match_damage(
             best = min(tried, key=lambda t: _miss(t[1], target))
             shares[j], effects[:, j] = best[0], best[2]
             ratios[j] = best[1] / target
+            if _miss(best[1], target) <= np.log(ACCEPT) and _FLOOR < best[0] < MAX_SHARE:
+                learned.append(float(np.log(best[0] / guess)))
         if advance is not None:
             advance(1)
     return DamageMatch(effects, shares, ratios, passes)

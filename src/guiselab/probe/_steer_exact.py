@@ -25,6 +25,9 @@ answer's log-probability is then not linear in the move. So at each of ``probe.s
   inert direction that even three times its full ablation cannot make disturb as much) are
   left out and counted (``controls_short``, ``controls_over``); ``control_share``,
   ``control_damage_ratio`` and ``control_displacement_ratio`` give the kept controls' ranges.
+  The share is searched on a seeded third of the answers (:func:`search_part`, ``n_search``)
+  and each control then measured once at its share on the rest; ratios and contrasts are read
+  on all of them.
 
 ``p_t`` is the prediction-interval p-value (the controls' mean and spread, t with k - 1 degrees
 of freedom: the chance that one more control lands as far out; it assumes the controls'
@@ -84,6 +87,10 @@ __all__ = ["against_controls", "exact_check"]
 
 MATCH_TOLERANCE = 1.5
 """The controls' damage may differ from the guise ablation's by at most this factor."""
+SEARCH_FRACTION = 1 / 3
+"""The share of each half and language's answers the controls' share is searched on."""
+SEARCH_MIN = 12
+"""The fewest answers of a half and language searched on (all of them, where fewer)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +104,10 @@ class _Controls:
     damage_ratio: Float[np.ndarray, " control"]
     damage: float
     """The guise ablation's damage, which the controls were matched to."""
+    passes: float
+    """Exact passes per control in the share's search."""
+    n_search: int
+    """Answers the share was searched on."""
 
     @property
     def matched(self) -> np.ndarray:
@@ -166,14 +177,18 @@ def exact_check(
     ``alpha`` and ``seed``; ``chosen`` receives the controls by layer and direction."""
     scale, batch, k = settings["scale"], settings["batch_size"], settings["n_controls"]
     chosen = {} if chosen is None else chosen
-    # Answers are scored in groups of one half and one language; each group answers unedited
-    # in the same batches as it answers edited, so padding and batch composition cannot show
-    # up as an effect.
+    part = search_part(answers, settings["seed"])
+    # Answers are scored in groups of one half, one language and one part (the controls'
+    # share is searched on part 0); each group answers unedited in the same batches as it
+    # answers edited, so padding and batch composition cannot show up as an effect.
     groups = {
-        (h, lang): members
+        (h, lang, p): members
         for h in (0, 1)
         for lang in langs
-        if len(members := np.flatnonzero((answers.half == h) & (answers.langs == lang)))
+        for p in (0, 1)
+        if len(
+            members := np.flatnonzero((answers.half == h) & (answers.langs == lang) & (part == p))
+        )
     }
     seqs = {
         g: ([sequences[0][int(i)] for i in members], [sequences[1][int(i)] for i in members])
@@ -182,24 +197,29 @@ def exact_check(
     unedited = {g: answer_logprobs(lm, *seq, batch) for g, seq in seqs.items()}
     states = token_states(lm, *sequences, list(dsets), batch)
 
-    def edited(layer: int, edits: Mapping[int, Any] | Any, only: str | None = None) -> np.ndarray:
+    def edited(
+        layer: int,
+        edits: Mapping[int, Any] | Any,
+        only: str | None = None,
+        within: int | None = None,
+    ) -> np.ndarray:
         """Per answer: the change under the edit ``edits[h]`` of its half ``h`` at ``layer``
         (one edit for every half where ``edits`` is not a mapping; NaN outside language
-        ``only`` where given)."""
+        ``only`` and part ``within`` where given)."""
         out = np.full(len(answers.items), np.nan)
-        for (h, lang), members in groups.items():
-            if only is None or lang == only:
+        for (h, lang, p), members in groups.items():
+            if (only is None or lang == only) and (within is None or p == within):
                 edit = edits[h] if isinstance(edits, Mapping) else edits
-                change = answer_logprobs(lm, *seqs[(h, lang)], batch, {layer: edit})
-                out[members] = change - unedited[(h, lang)]
+                change = answer_logprobs(lm, *seqs[(h, lang, p)], batch, {layer: edit})
+                out[members] = change - unedited[(h, lang, p)]
         return out
 
-    halves = sorted({h for h, _ in groups})
+    halves = sorted({h for h, _, _ in groups})
     rows: list[dict[str, Any]] = []
     for layer, (ds, x) in dsets.items():
         ready = [lang for lang in langs if all((lang, h) in ds.columns for h in halves)]
         others = {d: [lang for lang in langs if lang != d] for d in ready}
-        total = 1 + len(ready) + k * sum(len(o) for o in others.values())
+        total = 1 + len(ready) + 2 * k * sum(len(o) for o in others.values())
         with progress.task(f"probe: exact edits at layer {layer}", total) as advance:
             guise: dict[tuple[str, str], np.ndarray] = {}
             for kind, direction in [("add", langs[0]), *(("ablate", d) for d in ready)]:
@@ -228,16 +248,13 @@ def exact_check(
                 for lang in others[direction]:
                     members = np.flatnonzero(answers.langs == lang)
                     compared = _answers_at(answers, members)
-
-                    def damage_of(changes: np.ndarray, on: SteerAnswers = compared) -> float:
-                        return damage(net_of_contrast(changes, on))
-
-                    goal = damage_of(guise[("ablate", direction)][members])
+                    ablated = guise[("ablate", direction)]
+                    goal = damage(net_of_contrast(ablated[members], compared))
                     found = _damage_matched(
                         lm,
                         partial(edited, layer, only=lang),
-                        (layer, members),
-                        (goal, damage_of),
+                        (layer, members, part[members] == 0),
+                        (ablated, goal, compared),
                         matched,
                         sequences,
                         (batch, advance),
@@ -251,6 +268,8 @@ def exact_check(
                         found.shares,
                         found.damage_ratio,
                         goal,
+                        found.passes / k,
+                        int((part[members] == 0).sum()),
                     )
                     if lang == langs[-1] or (layer, direction) not in chosen:
                         chosen[(layer, direction)] = replace(matched, share=found.shares).take(
@@ -260,38 +279,82 @@ def exact_check(
     return _verdicts(rows, float(settings["alpha"]))
 
 
+def search_part(answers: SteerAnswers, seed: int) -> np.ndarray:
+    """Per answer, 0 where the controls' share is searched on it and 1 where it is only
+    measured at the share found: a seeded :data:`SEARCH_FRACTION` of each half and language
+    (at least :data:`SEARCH_MIN` answers, all of a smaller group)."""
+    part = np.zeros(len(answers.items), dtype=int)
+    rng = rng_for(seed, "exact-search")
+    for h in sorted(set(answers.half.tolist())):
+        for lang in sorted(set(answers.langs.tolist())):
+            members = np.flatnonzero((answers.half == h) & (answers.langs == lang))
+            n = min(members.size, max(SEARCH_MIN, int(np.ceil(members.size * SEARCH_FRACTION))))
+            part[rng.permutation(members)[n:]] = 1
+    return part
+
+
 def _damage_matched(
     lm: LoadedModel,
-    edited: Callable[[Any], np.ndarray],
-    where: tuple[int, np.ndarray],
-    target: tuple[float, Callable[[np.ndarray], float]],
+    edited: Callable[..., np.ndarray],
+    where: tuple[int, np.ndarray, np.ndarray],
+    target: tuple[np.ndarray, float, SteerAnswers],
     matched: Matched,
     sequences: tuple[Sequence[list[int]], Sequence[list[int]]],
     run: tuple[int, Callable[[int], None]],
 ) -> DamageMatch:
     """The controls ``matched`` ablated in part at the layer of ``where``, matched in damage
-    (``target``: the guise ablation's, and how damage is read from the answers' changes) on its
-    answers (indices into ``sequences``). ``edited(edit)`` gives every answer's exact change
-    under ``edit``; ``run``: the batch size and the progress callback."""
-    (layer, members), (batch, advance) = where, run
+    to the guise ablation on its answers (``members``, indices into ``sequences``).
+
+    The share is searched on the answers ``searched`` marks (the guise ablation's damage on
+    the same answers is the search's target), and each control is then measured at its share
+    on the rest, so a pass that misses costs a third of the answers, not all of them; the
+    damage ratio reported is read on every answer. ``edited(edit, within=part)`` gives every
+    answer's exact change under ``edit`` (NaN outside ``part`` where given); ``target``: the
+    guise ablation's changes, its damage on every answer and those answers; ``run``: the batch
+    size and the progress callback."""
+    (layer, members, searched), (batch, advance) = where, run
+    guise, goal, compared = target
+    search = members[searched]
+
+    def damage_of(changes: np.ndarray, on: SteerAnswers) -> float:
+        return damage(net_of_contrast(changes, on))
+
+    on_search = _answers_at(compared, np.flatnonzero(searched))
     _, first = attributions(
         lm,
-        [sequences[0][int(i)] for i in members],
-        [sequences[1][int(i)] for i in members],
+        [sequences[0][int(i)] for i in search],
+        [sequences[1][int(i)] for i in search],
         {layer: matched.units},
         batch,
     )
     hg, g = first[layer]
 
-    def measure(j: int, share: float) -> np.ndarray:
+    def ablation(j: int, share: float) -> Any:
         unit, typical = matched.units[:, j], float(matched.typical[j])
-        changes = edited(edit_of("ablate", unit, typical, 1.0, lm.device, share))
-        out: np.ndarray = changes[members]
+        return edit_of("ablate", unit, typical, 1.0, lm.device, share)
+
+    def measure(j: int, share: float) -> np.ndarray:
+        out: np.ndarray = edited(ablation(j, share), within=0)[search]
         return out
 
-    goal, damage_of = target
     first_order = -(hg - matched.typical[None, :] * g)
-    return match_damage(goal, first_order, measure, advance, damage_of)
+    found = match_damage(
+        damage_of(guise[search], on_search),
+        first_order,
+        measure,
+        advance,
+        partial(damage_of, on=on_search),
+    )
+    effects = np.full((members.size, found.shares.size), np.nan)
+    effects[searched] = found.effects
+    ratios = found.damage_ratio.copy()
+    for j, share in enumerate(found.shares):
+        if (~searched).any():
+            effects[~searched, j] = edited(ablation(j, float(share)), within=1)[members[~searched]]
+        if np.isfinite(goal) and goal > 0:
+            ratios[j] = damage_of(effects[:, j], compared) / goal
+        advance(1)
+    return replace(found, effects=effects, damage_ratio=ratios)
 
 
 def _layer_rows(
@@ -348,6 +411,8 @@ def _layer_rows(
                 row["controls_short"] = int((~(ratio >= 1 / MATCH_TOLERANCE)).sum())
                 row["controls_over"] = int((ratio > MATCH_TOLERANCE).sum())
                 row["damage"] = finite(compared.damage)
+                row["search_passes"] = finite(compared.passes)
+                row["n_search"] = compared.n_search
                 row["control_share"] = _span(compared.shares[keep])
                 row["control_damage_ratio"] = _span(compared.damage_ratio[keep])
                 row["control_displacement_ratio"] = _span(compared.displacement_ratio[keep])

@@ -39,7 +39,8 @@ distribution of controls is measured on a cheaper quantity the same way for ever
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,15 +134,34 @@ def _forward(
     )
     ids, mask = batch.ids.to(lm.device), batch.mask.to(lm.device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = lm.model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1
-    ).logits.float()
+    with _contiguous_head(lm.model):
+        logits = lm.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1
+        ).logits.float()
     logp = torch.log_softmax(logits[:, :-1], dim=-1)  # position j predicts token j + 1
     target = ids[:, -width:]
     token_lp = logp.gather(-1, target[..., None])[..., 0]
     lengths = torch.tensor([len(a) for a in answers], device=lm.device)
     keep = torch.arange(width, device=lm.device)[None, :] >= (width - lengths)[:, None]
     return (token_lp * keep).sum(-1) / lengths.clamp(min=1)
+
+
+@contextmanager
+def _contiguous_head(model: Any) -> Iterator[None]:
+    """Within the block the output layer reads a contiguous copy of its input. The model
+    hands it the last positions as a slice of the residual, and a matrix product over that
+    strided view took 1.30 s against 0.68 s for the same product over a copy (one batch of 16
+    answers x 25 positions into Gemma 3 270M's 262k-token vocabulary, float32, this 2-core
+    CPU): the output layer is about half of every exact pass."""
+    head = model.get_output_embeddings()
+    if head is None:
+        yield
+        return
+    handle = head.register_forward_pre_hook(lambda _m, args: (args[0].contiguous(), *args[1:]))
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def attributions(
