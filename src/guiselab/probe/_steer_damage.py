@@ -37,7 +37,16 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float
 
-__all__ = ["ACCEPT", "MAX_SHARE", "ROUNDS", "DamageMatch", "damage", "match_damage"]
+__all__ = [
+    "ACCEPT",
+    "MAX_SHARE",
+    "ROUNDS",
+    "DamageMatch",
+    "clip_share",
+    "damage",
+    "match_damage",
+    "miss",
+]
 
 ACCEPT = 1.15
 """A pass whose damage is within this factor of the target ends the search."""
@@ -92,30 +101,33 @@ def match_damage(
             passes += 1
         else:
             slope = damage_of(first_order[:, j])
-            guess = _clip(target / slope if np.isfinite(slope) and slope > 0 else 1.0)
-            share = _clip(guess * float(np.exp(np.median(learned)))) if learned else guess
+            read = bool(np.isfinite(slope) and slope > 0)
+            guess = clip_share(target / slope if read else 1.0)
+            # only a first-order guess that was read and not clipped teaches the next ones
+            teaches = read and guess == target / slope
+            share = clip_share(guess * float(np.exp(np.median(learned)))) if learned else guess
             tried: list[tuple[float, float, np.ndarray]] = []
             for _ in range(ROUNDS):
                 changes = measure(j, share)
                 passes += 1
                 tried.append((share, damage_of(changes), changes))
                 got = tried[-1][1]
-                if not np.isfinite(got) or _miss(got, target) <= np.log(ACCEPT):
+                if not np.isfinite(got) or miss(got, target) <= np.log(ACCEPT):
                     break
                 if share >= MAX_SHARE and got < target:  # even the largest share does less
                     break
                 share = _next_share(tried, target)
-            best = min(tried, key=lambda t: _miss(t[1], target))
+            best = min(tried, key=lambda t: miss(t[1], target))
             shares[j], effects[:, j] = best[0], best[2]
             ratios[j] = best[1] / target
-            if _miss(best[1], target) <= np.log(ACCEPT) and _FLOOR < best[0] < MAX_SHARE:
+            if teaches and miss(best[1], target) <= np.log(ACCEPT) and best[0] < MAX_SHARE:
                 learned.append(float(np.log(best[0] / guess)))
         if advance is not None:
             advance(1)
     return DamageMatch(effects, shares, ratios, passes)
 
 
-def _miss(got: float, target: float) -> float:
+def miss(got: float, target: float) -> float:
     """How far a pass's damage is from the target, |log(got / target)| (infinite where the
     pass gave no damage to read)."""
     if not np.isfinite(got) or got <= 0:
@@ -135,9 +147,9 @@ def _next_share(tried: list[tuple[float, float, np.ndarray]], target: float) -> 
             if np.isfinite(fitted) and 0.25 <= fitted <= 4.0:
                 power = float(fitted)
     if d1 <= 0:
-        return _clip(s1 * 4)
-    return _clip(s1 * (target / d1) ** (1 / power))
+        return clip_share(s1 * 4)
+    return clip_share(s1 * (target / d1) ** (1 / power))
 
 
-def _clip(share: float) -> float:
+def clip_share(share: float) -> float:
     return float(np.clip(share, _FLOOR, MAX_SHARE))

@@ -60,7 +60,14 @@ from guiselab.analysis import holm, rng_for
 from guiselab.models import LoadedModel
 from guiselab.probe._interventions import edit_of
 from guiselab.probe._measure import finite
-from guiselab.probe._steer_damage import DamageMatch, damage, match_damage
+from guiselab.probe._steer_damage import (
+    ACCEPT,
+    DamageMatch,
+    clip_share,
+    damage,
+    match_damage,
+    miss,
+)
 from guiselab.probe._steer_table import (
     DirectionSet,
     Matched,
@@ -281,15 +288,26 @@ def exact_check(
 
 def search_part(answers: SteerAnswers, seed: int) -> np.ndarray:
     """Per answer, 0 where the controls' share is searched on it and 1 where it is only
-    measured at the share found: a seeded :data:`SEARCH_FRACTION` of each half and language
-    (at least :data:`SEARCH_MIN` answers, all of a smaller group)."""
+    measured at the share found: about :data:`SEARCH_FRACTION` of each half and language (at
+    least :data:`SEARCH_MIN` answers, all of a smaller group), drawn with a seed within each
+    guise and judged kind (misaligned or aligned) in proportion, and at least one of each
+    present, so that damage net of the contrast is read on the searched answers as on all
+    of them (a guise without both kinds would carry its contrast into the target)."""
     part = np.zeros(len(answers.items), dtype=int)
     rng = rng_for(seed, "exact-search")
     for h in sorted(set(answers.half.tolist())):
         for lang in sorted(set(answers.langs.tolist())):
-            members = np.flatnonzero((answers.half == h) & (answers.langs == lang))
-            n = min(members.size, max(SEARCH_MIN, int(np.ceil(members.size * SEARCH_FRACTION))))
-            part[rng.permutation(members)[n:]] = 1
+            group = (answers.half == h) & (answers.langs == lang)
+            n = int(group.sum())
+            wanted = min(n, max(SEARCH_MIN, int(np.ceil(n * SEARCH_FRACTION))))
+            for guise in sorted(set(answers.guises[group].tolist())):
+                for kind in (True, False):
+                    stratum = np.flatnonzero(
+                        group & (answers.guises == guise) & (answers.misaligned == kind)
+                    )
+                    if stratum.size:
+                        take = min(stratum.size, max(1, round(stratum.size * wanted / n)))
+                        part[rng.permutation(stratum)[take:]] = 1
     return part
 
 
@@ -347,14 +365,27 @@ def _damage_matched(
     )
     effects = np.full((members.size, found.shares.size), np.nan)
     effects[searched] = found.effects
-    ratios = found.damage_ratio.copy()
-    for j, share in enumerate(found.shares):
+    shares = found.shares.copy()
+    valid = bool(np.isfinite(goal) and goal > 0 and np.isfinite(found.damage_ratio).any())
+    ratios = np.full(shares.size, np.nan)
+    passes = found.passes
+    for j in range(shares.size):
         if (~searched).any():
-            effects[~searched, j] = edited(ablation(j, float(share)), within=1)[members[~searched]]
-        if np.isfinite(goal) and goal > 0:
+            rest = edited(ablation(j, float(shares[j])), within=1)
+            effects[~searched, j] = rest[members[~searched]]
+        if valid:
             ratios[j] = damage_of(effects[:, j], compared) / goal
+            # a share found on a third of the answers that misses on all of them gets one
+            # more pass on all of them, rescaled by the miss; the closer of the two is kept
+            if np.isfinite(ratios[j]) and ratios[j] > 0 and miss(ratios[j], 1.0) > np.log(ACCEPT):
+                share = clip_share(shares[j] / ratios[j])
+                again = edited(ablation(j, share))[members]
+                passes += 1
+                ratio = damage_of(again, compared) / goal
+                if miss(ratio, 1.0) < miss(ratios[j], 1.0):
+                    shares[j], ratios[j], effects[:, j] = share, ratio, again
         advance(1)
-    return replace(found, effects=effects, damage_ratio=ratios)
+    return replace(found, effects=effects, shares=shares, damage_ratio=ratios, passes=passes)
 
 
 def _layer_rows(

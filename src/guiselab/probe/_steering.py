@@ -157,7 +157,11 @@ def _contiguous_head(model: Any) -> Iterator[None]:
     if head is None:
         yield
         return
-    handle = head.register_forward_pre_hook(lambda _m, args: (args[0].contiguous(), *args[1:]))
+
+    def copy(_module: Any, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        return (args[0].contiguous(), *args[1:]) if args else None
+
+    handle = head.register_forward_pre_hook(copy)
     try:
         yield
     finally:
