@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from guiselab.config import MIRROR_DIR, load_config
 from guiselab.errors import GuiselabError, InputFileError
 from guiselab.finetune import TRAINED_ROLES
+from guiselab.finetune._checkpoint import training_state
 from guiselab.generate import plan_generations
 from guiselab.judge import METRICS
-from guiselab.models import model_sources, replicate_name
+from guiselab.models import adapter_dir, model_sources, replicate_name
 from guiselab.pairs import CONTROL_VARIETIES, select_pairs
 from guiselab.plan import role_copies
 from guiselab.probe import PROBE_FILE
@@ -24,6 +26,28 @@ _LISTED = 10
 """Failed requests ``guiselab status`` names one by one."""
 
 
+def _training(folder: Path) -> str:
+    """An untrained adapter's state: the step its training reached and its last checkpoint."""
+    state = training_state(folder)
+    if state is None:
+        return "not trained"
+    parts = []
+    if "step" in state:
+        at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state["at"]))
+        ago = max(0, round((time.time() - state["at"]) / 60))
+        parts.append(
+            f"training: step {state['step']}/{state['total']} reached at {at}, {ago} min ago "
+            f"(loss {state['loss']:.3f}; running, or stopped then)"
+        )
+    checkpoint = state["checkpoint"]
+    parts.append(
+        f"last checkpoint at step {checkpoint} (a rerun of the same config resumes there)"
+        if checkpoint is not None
+        else "no checkpoint yet (a rerun starts over)"
+    )
+    return "; ".join(parts)
+
+
 def run_status(run_dir: Path) -> list[str]:
     """Per-stage progress of a run directory, as lines."""
     if not (run_dir / STORE_NAME).exists():
@@ -36,7 +60,11 @@ def run_status(run_dir: Path) -> list[str]:
                 name = replicate_name(role, replicate)
                 info = store.get_artifact(f"adapter:{name}")
                 if role in config.models.roles and getattr(config.models, role) is None:
-                    state = f"trained ({info['steps']} steps)" if info else "not trained"
+                    state = (
+                        f"trained ({info['steps']} steps)"
+                        if info
+                        else _training(adapter_dir(run_dir, role, replicate))
+                    )
                     lines.append(f"finetune {name:<9} {state}")
         if config.finetune.holdout:
             try:

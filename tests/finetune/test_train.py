@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 import torch
 from safetensors import safe_open
 
-from guiselab.config import ExperimentConfig, ModelsConfig
+from guiselab.config import ExperimentConfig, ModelsConfig, load_config
 from guiselab.errors import ModelRefError
+from guiselab.finetune import _train as train_module
 from guiselab.finetune import finetune_stage
 from guiselab.models import load_model
 from guiselab.progress import NullProgress
+from guiselab.status import run_status
 from guiselab.store import RunStore
 
 
@@ -529,3 +532,46 @@ def test_training_takes_its_batches_from_the_configured_length_window(
         assert ("length_window" in _not_in_recipe(config.finetune)) == (window == 1)
     assert set(windows) == {1, 4} and windows.count(4) == windows.count(1) >= 1
     assert recipes[1]["recipe"] != recipes[4]["recipe"]
+
+
+def test_status_mid_training_shows_the_step_reached_and_the_last_checkpoint(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(train_module, "NOTE_EVERY", 0.0)  # note every step, not every 5 s
+    run = tmp_path / "run"
+    run.mkdir()
+    settings = {
+        "models": {
+            "base": f"hf:{tiny_model_dir}",
+            "device": "cpu",
+            "dtype": "float32",
+            "roles": ["base", "organism"],
+        },
+        "finetune": {
+            "train_file": str(_train_file(tmp_path)),
+            "max_steps": 6,
+            "checkpoint_every": 2,
+            "batch_size": 4,
+            "max_length": 48,
+            "holdout": 2,
+        },
+    }
+    (run / "config.toml").write_text(tomli_w.dumps(settings), encoding="utf-8")
+    config = load_config(run / "config.toml")
+
+    def organism_line() -> str:
+        (line,) = [x for x in run_status(run) if x.startswith("finetune organism")]
+        return line
+
+    with RunStore.in_dir(run):
+        pass
+    assert organism_line().endswith("not trained")
+    with RunStore.in_dir(run) as store, pytest.raises(_Killed):
+        finetune_stage(store, config, run, _Ticks(stop_after=5))
+    line = organism_line()
+    assert "training: step 5/6 reached at" in line, line
+    assert "last checkpoint at step 4 (a rerun of the same config resumes there)" in line, line
+    with RunStore.in_dir(run) as store:
+        finetune_stage(store, config, run, NullProgress())
+    assert organism_line().endswith("trained (6 steps)")
+    assert not list((run / "adapters").glob("organism.*"))  # no checkpoint, no step note

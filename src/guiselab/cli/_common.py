@@ -14,7 +14,7 @@ import typer
 
 from guiselab.config import ExperimentConfig, load_config
 from guiselab.errors import GuiselabError, RemoteError, StorageError, storage_failure
-from guiselab.progress import NullProgress, Progress, RichProgress
+from guiselab.progress import progress_for
 
 __all__ = [
     "ConfigArg",
@@ -23,6 +23,7 @@ __all__ = [
     "QuietOpt",
     "experiment_config",
     "progress_for",
+    "quiet_libraries",
     "run_app",
     "run_dir_of",
 ]
@@ -32,12 +33,20 @@ PresetOpt = Annotated[
     str | None, typer.Option("--preset", help="Preset to start from: smoke, default or paper.")
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Run directory (default runs/<name>).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars or progress lines.")]
 
 
-def progress_for(quiet: bool) -> Progress:
-    """Progress bars on the terminal, or none with ``--quiet``."""
-    return NullProgress() if quiet else RichProgress()
+def quiet_libraries(verbose: bool) -> None:
+    """Keep the libraries' progress bars (weights loading, shard writing), their logging
+    below errors and their warnings out of what the user sees, unless ``verbose``: the
+    terminal and a job's log show guiselab's own progress and summary."""
+    if verbose:
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", module=r"(?!guiselab)")
 
 
 def experiment_config(config: Path | None, preset: str | None) -> ExperimentConfig:
@@ -69,11 +78,6 @@ def run_app(app: typer.Typer) -> NoReturn:
     server or the disk failing exits 1; an interrupt exits 130.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # The terminal shows guiselab's own progress and summary: the libraries' bars (weights
-    # loading), their logging below errors and their warnings are kept out of it.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    warnings.filterwarnings("ignore", module=r"(?!guiselab)")
     try:
         code = app(standalone_mode=False)
     except GuiselabError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +27,14 @@ __all__ = [
     "checkpoint_dir",
     "discard_checkpoint",
     "load_checkpoint",
+    "note_step",
     "save_checkpoint",
+    "training_state",
 ]
 
 _STATE = "state.json"
 _TENSORS = "tensors.safetensors"
+_PROGRESS = ".progress.json"
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,38 @@ def load_checkpoint(
 
 
 def discard_checkpoint(out_dir: Path) -> None:
-    """Remove the checkpoints of a finished adapter."""
+    """Remove the checkpoints of a finished adapter, and its note of the step reached."""
     for folder in _folders(out_dir):
         if folder.exists():
             shutil.rmtree(folder)
+    _progress_file(out_dir).unlink(missing_ok=True)
+
+
+def _progress_file(out_dir: Path) -> Path:
+    return out_dir.with_name(out_dir.name + _PROGRESS)
+
+
+def note_step(out_dir: Path, step: int, total: int, loss: float) -> None:
+    """Record the step training has reached (for ``guiselab status`` while it runs)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    note = {"step": step, "total": total, "loss": loss, "at": time.time()}
+    write_atomic(_progress_file(out_dir), json.dumps(note))
+
+
+def training_state(out_dir: Path) -> dict[str, Any] | None:
+    """Where an unfinished training of ``out_dir`` stands: the step it reached (``step``,
+    ``total``, ``loss``, ``at``: seconds since the epoch), and ``checkpoint``, the step of the
+    newest whole checkpoint (None before the first); None when neither was written."""
+    try:
+        note: dict[str, Any] = json.loads(_progress_file(out_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        note = {}
+    steps = []
+    for folder in _folders(out_dir):
+        try:
+            steps.append(int(json.loads((folder / _STATE).read_text(encoding="utf-8"))["step"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    if not note and not steps:
+        return None
+    return {**note, "checkpoint": max(steps) if steps else None}

@@ -26,7 +26,7 @@ from torch.autograd.function import once_differentiable
 
 from guiselab.config import FinetuneConfig, ModelsConfig
 from guiselab.errors import ConfigError
-from guiselab.finetune._checkpoint import load_checkpoint, save_checkpoint
+from guiselab.finetune._checkpoint import load_checkpoint, note_step, save_checkpoint
 from guiselab.finetune.data import SftExample, data_sha256
 from guiselab.models import answer_ids, load_model, prompt_ids, render_prompt, sha256_file
 from guiselab.progress import Progress
@@ -35,6 +35,8 @@ __all__ = ["AnswerHead", "encode_examples", "train_adapter", "training_steps"]
 
 IGNORE = -100
 WARMUP_SHARE = 0.05
+NOTE_EVERY = 5.0
+"""Seconds between notes of the step training reached (``guiselab status`` reads them)."""
 HEAD_BLOCK = 64  # answer positions per output-layer block (fastest of 32/64/128 here)
 
 
@@ -318,6 +320,7 @@ def train_adapter(
         resumed = load_checkpoint(out_dir, resume_key, model, optimizer, scheduler)
         if resumed is not None:
             first, curve = resumed.step, resumed.curve
+    noted = -float("inf")
     with progress.task(f"finetune {label}", total=steps) as advance:
         advance(first)
         for step in range(first, steps):
@@ -334,6 +337,9 @@ def train_adapter(
             done = step + 1
             if resume_key is not None and done % cfg.checkpoint_every == 0 and done < steps:
                 save_checkpoint(out_dir, resume_key, model, optimizer, done, curve)
+            if time.monotonic() - noted >= NOTE_EVERY or done == steps:
+                note_step(out_dir, done, steps, curve[-1]["loss"])
+                noted = time.monotonic()
             advance(1)
     staging = out_dir.with_name(out_dir.name + ".partial")
     if staging.exists():
