@@ -96,3 +96,38 @@ def test_each_control_starts_from_the_factor_the_earlier_ones_needed() -> None:
     got = match_damage(0.3, pattern * scales / 4, measure)
     assert np.allclose(got.shares, 0.3 / scales) and np.allclose(got.damage_ratio, 1.0)
     assert got.passes == 2 + (scales.size - 1)
+
+
+def test_the_learned_factor_is_the_median_of_the_earlier_controls() -> None:
+    # the first-order change reads a quarter of the exact one, except for control 2 (1/64):
+    # by the median, controls 3 and 4 start from the factor 4 and need one pass each
+    misread = np.array([4.0, 4.0, 64.0, 4.0, 4.0])
+    pattern = _pattern(misread.size)
+    calls: list[int] = []
+
+    def measure(j: int, share: float) -> np.ndarray:
+        calls.append(j)
+        out: np.ndarray = pattern[:, j] * share
+        return out
+
+    got = match_damage(0.3, pattern / misread, measure)
+    assert np.allclose(got.damage_ratio, 1.0, rtol=ACCEPT - 1)
+    assert calls.count(3) == 1 and calls.count(4) == 1
+
+
+def test_a_guess_that_could_not_be_read_teaches_nothing() -> None:
+    # control 0's first-order change is zero (no guess: share 1 is tried); its factor is not
+    # learned, so control 1, read exactly, still starts from its own first-order guess
+    pattern = _pattern(2)
+    calls: list[tuple[int, float]] = []
+
+    def measure(j: int, share: float) -> np.ndarray:
+        calls.append((j, share))
+        out: np.ndarray = pattern[:, j] * share * (0.01 if j == 0 else 1.0)
+        return out
+
+    first = pattern.copy()
+    first[:, 0] = 0.0
+    got = match_damage(0.3, first, measure)
+    assert [s for j, s in calls if j == 1] == [got.shares[1]]  # one pass, at its own guess
+    assert np.isclose(got.shares[1], 0.3)

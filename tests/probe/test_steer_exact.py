@@ -185,7 +185,11 @@ def test_a_planted_directions_exact_ablation_lies_beyond_controls_matched_in_dam
     rows = _ablation(lm, prompts, answers, shift, 0, misaligned)
     claim = _row(rows, "en", "ru")  # the source direction removed on the target's answers
     assert claim["primary"] and claim["n_drawn"] == 20 and claim["n_controls"] >= 18
-    assert claim["n_search"] == 24  # a language's 24 answers: each half below SEARCH_MIN
+    ru = np.flatnonzero(np.arange(len(answers)) >= len(answers) // 2)
+    halves = item_halves(_items(prompts), 0)
+    sizes = np.bincount([halves[f"q{i // REPEAT}"] for i in ru], minlength=2)
+    assert (sizes <= SEARCH_MIN).all()  # so every Russian answer is searched on
+    assert claim["n_search"] == 24
     low, high = claim["control_damage_ratio"]  # type: ignore[misc]
     assert 1 / 1.5 <= low <= high <= 1.5  # the kept controls disturb the answers as much
     assert claim["exact"] < claim["control_min"]  # type: ignore[operator]
@@ -236,11 +240,14 @@ def test_a_share_searched_on_a_third_of_the_answers_is_measured_and_read_on_all(
     assert np.isclose(min(ratios), low, rtol=1e-3) and np.isclose(max(ratios), high, rtol=1e-3)
 
 
-def test_the_search_part_is_a_seeded_third_of_each_half_and_language() -> None:
+def test_the_search_part_is_a_seeded_third_of_each_half_language_guise_and_kind() -> None:
     items = [f"q{i // 3}" for i in range(90)]
     halves = {f"q{i}": i % 2 for i in range(30)}
+    rng = np.random.default_rng(0)
     answers = replace(
-        steer_answers_of(items, halves), langs=np.array(["en", "ru"] * 45, dtype=object)
+        steer_answers_of(items, halves),
+        langs=np.array(["en", "ru"] * 45, dtype=object),
+        misaligned=rng.random(90) < 0.1,  # few misaligned: a small draw could miss them all
     )
     part = search_part(answers, 0)
     assert np.array_equal(part, search_part(answers, 0))
@@ -249,7 +256,13 @@ def test_the_search_part_is_a_seeded_third_of_each_half_and_language() -> None:
         for lang in ("en", "ru"):
             group = (answers.half == h) & (answers.langs == lang)
             n = int(group.sum())
-            assert int((part[group] == 0).sum()) == max(SEARCH_MIN, int(np.ceil(n / 3)))
+            # about a third, at least SEARCH_MIN (rounding within the strata moves it a little)
+            assert abs(int((part[group] == 0).sum()) - max(SEARCH_MIN, n / 3)) <= 3
+            for guise in ("standard", "vernacular"):
+                for kind in (True, False):
+                    cell = group & (answers.guises == guise) & (answers.misaligned == kind)
+                    # every guise's misaligned and aligned answers are among the searched ones
+                    assert not cell.any() or (part[cell] == 0).any()
     small = replace(answers, langs=np.array(["en"] * 6 + ["ru"] * 84, dtype=object))
     assert (search_part(small, 0)[:6] == 0).all()  # a group below SEARCH_MIN is searched whole
 

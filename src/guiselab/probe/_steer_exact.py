@@ -21,13 +21,15 @@ answer's log-probability is then not linear in the move. So at each of ``probe.s
   so every guise effect looked small beside it. The statistic compared (misaligned minus
   aligned answers' mean change) is not the one matched, so the question is whether the guise
   direction's disturbance falls on the misaligned answers more than an equally disturbing
-  random direction's does. Controls whose damage stays off by more than 1.5 times (a nearly
-  inert direction that even three times its full ablation cannot make disturb as much) are
-  left out and counted (``controls_short``, ``controls_over``); ``control_share``,
-  ``control_damage_ratio`` and ``control_displacement_ratio`` give the kept controls' ranges.
-  The share is searched on a seeded third of the answers (:func:`search_part`, ``n_search``)
-  and each control then measured once at its share on the rest; ratios and contrasts are read
-  on all of them.
+  random direction's does. The share is searched on a seeded third of the answers, drawn
+  within each guise and judged kind (:func:`search_part`, ``n_search``), and each control is
+  then measured once at its share on the rest (a share that misses by more than 1.15 times on
+  all the answers gets one corrected pass on all of them); ratios and contrasts are read on
+  all of them. Controls whose damage stays off by more than 1.5 times (a nearly inert
+  direction that even three times its full ablation cannot make disturb as much, or one whose
+  share still misses on all the answers) are left out and counted (``controls_short``,
+  ``controls_over``); ``control_share``, ``control_damage_ratio`` and
+  ``control_displacement_ratio`` give the kept controls' ranges.
 
 ``p_t`` is the prediction-interval p-value (the controls' mean and spread, t with k - 1 degrees
 of freedom: the chance that one more control lands as far out; it assumes the controls'

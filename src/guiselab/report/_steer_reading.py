@@ -189,8 +189,9 @@ def _against_controls(r: Mapping[str, Any]) -> str:
     if r.get("verdict") == "unmatched":
         return (
             f"{damage} Only {k} of {drawn} random directions could be ablated to disturb them "
-            f"as much ({int(r.get('controls_short') or 0)} fell short even at three times "
-            "their full ablation), so no verdict is given."
+            f"as much ({int(r.get('controls_short') or 0)} disturbed them too little and "
+            f"{int(r.get('controls_over') or 0)} too much, by more than 1.5 times, at the "
+            "share their search found), so no verdict is given."
         )
     if r.get("p_t") is None:
         return damage
