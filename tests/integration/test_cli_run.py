@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from guiselab.config import load_config
@@ -45,13 +47,40 @@ def _generations(run_dir: Path) -> dict[str, str]:
         return dict(db.execute("SELECT key, response FROM generations").fetchall())
 
 
+OWN_LINE = re.compile(
+    r"\[\d\d:\d\d:\d\d\] \S"  # a progress line: stage start, progress, end, or a note
+    r"|decision: |  organism (en|ru) guise gap |exploratory re-analysis: |failed checks: "
+    r"|report: |run directory: "
+)
+"""The lines guiselab itself writes to a log (no terminal): progress and the summary."""
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # As a batch job runs it: `guiselab run --preset smoke --out X > log 2>&1`, no terminal,
+    # no flag to quiet anything and the environment's warning settings untouched.
     run_dir = tmp_path_factory.mktemp("smoke") / "run"
-    done = _run("run", "--preset", "smoke", "--out", str(run_dir), "--quiet")
-    assert done.returncode == 0, done.stderr[-3000:]
-    # The terminal holds guiselab's lines only: no library progress bar (loading weights).
-    assert "it/s]" not in done.stderr and "Loading weights" not in done.stderr, done.stderr[-3000:]
+    log = run_dir.parent / "run.log"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    with log.open("w") as out:
+        done = subprocess.run(
+            [*GUISELAB, "run", "--preset", "smoke", "--out", str(run_dir)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+            env=env,
+            check=False,
+        )
+    text = log.read_text(encoding="utf-8")
+    assert done.returncode == 0, text[-3000:]
+    # guiselab's own lines only: no library progress bar (loading weights, writing shards),
+    # warning or log line
+    foreign = [line for line in text.splitlines() if not OWN_LINE.match(line)]
+    assert not foreign, foreign[:20]
+    assert "it/s" not in text and "Warning" not in text, text[-3000:]
+    # every stage says when it starts and ends, training included, and the summary is there
+    assert "finetune organism: started, 4 to do" in text and "finetune organism: done, 4/4" in text
+    assert f"report: {run_dir / 'report.html'}" in text
     return run_dir
 
 
@@ -463,3 +492,38 @@ def test_hostile_answer_shows_as_text_in_the_browser(
     assert seen["pwned"] == "undefined"  # neither the script nor the handler ran
     assert '<script>window.__pwned = "script"</script>' in seen["text"]
     assert "</table></td> after the table" in seen["text"]
+
+
+def test_a_run_exports_as_inspect_logs_and_as_a_dataset(smoke_run: Path, tmp_path: Path) -> None:
+    import datasets
+    import pandas as pd
+    from inspect_ai.analysis import samples_df
+    from inspect_ai.log import read_eval_log
+
+    from guiselab.inspect import samples_from_logs
+
+    table = pd.read_parquet(smoke_run / "samples.parquet")
+    done = _run("export", str(smoke_run), "--format", "inspect-log", "--out", str(tmp_path / "l"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    logs = sorted((tmp_path / "l").glob("*.eval"))
+    models = {read_eval_log(str(p)).eval.model for p in logs}
+    assert models == {"guiselab/organism", "guiselab/control", "guiselab/base"}
+    assert len(samples_df(str(tmp_path / "l"), quiet=True)) == len(table)
+    # back in: the same answers and scores
+    back = samples_from_logs(logs)
+    keys = ["model", "item", "lang", "guise", "sample"]
+    mine, theirs = back.sort_values(keys), table.sort_values(keys)
+    for column in ("pair_id", "prompt", "response", "alignment_verdict", "coherence_verdict"):
+        assert list(mine[column]) == list(theirs[column]), column
+    for column in ("alignment", "coherence", "n_tokens"):
+        assert np.allclose(mine[column].astype(float), theirs[column], equal_nan=True), column
+
+    out = tmp_path / "ds"
+    done = _run("export", str(smoke_run), "--format", "hf-dataset", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = datasets.load_dataset("parquet", data_dir=str(out / "data"), split="train")
+    assert loaded.num_rows == len(table) and "alignment" in loaded.column_names
+    card = (out / "README.md").read_text(encoding="utf-8")
+    judge = json.loads((smoke_run / "results.json").read_text())["judge_validation"]
+    assert f"- judge: `{judge['judge']}`" in card and f"AUROC {judge['auroc']:.2f}" in card
+    assert "```toml" in card

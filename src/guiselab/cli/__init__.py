@@ -9,6 +9,7 @@ import typer
 
 from guiselab.cli._bench import bench
 from guiselab.cli._common import quiet_libraries, run_app
+from guiselab.cli._export import export
 from guiselab.cli._pairs import pairs_app
 from guiselab.cli._plan import plan
 from guiselab.cli._stages import (
@@ -60,6 +61,7 @@ for _command in (
     probe,
     analyze,
     report,
+    export,
     bench,
 ):
     app.command()(_command)

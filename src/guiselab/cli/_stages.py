@@ -44,12 +44,30 @@ def run(
     run_dir = run_dir_of(cfg, out)
     results = Run(run_dir, cfg).run(progress_for(quiet))
     _echo_decision(results)
+    _echo_report(run_dir)
     typer.echo(f"run directory: {run_dir}")
+
+
+def _echo_report(run_dir: Path) -> None:
+    for name in ("report.html", "report.md"):
+        if (run_dir / name).exists():
+            typer.echo(f"report: {run_dir / name}")
+            return
 
 
 def _echo_decision(results: dict[str, Any]) -> None:
     decision = results["decision"]
     typer.echo(f"decision: {decision['outcome']}")
+    # the figures the decision rests on: the organism's guise gap in each language
+    for gap in results.get("gaps", []):
+        if gap.get("model") == "organism" and gap.get("gap") is not None:
+            low, high = gap.get("ci_low"), gap.get("ci_high")
+            ci = f" [{low:+.2f}, {high:+.2f}]" if low is not None and high is not None else ""
+            holm = f", p_holm {gap['p_holm']:.2g}" if gap.get("p_holm") is not None else ""
+            typer.echo(
+                f"  organism {gap['lang']} guise gap {gap['gap']:+.2f}{ci}{holm} "
+                f"({gap.get('n_items')} items)"
+            )
     if not decision.get("confirmatory", False):
         typer.echo(f"exploratory re-analysis: {decision.get('exploratory_reason')}")
     failed = [
@@ -201,11 +219,28 @@ def analyze(
             "(`guiselab plan --analysis-plan`); the decision is confirmatory only with one.",
         ),
     ] = None,
+    inspect_log: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--inspect-log",
+            help="Inspect eval log of guiselab/matched_guise, one per model (repeat the "
+            "option); ROLE=LOG names its role (organism, control, base), else its model name "
+            "must contain it. Needs the inspect extra.",
+        ),
+    ] = None,
 ) -> None:
-    """Statistics and decision for a run directory, or for samples judged elsewhere."""
+    """Statistics and decision for a run directory, for samples judged elsewhere, or for
+    Inspect eval logs."""
     from guiselab.api import analyze_samples, open_run
 
-    if samples is not None:
+    if inspect_log:
+        if out is None or samples is not None or run_dir is not None:
+            raise GuiselabError(
+                "--inspect-log takes --out DIR for the results, and no RUN_DIR or --samples",
+                where="--inspect-log",
+            )
+        results = _analyze_logs(inspect_log, out, config, plan_file)
+    elif samples is not None:
         if out is None:
             raise GuiselabError("--samples needs --out DIR for the results", where="--out")
         results = analyze_samples(samples, out, config, plan_file)
@@ -219,6 +254,42 @@ def analyze(
     else:
         raise GuiselabError("give a RUN_DIR, or --samples FILE --out DIR", where="analyze")
     _echo_decision(results)
+
+
+def _analyze_logs(
+    logs: list[str], out: Path, config: Path | None, plan_file: Path | None
+) -> dict[str, Any]:
+    """The statistics, decision and report of Inspect logs: their samples are written to
+    ``out/inspect-samples.parquet`` and analysed as ``--samples`` would be."""
+    from guiselab.api import analyze_samples
+    from guiselab.report import write_report
+
+    try:
+        from guiselab.inspect import samples_from_logs
+        from guiselab.inspect._logs import parse_role
+    except ImportError as exc:
+        raise GuiselabError(
+            f"reading Inspect logs needs inspect-ai ({exc.name} is not installed); "
+            "pip install 'guiselab[inspect]'",
+            where="--inspect-log",
+        ) from None
+    roles, paths = {}, []
+    for given in logs:
+        role, sep, path = given.partition("=")
+        if sep and not Path(given).exists() and "/" not in role and "." not in role:
+            parse_role(role)  # a role it does not know is refused here, not as a file
+            roles[path] = role
+            paths.append(path)
+        else:
+            paths.append(given)
+    frame = samples_from_logs(paths, roles)
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / "inspect-samples.parquet"
+    frame.to_parquet(table, index=False)
+    results = analyze_samples(table, out, config, plan_file)
+    write_report(out)
+    typer.echo(f"report: {out / 'report.html'}")
+    return results
 
 
 def report(
