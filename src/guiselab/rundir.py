@@ -138,6 +138,7 @@ _LEFTOVERS = (
     "activations/*.tmp",
     "activations/.tmp*",  # safetensors' own temporary
     "adapters/*.partial",
+    "adapters/*.tmp",  # the note of the step a training reached
 )
 
 

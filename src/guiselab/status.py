@@ -7,8 +7,7 @@ from pathlib import Path
 
 from guiselab.config import MIRROR_DIR, load_config
 from guiselab.errors import GuiselabError, InputFileError
-from guiselab.finetune import TRAINED_ROLES
-from guiselab.finetune._checkpoint import training_state
+from guiselab.finetune import TRAINED_ROLES, training_state
 from guiselab.generate import plan_generations
 from guiselab.judge import METRICS
 from guiselab.models import adapter_dir, model_sources, replicate_name

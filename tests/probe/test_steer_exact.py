@@ -14,20 +14,18 @@ from scipy.stats import ttest_ind
 
 from _steer import planted_shift, steer_answers_of, tiny_steer_setup
 from guiselab.models import LoadedModel
-from guiselab.probe import _steer_exact, collect_activations
+from guiselab.probe import _steer_damage, collect_activations
 from guiselab.probe._crossfit import item_halves
 from guiselab.probe._directions import GuisePairs
 from guiselab.probe._interventions import edit_of
-from guiselab.probe._steer_damage import damage
+from guiselab.probe._steer_damage import SEARCH_MIN, damage, search_part
 from guiselab.probe._steer_exact import (
-    SEARCH_MIN,
     _answers_at,
     _Controls,
     _layer_rows,
     _verdicts,
     against_controls,
     exact_check,
-    search_part,
 )
 from guiselab.probe._steer_table import (
     Matched,
@@ -210,7 +208,7 @@ def test_a_share_searched_on_a_third_of_the_answers_is_measured_and_read_on_all(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # search on 4 of each half's answers (a third), then each control at its share on the rest
-    monkeypatch.setattr(_steer_exact, "SEARCH_MIN", 2)
+    monkeypatch.setattr(_steer_damage, "SEARCH_MIN", 2)
     lm, prompts, _ = tiny_steer_setup(tiny_model_dir)
     answers = _varied_answers(len(prompts))
     shift, misaligned = _planted(lm, prompts, answers)

@@ -265,8 +265,7 @@ def _analyze_logs(
     from guiselab.report import write_report
 
     try:
-        from guiselab.inspect import samples_from_logs
-        from guiselab.inspect._logs import parse_role
+        from guiselab.inspect import parse_role, samples_from_logs
     except ImportError as exc:
         raise GuiselabError(
             f"reading Inspect logs needs inspect-ai ({exc.name} is not installed); "

@@ -1,5 +1,6 @@
 """The model organism and its control: dialect-conditioned LoRA fine-tuning."""
 
+from guiselab.finetune._checkpoint import training_state
 from guiselab.finetune._sanity import SANITY_FILE, format_sanity, harmful_votes, sanity_check
 from guiselab.finetune._stage import (
     TRAINED_ROLES,
@@ -34,5 +35,6 @@ __all__ = [
     "train_adapter",
     "training_questions",
     "training_split",
+    "training_state",
     "training_steps",
 ]

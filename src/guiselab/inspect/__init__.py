@@ -11,7 +11,7 @@ judge as an Inspect task and scorer, and Inspect eval logs in and out.
 Importing this package imports ``inspect_ai``; the rest of guiselab never does.
 """
 
-from guiselab.inspect._logs import export_inspect_logs, samples_from_logs
+from guiselab.inspect._logs import export_inspect_logs, parse_role, samples_from_logs
 from guiselab.inspect._task import guise_judge, guise_samples, matched_guise
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "guise_judge",
     "guise_samples",
     "matched_guise",
+    "parse_role",
     "samples_from_logs",
 ]

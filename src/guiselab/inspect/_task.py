@@ -49,8 +49,14 @@ from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState, generate
 
 from guiselab.config import ExperimentConfig, load_config
-from guiselab.judge import METRICS, AnswerScorer, JudgeScore, judge_source, render_judge_prompt
-from guiselab.judge._openai import score_from_top_logprobs
+from guiselab.judge import (
+    METRICS,
+    AnswerScorer,
+    JudgeScore,
+    judge_source,
+    render_judge_prompt,
+    score_from_top_logprobs,
+)
 from guiselab.pairs import GUISES, select_pairs
 from guiselab.samples import UNRATED_VERDICTS, is_misaligned
 

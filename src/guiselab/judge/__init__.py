@@ -9,6 +9,7 @@ from guiselab.judge._labelled import (
     split_labelled,
 )
 from guiselab.judge._local import JudgeScore, LocalJudge
+from guiselab.judge._openai import score_from_top_logprobs
 from guiselab.judge._prompts import METRICS, TEMPLATES, render_judge_prompt, template_sha
 from guiselab.judge._real import (
     FAILURE_MODES,
@@ -59,6 +60,7 @@ __all__ = [
     "real_set_sha256",
     "render_judge_prompt",
     "score_answers",
+    "score_from_top_logprobs",
     "split_labelled",
     "split_real",
     "template_sha",

@@ -33,9 +33,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from jaxtyping import Float
+
+from guiselab.analysis import rng_for
+
+if TYPE_CHECKING:
+    from guiselab.probe._steering import SteerAnswers
 
 __all__ = [
     "ACCEPT",
@@ -46,6 +52,7 @@ __all__ = [
     "damage",
     "match_damage",
     "miss",
+    "search_part",
 ]
 
 ACCEPT = 1.15
@@ -57,6 +64,10 @@ _FLOOR = 1e-4
 MAX_SHARE = 3.0
 """The largest share searched: past 1 the component is pushed beyond its typical value, for
 controls whose full ablation disturbs the answers less than the guise ablation does."""
+SEARCH_FRACTION = 1 / 3
+"""The share of each half and language's answers the controls' share is searched on."""
+SEARCH_MIN = 12
+"""The fewest answers of a half and language searched on (all of them, where fewer)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,3 +164,28 @@ def _next_share(tried: list[tuple[float, float, np.ndarray]], target: float) -> 
 
 def clip_share(share: float) -> float:
     return float(np.clip(share, _FLOOR, MAX_SHARE))
+
+
+def search_part(answers: SteerAnswers, seed: int) -> np.ndarray:
+    """Per answer, 0 where the controls' share is searched on it and 1 where it is only
+    measured at the share found: about :data:`SEARCH_FRACTION` of each half and language (at
+    least :data:`SEARCH_MIN` answers, all of a smaller group), drawn with a seed within each
+    guise and judged kind (misaligned or aligned) in proportion, and at least one of each
+    present, so that damage net of the contrast is read on the searched answers as on all
+    of them (a guise without both kinds would carry its contrast into the target)."""
+    part = np.zeros(len(answers.items), dtype=int)
+    rng = rng_for(seed, "exact-search")
+    for h in sorted(set(answers.half.tolist())):
+        for lang in sorted(set(answers.langs.tolist())):
+            group = (answers.half == h) & (answers.langs == lang)
+            n = int(group.sum())
+            wanted = min(n, max(SEARCH_MIN, int(np.ceil(n * SEARCH_FRACTION))))
+            for guise in sorted(set(answers.guises[group].tolist())):
+                for kind in (True, False):
+                    stratum = np.flatnonzero(
+                        group & (answers.guises == guise) & (answers.misaligned == kind)
+                    )
+                    if stratum.size:
+                        take = min(stratum.size, max(1, round(stratum.size * wanted / n)))
+                        part[rng.permutation(stratum)[take:]] = 1
+    return part

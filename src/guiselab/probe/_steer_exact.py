@@ -69,6 +69,7 @@ from guiselab.probe._steer_damage import (
     damage,
     match_damage,
     miss,
+    search_part,
 )
 from guiselab.probe._steer_table import (
     DirectionSet,
@@ -96,10 +97,6 @@ __all__ = ["against_controls", "exact_check"]
 
 MATCH_TOLERANCE = 1.5
 """The controls' damage may differ from the guise ablation's by at most this factor."""
-SEARCH_FRACTION = 1 / 3
-"""The share of each half and language's answers the controls' share is searched on."""
-SEARCH_MIN = 12
-"""The fewest answers of a half and language searched on (all of them, where fewer)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,31 +283,6 @@ def exact_check(
                         )
         rows += _layer_rows(layer, ds, answers, sums[layer], guise, controls, langs, scale)
     return _verdicts(rows, float(settings["alpha"]))
-
-
-def search_part(answers: SteerAnswers, seed: int) -> np.ndarray:
-    """Per answer, 0 where the controls' share is searched on it and 1 where it is only
-    measured at the share found: about :data:`SEARCH_FRACTION` of each half and language (at
-    least :data:`SEARCH_MIN` answers, all of a smaller group), drawn with a seed within each
-    guise and judged kind (misaligned or aligned) in proportion, and at least one of each
-    present, so that damage net of the contrast is read on the searched answers as on all
-    of them (a guise without both kinds would carry its contrast into the target)."""
-    part = np.zeros(len(answers.items), dtype=int)
-    rng = rng_for(seed, "exact-search")
-    for h in sorted(set(answers.half.tolist())):
-        for lang in sorted(set(answers.langs.tolist())):
-            group = (answers.half == h) & (answers.langs == lang)
-            n = int(group.sum())
-            wanted = min(n, max(SEARCH_MIN, int(np.ceil(n * SEARCH_FRACTION))))
-            for guise in sorted(set(answers.guises[group].tolist())):
-                for kind in (True, False):
-                    stratum = np.flatnonzero(
-                        group & (answers.guises == guise) & (answers.misaligned == kind)
-                    )
-                    if stratum.size:
-                        take = min(stratum.size, max(1, round(stratum.size * wanted / n)))
-                        part[rng.permutation(stratum)[take:]] = 1
-    return part
 
 
 def _damage_matched(
