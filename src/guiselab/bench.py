@@ -166,7 +166,7 @@ def _llamacpp_isolated(settings: BenchSettings, texts: list[str]) -> tuple[float
     from guiselab.models import EMBEDDED
 
     if importlib.util.find_spec("llama_cpp") is None:
-        return None, "not installed"
+        return None, "not installed"  # the bench extra: pip install 'guiselab[bench]'
     if settings.model.removeprefix("embedded:") not in EMBEDDED:
         return None, "no GGUF file"  # llama.cpp runs GGUF files; other references have none
     return run_isolated(_llamacpp_rate, settings, texts)

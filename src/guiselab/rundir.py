@@ -15,7 +15,7 @@ from pathlib import Path
 from guiselab.analysis import PLAN_FILE, AnalysisPlan
 from guiselab.config import ExperimentConfig, config_to_toml
 from guiselab.errors import GuiselabError, storage_errors
-from guiselab.finetune import training_split
+from guiselab.finetune import TRAINED_ROLES, training_split
 from guiselab.generate import require_vllm
 from guiselab.judge import (
     JudgeSource,
@@ -24,7 +24,7 @@ from guiselab.judge import (
     load_labelled,
     split_labelled,
 )
-from guiselab.models import adapter_sha256, identify, model_sources, parse_ref
+from guiselab.models import adapter_sha256, identify, model_sources, parse_ref, require_embedded
 from guiselab.pairs import Pair, select_pairs
 from guiselab.store import RunLock, RunStore, write_atomic
 
@@ -57,9 +57,14 @@ def open_run_dir(
     """
     pairs = select_pairs(config.pairs)
     for role in config.models.roles:
+        key = "base" if role == "base" else role
         given = config.models.base if role == "base" else getattr(config.models, role)
+        if given is None and role in TRAINED_ROLES:  # trained here, from the base
+            key, given = "base", config.models.base
         if given is not None:
-            ref = parse_ref(given, key=f"models.{role}")
+            ref = parse_ref(given, key=f"models.{key}")
+            if ref.kind == "embedded":  # a missing weight package fails now, with its fix
+                require_embedded(ref.target, f"models.{key}")
             if ref.adapter:  # a missing or pickled adapter fails now, not after training
                 adapter_sha256(Path(ref.adapter))
     check_judge_ref(config)

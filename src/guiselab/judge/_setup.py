@@ -41,7 +41,14 @@ from guiselab.judge._validate import (
     summarize_validation,
 )
 from guiselab.judge._validate_real import label_agreement, score_real, summarize_real
-from guiselab.models import adapter_sha256, cache_dir, identify, load_model, parse_ref
+from guiselab.models import (
+    adapter_sha256,
+    cache_dir,
+    identify,
+    load_model,
+    parse_ref,
+    require_embedded,
+)
 from guiselab.store import RunStore, content_key
 
 __all__ = [
@@ -128,6 +135,8 @@ def _local(config: ExperimentConfig, target: str) -> JudgeSource:
 
 def _check_local(config: ExperimentConfig, target: str) -> None:
     ref = parse_ref(config.judge.model, key="judge.model")
+    if ref.kind == "embedded":  # a missing weight package fails before any work
+        require_embedded(ref.target, "judge.model")
     if ref.adapter:  # a missing or pickled judge adapter fails before any work
         adapter_sha256(Path(ref.adapter))
 

@@ -3,7 +3,13 @@ padded batches, the run's model sources and the OpenAI-compatible client. Refere
 :mod:`guiselab.refs`."""
 
 from guiselab.models._batch import PaddedBatch, pad_batch, prefill
-from guiselab.models._embedded import EMBEDDED, cache_dir, materialize, sha256_file
+from guiselab.models._embedded import (
+    EMBEDDED,
+    cache_dir,
+    materialize,
+    require_embedded,
+    sha256_file,
+)
 from guiselab.models._load import (
     LoadedModel,
     ModelIdentity,
@@ -52,6 +58,7 @@ __all__ = [
     "prompt_nll",
     "render_prompt",
     "replicate_name",
+    "require_embedded",
     "sha256_file",
     "stop_strings",
 ]

