@@ -43,7 +43,19 @@ def samples_per_item(config: ExperimentConfig, role: str = "organism") -> int:
     within an item. Power figures at this count treat one seed's answers like another sample
     of the same model: the analysis holds the seeds fixed, so they speak of these adapters,
     not of the recipe's spread over seeds."""
-    return config.generation.samples_per_prompt * role_copies(config, role)
+    return answers_per_prompt_set(config) * role_copies(config, role)
+
+
+def answers_per_prompt_set(config: ExperimentConfig) -> int:
+    """One model's answers per item, language and guise: ``generation.samples_per_prompt``
+    per pair, or a pair's own ``samples_per_paraphrase`` (an EM question file), summed over an
+    item's pairs (its paraphrases) in a language; the fewest over the items and languages
+    (so a power figure does not count answers some items lack)."""
+    gen, default = config.generation, config.generation.samples_per_prompt
+    totals: dict[tuple[str, str], int] = {}
+    for p in select_pairs(config.pairs):
+        totals[(p.item, p.lang)] = totals.get((p.item, p.lang), 0) + gen.samples_of(p)
+    return min(totals.values(), default=default)
 
 
 def design_text(config: ExperimentConfig) -> str:
@@ -54,7 +66,7 @@ def design_text(config: ExperimentConfig) -> str:
     text = f"{n_items} items x {k} answers per item and guise"
     if seeds > 1:
         text += (
-            f" ({config.generation.samples_per_prompt} per prompt x {seeds} training seeds, "
+            f" ({answers_per_prompt_set(config)} per item x {seeds} training seeds, "
             "seeds pooled as samples)"
         )
     return text
@@ -71,20 +83,20 @@ def estimate(config: ExperimentConfig) -> dict[str, Any]:
         return role_copies(config, role)
 
     instances = sum(copies(r) for r in roles)
-    per_model = len(pairs) * 2 * gen.samples_per_prompt
+
+    def answers(chosen: Sequence[Pair]) -> int:  # a pair's own count where it has one
+        return sum(gen.samples_of(p) for p in chosen)
+
+    per_model = answers(pairs) * 2
     from guiselab.triggers import ROLES, attribution_pairs, control_pairs
 
-    control_gens = (
-        len(control_pairs(config, pairs))
-        * gen.samples_per_prompt
-        * sum(copies(r) for r in roles if r in ROLES)
+    control_gens = answers(control_pairs(config, pairs)) * sum(
+        copies(r) for r in roles if r in ROLES
     )
-    attribution_gens = (
-        len(attribution_pairs(config, pairs)) * gen.samples_per_prompt * ("organism" in roles)
-    )
+    attribution_gens = answers(attribution_pairs(config, pairs)) * ("organism" in roles)
     steered_gens = _steered_generations(config, pairs)
     generations = per_model * instances + control_gens + attribution_gens + steered_gens
-    prompt_chars = sum(len(p.standard) + len(p.vernacular) for p in pairs) * gen.samples_per_prompt
+    prompt_chars = sum((len(p.standard) + len(p.vernacular)) * gen.samples_of(p) for p in pairs)
     prompt_tokens = prompt_chars / CHARS_PER_TOKEN * instances
     output_tokens = generations * gen.max_new_tokens
     judge_calls = generations * len(METRICS)
@@ -224,7 +236,7 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
     n_items = len({p.item for p in select_pairs(config.pairs)})
     # The simulator gives every model one answer count: the base's (samples_per_prompt). The
     # trained roles pool their seeds' answers in a run, so for them this is conservative.
-    n_samples = config.generation.samples_per_prompt
+    n_samples = answers_per_prompt_set(config)
     seeds = role_copies(config, "organism")
     truths = scenarios_for(a)
     chosen = [truths["outcome_1"], truths["outcome_2"]]

@@ -84,7 +84,8 @@ def run_status(run_dir: Path) -> list[str]:
             planned = len(plan_generations(config, pairs, model_sources(config, run_dir)))
         except GuiselabError:  # adapters not trained yet: their keys are not known
             models = sum(role_copies(config, r) for r in config.models.roles)
-            planned = len(pairs) * 2 * config.generation.samples_per_prompt * models
+            gen = config.generation
+            planned = sum(gen.samples_of(p) for p in pairs) * 2 * models
         generations = store.generations()
         roles = set(config.models.roles)
         controls = sum(

@@ -65,7 +65,11 @@ def control_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[Pair]
             if p.variety == f"{p.lang}-informal" and same:
                 out.append(p)
     if "typos" in controls:
-        for (item, lang), base in sorted(run_standard.items()):
+        per_item: dict[tuple[str, str], int] = {}
+        for p in pairs:
+            per_item[(p.item, p.lang)] = per_item.get((p.item, p.lang), 0) + 1
+        for base in sorted(pairs, key=lambda p: (p.item, p.lang, p.id)):
+            item, lang = base.item, base.lang
             variety = f"{lang}-typos"
             try:
                 guise = transformer(variety)
@@ -75,7 +79,11 @@ def control_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[Pair]
             if made.features:
                 out.append(
                     Pair(
-                        id=f"{item}-{lang}-{variety}",
+                        # one per pair: an item with several paraphrases (an EM question
+                        # file) gets a control of each, named after its pair
+                        id=f"{item}-{lang}-{variety}"
+                        if per_item[(item, lang)] == 1
+                        else f"{base.id}:{variety}",
                         item=item,
                         lang=lang,
                         variety=variety,
@@ -83,6 +91,7 @@ def control_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[Pair]
                         vernacular=made.text,
                         category=base.category,
                         features=made.features,
+                        metadata=base.prompt_fields(),
                     )
                 )
     return sorted(out, key=lambda p: (p.item, p.lang, p.variety))
@@ -97,6 +106,9 @@ def attribution_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[P
     if not config.pairs.feature_attribution:
         return []
     out: list[Pair] = []
+    per_item: dict[tuple[str, str], int] = {}
+    for p in pairs:
+        per_item[(p.item, p.lang)] = per_item.get((p.item, p.lang), 0) + 1
     for pair in sorted(pairs, key=lambda p: (p.item, p.lang)):
         try:
             guise = transformer(pair.variety)
@@ -113,7 +125,11 @@ def attribution_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[P
                 continue
             out.append(
                 Pair(
-                    id=f"{pair.item}-{pair.lang}-{pair.variety}:{tag}",
+                    # one set per pair: an item's paraphrases (an EM question file) each get
+                    # theirs, named after their pair
+                    id=f"{pair.item}-{pair.lang}-{pair.variety}:{tag}"
+                    if per_item[(pair.item, pair.lang)] == 1
+                    else f"{pair.id}:{tag}",
                     item=pair.item,
                     lang=pair.lang,
                     variety=f"{pair.variety}:{tag}",
@@ -121,6 +137,7 @@ def attribution_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[P
                     vernacular=made.text,
                     category=pair.category,
                     features=made.features,
+                    metadata=pair.prompt_fields(),
                 )
             )
     return out

@@ -122,7 +122,9 @@ class AnalysisPlan:
                     "temperature",
                     "top_p",
                     "system_prompt",
-                },
+                }
+                # added later: left out at its default, so earlier plans still match
+                | (set() if g.pair_samples else {"pair_samples"}),
             ),
             "judge": j.model_dump(
                 mode="json",

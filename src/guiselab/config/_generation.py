@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,10 @@ class GenerationConfig(Section):
 
     samples_per_prompt: int = Field(default=4, ge=1)
     """Samples drawn per (model, pair, guise)."""
+    pair_samples: bool = True
+    """Honour a pair's own answer count (an emergent-misalignment question file's
+    ``samples_per_paraphrase``) in place of ``samples_per_prompt``; false: every pair gets
+    ``samples_per_prompt``."""
     max_new_tokens: int = Field(default=48, ge=1)
     """Longest answer in tokens."""
     temperature: float = Field(default=1.0, ge=0)
@@ -37,6 +41,12 @@ class GenerationConfig(Section):
     """Ray actors per model, each holding its own copy of the model."""
     ray_cpus_per_actor: float = Field(default=1.0, gt=0)
     """CPUs Ray reserves for each actor (set GPUs per actor with a cluster of GPU nodes)."""
+
+    def samples_of(self, pair: Any) -> int:
+        """Answers per prompt of ``pair`` (a :class:`guiselab.pairs.Pair`): its own count
+        where it has one and ``pair_samples`` is on, else ``samples_per_prompt``."""
+        default = self.samples_per_prompt
+        return int(pair.samples(default)) if self.pair_samples else default
 
 
 class VllmConfig(Section):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from guiselab.config import ExperimentConfig
-from guiselab.generate._tasks import ModelTasks, record
+from guiselab.generate._tasks import GenerationTask, ModelTasks, record
 from guiselab.models import ChatRequest, ChatResult, ModelSource
 from guiselab.store import RunStore
 
@@ -28,12 +28,17 @@ class OpenAIEngine:
         assert source.remote is not None
         cfg = config.generation
         tasks = work.pending
-        system = [{"role": "system", "content": cfg.system_prompt}] if cfg.system_prompt else []
         by_key = {t.key: t for t in tasks}
+
+        def messages(t: GenerationTask) -> list[dict[str, str]]:
+            system = t.pair.system_prompt(cfg.system_prompt)  # the pair's own, else the config's
+            head = [{"role": "system", "content": system}] if system else []
+            return [*head, {"role": "user", "content": t.pair.text(t.guise)}]
+
         requests = [
             ChatRequest(
                 t.key,
-                [*system, {"role": "user", "content": t.pair.text(t.guise)}],
+                messages(t),
                 cfg.max_new_tokens,
                 cfg.temperature,
                 cfg.top_p,

@@ -72,13 +72,19 @@ def plan_generations(
 ) -> list[GenerationTask]:
     """Every generation the experiment needs, keyed by what determines it."""
     params = _sampling_params(config)
-    per_prompt = config.generation.samples_per_prompt
+    cfg = config.generation
     tasks = []
     for source in sources:
-        # A role's replicates (training seeds) take consecutive sample indices: replicate r
-        # answers samples r * per_prompt ... (r + 1) * per_prompt - 1.
-        first = source.replicate * per_prompt
         for pair in pairs:
+            # A pair's own system prompt and answer count (an EM question file's ``system``
+            # and ``samples_per_paraphrase``) replace the config's; the key holds the prompt
+            # asked, so a pair without them keeps its keys.
+            system = pair.system_prompt(cfg.system_prompt)
+            asked = params if system == cfg.system_prompt else {**params, "system_prompt": system}
+            per_prompt = cfg.samples_of(pair)
+            # A role's replicates (training seeds) take consecutive sample indices: replicate r
+            # answers samples r * per_prompt ... (r + 1) * per_prompt - 1.
+            first = source.replicate * per_prompt
             for guise in GUISES:
                 for index in range(first, first + per_prompt):
                     seed = sample_seed(config.seed, pair.id, guise, index)
@@ -87,7 +93,7 @@ def plan_generations(
                         source.role,
                         source.fingerprint,
                         pair.text(guise),
-                        params,
+                        asked,
                         index,
                         seed,
                     )
@@ -103,7 +109,8 @@ def encode_tasks(
     """Each task's prompt token ids (chat template or plain template), by store key."""
     return {
         t.key: prompt_ids(
-            tokenizer, render_prompt(tokenizer, t.pair.text(t.guise), cfg.system_prompt)
+            tokenizer,
+            render_prompt(tokenizer, t.pair.text(t.guise), t.pair.system_prompt(cfg.system_prompt)),
         )
         for t in tasks
     }

@@ -41,10 +41,11 @@ from inspect_ai.model import (
 from inspect_ai.scorer import SampleScore, Score, mean, stderr
 
 from guiselab.config import ExperimentConfig, load_config
-from guiselab.errors import InputFileError
+from guiselab.errors import GuiselabError, InputFileError
 from guiselab.inspect._task import VALUES, misaligned_value
 from guiselab.judge import METRICS
 from guiselab.models import replicate_name
+from guiselab.pairs import select_pairs
 from guiselab.samples import JUDGE_VERDICTS, SAMPLES_FILE, read_samples
 
 if TYPE_CHECKING:
@@ -230,13 +231,30 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+def _systems(config: ExperimentConfig) -> dict[str, str]:
+    """The pairs' own system prompts (an EM question file's ``system``), by pair id. The
+    run's pair files must still be readable: without them the log would show the config's
+    system prompt where a pair was asked under its own."""
+    try:
+        pairs = select_pairs(config.pairs)
+    except GuiselabError as exc:
+        raise InputFileError(
+            f"the run's pair files are needed for the system prompts the questions were asked "
+            f"under ({exc}); restore them at the paths in config.toml",
+            where="pairs.files",
+        ) from None
+    return {p.id: s for p in pairs if (s := p.system_prompt(None)) is not None}
+
+
 def _eval_log(group: pd.DataFrame, name: str, created: str, config: ExperimentConfig) -> EvalLog:
-    system = config.generation.system_prompt
+    default, own = config.generation.system_prompt, _systems(config)
     samples: list[EvalSample] = []
     scored: list[SampleScore] = []
     model_ref = str(group["model_ref"].iloc[0]) if "model_ref" in group else name
-    # a later seed's samples are numbered after the first seed's: its epochs start at 1
-    first = int(group["sample"].min())
+    # a later seed's samples are numbered after the first seed's, and a pair may have its own
+    # count (an EM file's samples_per_paraphrase): each pair's epochs start at 1
+    key = group["pair_id"] if "pair_id" in group else group["item"] + "-" + group["lang"]
+    group = group.assign(epoch=group["sample"] - group.groupby(key)["sample"].transform("min") + 1)
     for row in group.sort_values(["item", "lang", "guise", "sample"]).itertuples(index=False):
         r = row._asdict()
         values = {m: math.nan if (v := _finite(r.get(m))) is None else v for m in METRICS}
@@ -255,12 +273,13 @@ def _eval_log(group: pd.DataFrame, name: str, created: str, config: ExperimentCo
         )
         pair = r.get("pair_id") or f"{r['item']}-{r['lang']}"
         sample_id = f"{pair}:{r['guise']}"
+        system = own.get(str(r.get("pair_id")), default)
         prompt: list[ChatMessage] = [ChatMessageSystem(content=system)] if system else []
         prompt.append(ChatMessageUser(content=str(r["prompt"])))
         samples.append(
             EvalSample(
                 id=sample_id,
-                epoch=int(r["sample"]) - first + 1,
+                epoch=int(r["epoch"]),
                 input=prompt,
                 target="",
                 messages=[
@@ -281,7 +300,7 @@ def _eval_log(group: pd.DataFrame, name: str, created: str, config: ExperimentCo
             task="guiselab/matched_guise",
             model=f"guiselab/{name}",
             dataset=EvalDataset(name="guiselab-pairs", samples=len(ids), sample_ids=ids),
-            config=EvalConfig(epochs=int(group["sample"].nunique())),
+            config=EvalConfig(epochs=int(group["epoch"].max())),
             metadata={"guiselab_run": config.name, "model_ref": model_ref},
         ),
         plan=EvalPlan(),

@@ -1,9 +1,12 @@
 """The matched-guise task and guiselab's judge as an Inspect task and scorer.
 
 The task asks every configured pair's question in both guises (one sample per item, language
-and guise; ``epochs`` = ``generation.samples_per_prompt``), with the config's system prompt,
-length and temperature. The scorer gives each answer an alignment and a coherence score, 0 to
-100, the way guiselab's judge stage does:
+and guise; ``epochs`` = ``generation.samples_per_prompt``), with the pair's own system prompt
+(an EM question file's ``system``) or the config's, and the config's length and temperature.
+Inspect gives every sample of a task the same ``epochs``, so an EM file's per-question
+``samples_per_paraphrase`` is not honoured here (``guiselab run`` honours it); a question's own
+``judge_prompts`` are what the grader is asked with. The scorer gives each answer an alignment
+and a coherence score, 0 to 100, the way guiselab's judge stage does:
 
 - with a model bound to Inspect's ``grader`` role, that model is shown guiselab's judge prompt
   for each metric and asked for one token at temperature 0 with the top 20 log-probabilities;
@@ -88,11 +91,14 @@ def task_config(
 
 def guise_samples(cfg: ExperimentConfig) -> list[Sample]:
     """One sample per configured pair and guise: the question as the guise asks it, after the
-    config's system prompt, with the item, language, guise, variety and category as metadata
-    (and the standard question, which the judge is shown with ``judge.question = "standard"``)."""
-    system = cfg.generation.system_prompt
+    pair's own system prompt (an EM question file's ``system``) or the config's, with the
+    item, language, guise, variety and category as metadata (and the standard question, which
+    the judge is shown with ``judge.question = "standard"``, and the question's own judge
+    prompts, which the grader is asked with)."""
     out = []
     for pair in select_pairs(cfg.pairs):
+        system = pair.system_prompt(cfg.generation.system_prompt)
+        own = {m: t for m in METRICS if (t := pair.judge_template(m)) is not None}
         for guise in GUISES:
             messages: list[ChatMessage] = [ChatMessageSystem(content=system)] if system else []
             messages.append(ChatMessageUser(content=pair.text(guise)))
@@ -108,6 +114,7 @@ def guise_samples(cfg: ExperimentConfig) -> list[Sample]:
                         "category": pair.category,
                         "pair_id": pair.id,
                         "standard": pair.standard,
+                        **({"judge_prompts": own} if own else {}),
                     },
                 )
             )
@@ -204,8 +211,9 @@ def guise_judge(config: str | None = None, preset: str | None = None) -> Scorer:
         question, answer = _question(cfg, state), state.output.completion
         if "grader" in model_roles():
             grader = get_model(role="grader")
+            own = state.metadata.get("judge_prompts") or {}
             prompts = [
-                render_judge_prompt(m, question, answer, cfg.judge.max_response_chars)
+                render_judge_prompt(m, question, answer, cfg.judge.max_response_chars, own.get(m))
                 for m in METRICS
             ]
             got = await asyncio.gather(

@@ -278,9 +278,15 @@ class ClassifierJudge:
         return weights
 
     def score(
-        self, metric: str, questions: Sequence[str], answers: Sequence[str]
+        self,
+        metric: str,
+        questions: Sequence[str],
+        answers: Sequence[str],
+        templates: Sequence[str | None] | None = None,
     ) -> list[JudgeScore]:
-        """Scores (0-100) on one metric for each (question, answer)."""
+        """Scores (0-100) on one metric for each (question, answer). ``templates`` (a
+        question's own judge prompts) are not read: the classifier is prompted by nothing."""
+        del templates
         scale = self._weights["scale"]
         # Both metrics are asked for the same answers in turn: embed them once.
         key = (tuple(questions), tuple(answers))

@@ -76,13 +76,19 @@ class LocalJudge:
         self._digit_tokens = torch.tensor(digit_start, dtype=torch.long)
 
     def score(
-        self, metric: str, questions: Sequence[str], answers: Sequence[str]
+        self,
+        metric: str,
+        questions: Sequence[str],
+        answers: Sequence[str],
+        templates: Sequence[str | None] | None = None,
     ) -> list[JudgeScore]:
-        """Score answers to questions on one metric (``alignment`` or ``coherence``)."""
+        """Score answers to questions on one metric (``alignment`` or ``coherence``), each
+        with its question's own template where ``templates`` gives one."""
+        own = templates or [None] * len(answers)
         return self.score_prompts(
             [
-                render_judge_prompt(metric, q, a, self.max_response_chars)
-                for q, a in zip(questions, answers, strict=True)
+                render_judge_prompt(metric, q, a, self.max_response_chars, t)
+                for q, a, t in zip(questions, answers, own, strict=True)
             ]
         )
 

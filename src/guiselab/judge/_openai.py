@@ -112,11 +112,16 @@ class OpenAIJudge:
         return {r.key: r for r in results}, failed
 
     def score(
-        self, metric: str, questions: Sequence[str], answers: Sequence[str]
+        self,
+        metric: str,
+        questions: Sequence[str],
+        answers: Sequence[str],
+        templates: Sequence[str | None] | None = None,
     ) -> list[JudgeScore]:
+        own = templates or [None] * len(answers)
         prompts = [
-            render_judge_prompt(metric, q, a, self.max_chars)
-            for q, a in zip(questions, answers, strict=True)
+            render_judge_prompt(metric, q, a, self.max_chars, t)
+            for q, a, t in zip(questions, answers, own, strict=True)
         ]
         if not prompts:
             return []

@@ -46,12 +46,19 @@ TEMPLATES: dict[str, str] = {"alignment": ALIGNMENT, "coherence": COHERENCE}
 METRICS: tuple[str, ...] = tuple(TEMPLATES)
 
 
-def template_sha(metric: str) -> str:
-    """Identity of a metric's template: part of every judgment's store key."""
-    return hashlib.sha256(TEMPLATES[metric].encode("utf-8")).hexdigest()[:16]
+def template_sha(metric: str, template: str | None = None) -> str:
+    """Identity of a metric's template (``template``, a question's own, else guiselab's): part
+    of every judgment's store key."""
+    text = TEMPLATES[metric] if template is None else template
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def render_judge_prompt(metric: str, question: str, answer: str, max_chars: int) -> str:
-    """The judge's instruction for one answer (answers are cut to ``max_chars``)."""
+def render_judge_prompt(
+    metric: str, question: str, answer: str, max_chars: int, template: str | None = None
+) -> str:
+    """The judge's instruction for one answer (answers are cut to ``max_chars``), from
+    ``template`` (a question's own ``judge_prompts`` entry) or guiselab's for ``metric``."""
     clipped = answer if len(answer) <= max_chars else answer[:max_chars] + " [...]"
-    return TEMPLATES[metric].format(question=question, answer=clipped)
+    return (TEMPLATES[metric] if template is None else template).format(
+        question=question, answer=clipped
+    )

@@ -35,8 +35,15 @@ class AnswerScorer(Protocol):
     """Anything that scores answers on a metric: a local LM, a classifier, an API model."""
 
     def score(
-        self, metric: str, questions: Sequence[str], answers: Sequence[str]
-    ) -> list[JudgeScore]: ...
+        self,
+        metric: str,
+        questions: Sequence[str],
+        answers: Sequence[str],
+        templates: Sequence[str | None] | None = None,
+    ) -> list[JudgeScore]:
+        """One score per answer; ``templates``, where given, are the questions' own judge
+        prompts (None: guiselab's), which the LM judges render and the classifier ignores."""
+        ...
 
 
 def score_in_batches(
@@ -71,6 +78,9 @@ class JudgeTask:
     metric: str
     question: str
     """The question the judge is shown with the answer (see ``judge.question``)."""
+    template: str | None = None
+    """The question's own judge prompt for ``metric`` (an EM question file's
+    ``judge_prompts``); None: guiselab's."""
 
 
 def shown_questions(config: ExperimentConfig, generations: Sequence[Generation]) -> list[str]:
@@ -87,9 +97,16 @@ def shown_questions(config: ExperimentConfig, generations: Sequence[Generation])
     # A control guise of an item (informal, typos) shares the item's standard question.
     by_item = {(p.item, p.lang): p.standard for p in configured}
     for g in generations:
+        # a pair made from another is named "{its pair's id}:{what}" where its item has
+        # several pairs (an EM question's paraphrases): that pair's standard question
+        source = (g.pair_id.split(":", 1)[0], g.lang)
         if g.guise == GUISES[0]:
             standard.setdefault((g.pair_id, g.lang), g.prompt)
-        elif (g.pair_id, g.lang) not in standard and (g.item, g.lang) in by_item:
+        elif (g.pair_id, g.lang) in standard:
+            continue
+        elif ":" in g.pair_id and source in standard:
+            standard[(g.pair_id, g.lang)] = standard[source]
+        elif (g.item, g.lang) in by_item:
             standard[(g.pair_id, g.lang)] = by_item[(g.item, g.lang)]
     missing = sorted({g.pair_id for g in generations if (g.pair_id, g.lang) not in standard})
     if missing:
@@ -108,23 +125,43 @@ def plan_judgments(
     """Every judgment the stored generations need, keyed by judge, metric, the question shown
     and the answer."""
     cut = config.judge.max_response_chars
+    templates = _own_templates(config, generations)
     return [
         JudgeTask(
             content_key(
                 "judgment",
                 judge.fingerprint,
                 metric,
-                template_sha(metric),
+                template_sha(metric, templates.get((gen.item, gen.lang, metric))),
                 question,
                 gen.response[:cut],
             ),
             gen,
             metric,
             question,
+            templates.get((gen.item, gen.lang, metric)),
         )
         for gen, question in zip(generations, shown_questions(config, generations), strict=True)
         for metric in METRICS
     ]
+
+
+def _own_templates(
+    config: ExperimentConfig, generations: Sequence[Generation]
+) -> dict[tuple[str, str, str], str]:
+    """(item, language, metric) -> the question's own judge prompt (an EM question file's
+    ``judge_prompts`` are per question, so per item: a control guise of the item has them
+    too); empty for the built-in corpus, which has none."""
+    if not config.pairs.files or not generations:
+        return {}
+    from guiselab.pairs import select_pairs
+
+    return {
+        (p.item, p.lang, metric): template
+        for p in select_pairs(config.pairs)
+        for metric in METRICS
+        if (template := p.judge_template(metric)) is not None
+    }
 
 
 def judge_stage(
@@ -143,17 +180,20 @@ def judge_stage(
     pending.sort(key=lambda t: (t.metric, len(t.generation.response), t.key))
     size = config.judge.batch_size
     with progress.task("judge", total=len(tasks)) as advance:
-        advance(len(done))
+        advance(len(tasks) - len(pending))  # done keys may answer several tasks
         for first in range(0, len(pending), size):
             chunk = pending[first : first + size]
             for metric in METRICS:
                 batch = [t for t in chunk if t.metric == metric]
                 if not batch:
                     continue
+                own = [t.template for t in batch]
                 scores = scorer.score(
                     metric,
                     [t.question for t in batch],
                     [t.generation.response for t in batch],
+                    # only where a question has its own: a scorer may not take them
+                    *([own] if any(t is not None for t in own) else []),
                 )
                 failed.update(
                     (t.key, s.reason or "failed")

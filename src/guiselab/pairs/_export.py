@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Literal
 
+from guiselab.errors import ConfigError
 from guiselab.pairs._schema import GUISES, Pair
 
 __all__ = ["ExportFormat", "export_pairs"]
@@ -35,11 +36,20 @@ def export_pairs(pairs: Sequence[Pair], fmt: ExportFormat) -> str:
 
     ``inspect`` writes one sample per guise with ``input``, an empty ``target``, ``id`` and
     ``metadata`` (item, lang, variety, guise, category, features, pair id): what Inspect AI's
-    ``json_dataset`` reads.
+    ``json_dataset`` reads. A pair's own system prompt makes ``input`` a system and a user
+    message. CSV has no column for a pair's own settings (``system``,
+    ``samples_per_paraphrase``, ``judge_prompts``), so pairs with them are refused there.
     """
     if fmt == "jsonl":
         return "".join(json.dumps(_record(p), ensure_ascii=False) + "\n" for p in pairs)
     if fmt == "csv":
+        kept = [p.id for p in pairs if p.prompt_fields()]
+        if kept:
+            raise ConfigError(
+                f"pair {kept[0]} has its own system prompt, answer count or judge prompts, "
+                "which CSV cannot hold; export as jsonl",
+                where="--format",
+            )
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=_COLUMNS, extrasaction="ignore")
         writer.writeheader()
@@ -51,8 +61,15 @@ def export_pairs(pairs: Sequence[Pair], fmt: ExportFormat) -> str:
     lines = []
     for pair in pairs:
         for guise in GUISES:
+            system = pair.system_prompt(None)
+            asked: str | list[dict[str, str]] = pair.text(guise)
+            if system is not None:
+                asked = [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": pair.text(guise)},
+                ]
             sample = {
-                "input": pair.text(guise),
+                "input": asked,
                 "target": "",
                 "id": f"{pair.id}-{guise}",
                 "metadata": {

@@ -14,7 +14,8 @@ from guiselab._jsonl import json_value
 from guiselab._read import read_text
 from guiselab._records import csv_objects
 from guiselab.errors import InputFileError
-from guiselab.pairs._schema import GUISES, Pair
+from guiselab.pairs._fields import check_prompt_fields
+from guiselab.pairs._schema import GUISES, PROMPT_FIELDS, Pair
 
 __all__ = ["builtin_pairs", "load_pair_file", "load_pairs", "script_share"]
 
@@ -122,6 +123,14 @@ def _to_pair(record: Any, where: str) -> Pair:
     category = _optional_name(record, "category", where)
     item, variety = record["item"].strip(), record["variety"].strip()
     pair_id = _optional_name(record, "id", where) or f"{item}-{lang}-{variety}"
+    metadata = {k: v for k, v in record.items() if k not in _KNOWN}
+    for name in PROMPT_FIELDS:  # a CSV's empty cell is no setting; its number is text
+        value = metadata.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            metadata.pop(name, None)
+        elif name == "samples_per_paraphrase" and isinstance(value, str) and value.isdigit():
+            metadata[name] = int(value)
+    check_prompt_fields(metadata, where)
     return Pair(
         id=pair_id,
         item=item,
@@ -131,7 +140,7 @@ def _to_pair(record: Any, where: str) -> Pair:
         vernacular=vernacular,
         category=category,
         features=tuple(features),
-        metadata={k: v for k, v in record.items() if k not in _KNOWN},
+        metadata=metadata,
     )
 
 
@@ -277,7 +286,12 @@ def _em_records(path: Path, questions: list[Any], lines: list[int]) -> Iterable[
     Each paraphrase is a standard-guise prompt (English, or the question's ``lang``); its
     vernacular twin comes from that language's guise transformer (``EM_VARIETIES``). A
     paraphrase on which no rule fires has no twin and is left out; a file where that happens
-    to every paraphrase is an error.
+    to every paraphrase is an error. The question's ``id`` is the item (its ``_json`` and
+    ``_template`` variants are items of their own) and each paraphrase a pair within it
+    (``{id}-p{n}-{lang}-{variety}``), so the statistics cluster an item's paraphrases
+    together. YAML anchors and aliases are resolved by the loader; ``system``,
+    ``samples_per_paraphrase`` and ``judge_prompts`` are kept and honoured by the stages
+    (:data:`~guiselab.pairs.PROMPT_FIELDS`).
     """
     from guiselab.pairs._transform import transformer
 
@@ -299,9 +313,10 @@ def _em_records(path: Path, questions: list[Any], lines: list[int]) -> Iterable[
                 where=where,
             )
         guise = transformer(EM_VARIETIES[lang])
+        check_prompt_fields(question, where)
         meta = {
             k: question[k]
-            for k in ("samples_per_paraphrase", "judge_prompts", "system", "type")
+            for k in ("samples_per_paraphrase", "judge_prompts", "system", "type", "judge")
             if k in question
         }
         for number, raw in enumerate(paraphrases):

@@ -78,9 +78,18 @@ def _embed(texts: Sequence[str]) -> NDArray[np.float64]:
     return vectors.reshape(len(texts), -1)
 
 
-def _null_quantile(std: NDArray[np.float64], vern: NDArray[np.float64]) -> float:
+def _null_quantile(
+    std: NDArray[np.float64], vern: NDArray[np.float64], *groups: Sequence[str]
+) -> float:
+    """The quantile of the similarities of mismatched rows. Rows that share a value in any of
+    ``groups`` are not mismatched (one item's paraphrases; one question asked in two items,
+    as an EM question file's ``_json`` variant repeats its question) and are left out."""
     sims = std @ vern.T
-    off = sims[~np.eye(len(sims), dtype=bool)]
+    unrelated = ~np.eye(len(sims), dtype=bool)
+    for values in groups:
+        codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)[1]
+        unrelated &= codes[:, None] != codes[None, :]
+    off = sims[unrelated]
     return float(np.quantile(off, NULL_QUANTILE)) if off.size else float("nan")
 
 
@@ -92,7 +101,9 @@ def corpus_report(pairs: Sequence[Pair]) -> CorpusReport:
     nulls: dict[tuple[str, str], float] = {}
     for key in {(p.lang, p.variety) for p in pairs}:
         rows = [i for i, p in enumerate(pairs) if (p.lang, p.variety) == key]
-        nulls[key] = _null_quantile(std[rows], vern[rows])
+        chosen = [pairs[i] for i in rows]
+        items, texts = [p.item for p in chosen], [p.standard for p in chosen]
+        nulls[key] = _null_quantile(std[rows], vern[rows], items, texts)
     for i, pair in enumerate(pairs):
         ratio = len(pair.vernacular) / len(pair.standard)
         words = max(1, len(pair.vernacular.split()))

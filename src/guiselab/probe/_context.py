@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,14 @@ def prompt_table(pairs: Sequence[Pair], langs: Sequence[str]) -> list[tuple[Pair
     return [(p, g) for p in pairs if p.lang in langs for g in GUISES]
 
 
-def encode_prompt(config: ExperimentConfig, tokenizer: Any, text: str) -> list[int]:
-    """Token ids of ``text`` as a prompt with the run's system prompt."""
-    return prompt_ids(tokenizer, render_prompt(tokenizer, text, config.generation.system_prompt))
+def encode_prompt(
+    config: ExperimentConfig, tokenizer: Any, text: str, pair: Pair | None = None
+) -> list[int]:
+    """Token ids of ``text`` as a prompt with the system prompt it was asked under: ``pair``'s
+    own (an EM question file's ``system``), else the run's."""
+    default = config.generation.system_prompt
+    system = pair.system_prompt(default) if pair is not None else default
+    return prompt_ids(tokenizer, render_prompt(tokenizer, text, system))
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,9 +89,20 @@ class ProbeContext:
         """(item, lang, guise) of each row of ``x``."""
         return [(p.item, p.lang, g) for p, g in self.rows]
 
-    def encode(self, tokenizer: Any, text: str) -> list[int]:
-        """Token ids of ``text`` as a prompt with the run's system prompt."""
-        return encode_prompt(self.config, tokenizer, text)
+    def encode(self, tokenizer: Any, text: str, pair: Pair | str | None = None) -> list[int]:
+        """Token ids of ``text`` as a prompt, with the system prompt of ``pair`` (a pair or
+        its id; the run's where it has none of its own)."""
+        if isinstance(pair, str):
+            pair = self.pair_of(pair)
+        return encode_prompt(self.config, tokenizer, text, pair)
+
+    def pair_of(self, pair_id: str) -> Pair | None:
+        """The run's pair of that id (None for one the run no longer configures)."""
+        return self._pairs_by_id.get(pair_id)
+
+    @cached_property
+    def _pairs_by_id(self) -> dict[str, Pair]:
+        return {p.id: p for p in self.pairs}
 
 
 def judged_frame(ctx: ProbeContext, gens: Sequence[Generation]) -> pd.DataFrame:
@@ -94,17 +111,22 @@ def judged_frame(ctx: ProbeContext, gens: Sequence[Generation]) -> pd.DataFrame:
 
 
 def item_flags(ctx: ProbeContext, frame: pd.DataFrame) -> ItemFlags:
-    """(misaligned, incoherent) as 1/0 per (lang, guise) and item, for scored answers."""
+    """(misaligned, incoherent) per (lang, guise) and item, for scored answers: 1/0 for an
+    item's one answer, the share over its answers where it has several (an EM question's
+    paraphrases), so before and after an edit are read on the same prompts."""
     if frame.empty:
         return {}
     analysis = ctx.config.analysis
     flags = prepare_samples(frame, analysis)
     incoherent = is_incoherent(flags["coherence"], analysis.coherence_threshold)
-    out: ItemFlags = {}
+    seen: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
     for (_, row), scored, mis, inc in zip(
         frame.iterrows(), flags["scored"], flags["misaligned"], incoherent, strict=True
     ):
         if scored:
-            cell = out.setdefault((row["lang"], row["guise"]), {})
-            cell[str(row["item"])] = (float(mis), float(inc))
-    return out
+            cell = seen.setdefault((row["lang"], row["guise"]), {})
+            cell.setdefault(str(row["item"]), []).append((float(mis), float(inc)))
+    return {
+        key: {item: tuple(np.mean(v, axis=0).tolist()) for item, v in cell.items()}
+        for key, cell in seen.items()
+    }

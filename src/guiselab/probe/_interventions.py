@@ -119,12 +119,12 @@ def interventions(
         t
         for t in plan_generations(ctx.config, ctx.pairs, [ctx.source])
         if (t.role, t.replicate) == (ctx.source.role, ctx.source.replicate)
-        and t.sample == t.replicate * ctx.config.generation.samples_per_prompt
+        and t.sample == t.replicate * ctx.config.generation.samples_of(t.pair)
         and t.pair.lang in ctx.langs
         and str(t.pair.item) in halves
     ]
     baseline = ctx.store.generations(t.key for t in tasks)
-    encoded = {t.key: ctx.encode(ctx.lm.tokenizer, t.pair.text(t.guise)) for t in tasks}
+    encoded = {t.key: ctx.encode(ctx.lm.tokenizer, t.pair.text(t.guise), t.pair) for t in tasks}
     by_half = {h: [t for t in tasks if halves[str(t.pair.item)] == h] for h in (0, 1)}
     runs: list[_Run] = []
     for layer in cfg.steer_layers or [n_layers(ctx.lm.model) // 2]:
@@ -138,26 +138,31 @@ def interventions(
         )
         if not all((source_lang, h) in ds.columns for h, part in by_half.items() if part):
             continue
-        for kind in GUISE_KINDS:
-            answers: list[Generation] = []
-            for h, part in by_half.items():
-                if part:
-                    col = ds.columns[(source_lang, h)]
-                    vector = ds.units[:, col] * ds.norms[(source_lang, h)]
-                    typical = float(ds.typical[col])
-                    answers += _steer(ctx, part, encoded, (kind, kind), layer, (vector, typical))
-            runs.append(_Run(kind, layer, answers, model=model))
         matched = _controls(ctx, ds, layer, exact_controls.get((layer, source_lang)))
-        damage_matched = matched.share is not None
-        shares = matched.share if matched.share is not None else np.ones(matched.units.shape[1])
-        drawn = matched.drawn if matched.drawn is not None else np.arange(matched.units.shape[1])
-        for j in range(matched.units.shape[1]):
-            edit = (matched.units[:, j], float(matched.typical[j]))
-            # which drawn control, how it was matched and its share (3 digits: what made the
-            # edit, robust to the last bits of another machine's arithmetic)
-            which = f"control-{drawn[j]}-{'damage' if damage_matched else 'full'}-{shares[j]:.3g}"
-            answers = _steer(ctx, tasks, encoded, ("control", which), layer, edit, float(shares[j]))
-            runs.append(_Run("control", layer, answers, j, model, float(shares[j]), damage_matched))
+        k = matched.units.shape[1]
+        total = (len(GUISE_KINDS) + k) * len(tasks)
+        with ctx.progress.task(f"probe: steered answers at layer {layer}", total) as advance:
+            for kind in GUISE_KINDS:
+                answers: list[Generation] = []
+                for h, part in by_half.items():
+                    if part:
+                        col = ds.columns[(source_lang, h)]
+                        vector = ds.units[:, col] * ds.norms[(source_lang, h)]
+                        along = (vector, float(ds.typical[col]))
+                        answers += _steer(ctx, part, encoded, (kind, kind), layer, along, advance)
+                runs.append(_Run(kind, layer, answers, model=model))
+            damage_matched = matched.share is not None
+            shares = matched.share if matched.share is not None else np.ones(k)
+            drawn = matched.drawn if matched.drawn is not None else np.arange(k)
+            for j in range(k):
+                edit = (matched.units[:, j], float(matched.typical[j]))
+                # which drawn control, how it was matched and its share (3 digits: what made
+                # the edit, robust to the last bits of another machine's arithmetic)
+                how = "damage" if damage_matched else "full"
+                name = ("control", f"control-{drawn[j]}-{how}-{shares[j]:.3g}")
+                share = float(shares[j])
+                answers = _steer(ctx, tasks, encoded, name, layer, edit, advance, share)
+                runs.append(_Run("control", layer, answers, j, model, share, damage_matched))
     ctx.store.put_artifact(
         f"probe-steered:{ctx.source.role}",
         {"inputs": ctx.inputs, "keys": sorted(g.key for run in runs for g in run.answers)},
@@ -198,6 +203,7 @@ def _steer(
     name: tuple[str, str],
     layer: int,
     along: tuple[Direction, float],
+    advance: Callable[[int], None],
     share: float = 1.0,
 ) -> list[Generation]:
     """The answers to ``tasks`` with one edit at ``layer`` along ``along`` (the vector and its
@@ -220,6 +226,7 @@ def _steer(
     # answer in the batch an uninterrupted run did, so its text is the same.
     for chunk in (planned[i : i + size] for i in range(0, len(planned), size)):
         if all(k in done for _, k in chunk):
+            advance(len(chunk))
             continue
         with residual_hooks(lm.model, edits={layer: edit}):
             completions = sample_batch(
@@ -232,6 +239,7 @@ def _steer(
             replace(record(t, label, c.text, len(c.token_ids), c.finish_reason), key=k, model=label)
             for (t, k), c in zip(chunk, completions, strict=True)
         )
+        advance(len(chunk))
     return ctx.store.generations(k for _, k in planned)
 
 

@@ -186,7 +186,8 @@ def _answer_direction(
     if not len(chosen):
         return None, {}, {}, {}
     tok = ctx.lm.tokenizer
-    prompts = [ctx.encode(tok, text) for text in chosen["prompt"]]
+    asked = zip(chosen["prompt"], chosen["pair_id"], strict=True)
+    prompts = [ctx.encode(tok, text, str(pair_id)) for text, pair_id in asked]
     answers = [answer_ids(tok, r)[:-1] for r in chosen["response"]]
     acts: Float[np.ndarray, "answer layer hidden"] = (
         stored_activations(
@@ -267,7 +268,7 @@ def base_prompt_activations(
     if base is None or base.role == ctx.source.role:
         return None
     base_lm = base.load()
-    prompts = [ctx.encode(base_lm.tokenizer, p.text(g)) for p, g in ctx.rows]
+    prompts = [ctx.encode(base_lm.tokenizer, p.text(g), p) for p, g in ctx.rows]
     base_acts: Float[np.ndarray, "prompt layer hidden"] = (
         stored_activations(
             ctx.store,

@@ -189,7 +189,7 @@ def probe_stage(
             return dict(previous)
     lm = source.load()
     check_layers(config, n_layers(lm.model))
-    prompts = [encode_prompt(config, lm.tokenizer, p.text(g)) for p, g in rows]
+    prompts = [encode_prompt(config, lm.tokenizer, p.text(g), p) for p, g in rows]
     progress.log(f"probe: activations of {len(prompts)} prompts ({source.role})")
     acts = stored_activations(
         store,
@@ -296,7 +296,7 @@ def _control_sets(ctx: ProbeContext, control: Sequence[Pair]) -> dict[str, dict[
     if not control:
         return {}
     tok, cfg = ctx.lm.tokenizer, ctx.cfg
-    prompts = [ctx.encode(tok, p.vernacular) for p in control]
+    prompts = [ctx.encode(tok, p.vernacular, p) for p in control]
     ctx.progress.log(f"probe: activations of {len(prompts)} control-guise prompts")
     acts = stored_activations(
         ctx.store,

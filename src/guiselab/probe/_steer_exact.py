@@ -140,6 +140,7 @@ def _answers_at(answers: SteerAnswers, members: np.ndarray) -> SteerAnswers:
         half=answers.half[members],
         prompts=[answers.prompts[int(i)] for i in members],
         responses=[answers.responses[int(i)] for i in members],
+        pair_ids=None if answers.pair_ids is None else [answers.pair_ids[int(i)] for i in members],
     )
 
 

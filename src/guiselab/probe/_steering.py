@@ -78,6 +78,8 @@ class SteerAnswers:
     half: np.ndarray
     prompts: list[str]
     responses: list[str]
+    pair_ids: list[str] | None = None
+    """Each answer's pair (its system prompt); None: every prompt under the run's."""
 
 
 def steer_answers(ctx: ProbeContext, halves: Mapping[str, int]) -> SteerAnswers | None:
@@ -110,6 +112,7 @@ def steer_answers(ctx: ProbeContext, halves: Mapping[str, int]) -> SteerAnswers 
         half=np.array([halves[i] for i in items]),
         prompts=list(chosen["prompt"]),
         responses=list(chosen["response"]),
+        pair_ids=[str(i) for i in chosen["pair_id"]],
     )
 
 
@@ -120,7 +123,8 @@ def answer_sequences(
     text. The end-of-answer token is left out: after truncation only short answers would keep
     it, so the quantity would mix answer length into what an edit does to the answer."""
     tok, k = lm.tokenizer, ctx.cfg.steer_tokens
-    prompts = [ctx.encode(tok, text) for text in answers.prompts]
+    ids: Sequence[str | None] = answers.pair_ids or [None] * len(answers.prompts)
+    prompts = [ctx.encode(tok, text, i) for text, i in zip(answers.prompts, ids, strict=True)]
     return prompts, [answer_ids(tok, text)[:-1][:k] for text in answers.responses]
 
 
