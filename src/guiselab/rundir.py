@@ -24,7 +24,14 @@ from guiselab.judge import (
     load_labelled,
     split_labelled,
 )
-from guiselab.models import adapter_sha256, identify, model_sources, parse_ref, require_embedded
+from guiselab.models import (
+    adapter_sha256,
+    identify,
+    model_sources,
+    parse_ref,
+    require_embedded,
+    sha256_file,
+)
 from guiselab.pairs import Pair, select_pairs
 from guiselab.store import RunLock, RunStore, write_atomic
 
@@ -213,6 +220,11 @@ def write_manifest(
         "judge": {"ref": judge.label, "fingerprint": judge.fingerprint},
         "analysis_plan_sha256": (store.get_meta(_PLAN_META) or {}).get("sha256"),
         "pairs_check": store.get_meta("pairs_check"),
+        # the pair files as they are now: their per-question settings (system prompts, answer
+        # counts, judge prompts) shape the run as much as the config does
+        "pair_files_sha256": {
+            f: sha256_file(Path(f)) if Path(f).is_file() else None for f in config.pairs.files
+        },
         "seeds": {
             "run": config.seed,
             "finetune": config.finetune.seed,

@@ -9,7 +9,7 @@ import torch
 
 from guiselab.config import load_config
 from guiselab.judge import JudgeSource
-from guiselab.models import adapter_dir
+from guiselab.models import adapter_dir, sha256_file
 from guiselab.models._load import adapter_sha256
 from guiselab.rundir import MANIFEST_FILE, write_manifest
 from guiselab.store import RunStore
@@ -26,8 +26,10 @@ def _adapter(base: Path, out: Path, seed: int) -> None:
 
 
 def test_two_seeds_each_keep_their_adapter_hash(tiny_model_dir: Path, tmp_path: Path) -> None:
+    pairs = Path(__file__).parents[1] / "data" / "em" / "em_questions.yaml"
     (tmp_path / "config.toml").write_text(
         f'[models]\nbase = "hf:{tiny_model_dir}"\ndevice = "cpu"\ndtype = "float32"\n'
+        f'[pairs]\nfiles = ["{pairs}"]\n'
         "[finetune]\nseeds = 2\n",
         encoding="utf-8",
     )
@@ -39,7 +41,10 @@ def test_two_seeds_each_keep_their_adapter_hash(tiny_model_dir: Path, tmp_path: 
     judge = JudgeSource("e5:test", "fp", lambda: None)  # type: ignore[arg-type, return-value]
     with RunStore.in_dir(tmp_path) as store:
         write_manifest(config, tmp_path, store, judge)
-    models = json.loads((tmp_path / MANIFEST_FILE).read_text())["models"]
+    manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    # the pair file's content, whose per-question settings shape the run too
+    assert manifest["pair_files_sha256"] == {str(pairs): sha256_file(pairs)}
+    models = manifest["models"]
     assert set(models) == {"base", "organism", "organism-r1", "control", "control-r1"}
     for name, (role, replicate) in {
         "organism": ("organism", 0),
