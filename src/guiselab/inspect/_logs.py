@@ -209,6 +209,7 @@ def export_inspect_logs(run_dir: Path, out_dir: Path) -> list[Path]:
         raise InputFileError(
             "the run has no judged answers yet; finish it with guiselab run", where=str(run_dir)
         )
+    systems = _systems(config)  # before anything is written: it needs the pair files
     out_dir.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     stamp = now.strftime("%Y-%m-%dT%H-%M-%S+00-00")
@@ -217,7 +218,7 @@ def export_inspect_logs(run_dir: Path, out_dir: Path) -> list[Path]:
         frame = frame.assign(replicate=0)
     for (role, replicate), group in frame.groupby(["model", "replicate"], sort=True):
         name = replicate_name(str(role), int(replicate))
-        log = _eval_log(group, name, now.isoformat(), config)
+        log = _eval_log(group, name, now.isoformat(), config, systems)
         path = out_dir / f"{stamp}_guiselab-matched-guise_{name}.eval"
         write_eval_log(log, str(path), format="eval")
         written.append(path)
@@ -246,14 +247,21 @@ def _systems(config: ExperimentConfig) -> dict[str, str]:
     return {p.id: s for p in pairs if (s := p.system_prompt(None)) is not None}
 
 
-def _eval_log(group: pd.DataFrame, name: str, created: str, config: ExperimentConfig) -> EvalLog:
-    default, own = config.generation.system_prompt, _systems(config)
+def _eval_log(
+    group: pd.DataFrame,
+    name: str,
+    created: str,
+    config: ExperimentConfig,
+    own: Mapping[str, str],
+) -> EvalLog:
+    default = config.generation.system_prompt
     samples: list[EvalSample] = []
     scored: list[SampleScore] = []
     model_ref = str(group["model_ref"].iloc[0]) if "model_ref" in group else name
     # a later seed's samples are numbered after the first seed's, and a pair may have its own
     # count (an EM file's samples_per_paraphrase): each pair's epochs start at 1
-    key = group["pair_id"] if "pair_id" in group else group["item"] + "-" + group["lang"]
+    fallback = group["item"].astype(str) + "-" + group["lang"].astype(str)
+    key = group["pair_id"].fillna(fallback) if "pair_id" in group else fallback
     group = group.assign(epoch=group["sample"] - group.groupby(key)["sample"].transform("min") + 1)
     for row in group.sort_values(["item", "lang", "guise", "sample"]).itertuples(index=False):
         r = row._asdict()

@@ -99,7 +99,7 @@ def shown_questions(config: ExperimentConfig, generations: Sequence[Generation])
     for g in generations:
         # a pair made from another is named "{its pair's id}:{what}" where its item has
         # several pairs (an EM question's paraphrases): that pair's standard question
-        source = (g.pair_id.split(":", 1)[0], g.lang)
+        source = (g.pair_id.rsplit(":", 1)[0], g.lang)
         if g.guise == GUISES[0]:
             standard.setdefault((g.pair_id, g.lang), g.prompt)
         elif (g.pair_id, g.lang) in standard:
@@ -125,43 +125,56 @@ def plan_judgments(
     """Every judgment the stored generations need, keyed by judge, metric, the question shown
     and the answer."""
     cut = config.judge.max_response_chars
-    templates = _own_templates(config, generations)
-    return [
-        JudgeTask(
-            content_key(
+    own, by_item = _own_templates(config, generations)
+    tasks = []
+    for gen, question in zip(generations, shown_questions(config, generations), strict=True):
+        # the pair's own, else (a control or attribution prompt, "{pair id}:{what}") its
+        # source pair's, else its item's
+        source = gen.pair_id.rsplit(":", 1)[0]
+        for metric in METRICS:
+            template = next(
+                (
+                    own[k]
+                    for k in ((gen.pair_id, gen.lang, metric), (source, gen.lang, metric))
+                    if k in own
+                ),
+                by_item.get((gen.item, gen.lang, metric)),
+            )
+            key = content_key(
                 "judgment",
                 judge.fingerprint,
                 metric,
-                template_sha(metric, templates.get((gen.item, gen.lang, metric))),
+                template_sha(metric, template),
                 question,
                 gen.response[:cut],
-            ),
-            gen,
-            metric,
-            question,
-            templates.get((gen.item, gen.lang, metric)),
-        )
-        for gen, question in zip(generations, shown_questions(config, generations), strict=True)
-        for metric in METRICS
-    ]
+            )
+            tasks.append(JudgeTask(key, gen, metric, question, template))
+    return tasks
+
+
+Templates = dict[tuple[str, str, str], str]
 
 
 def _own_templates(
     config: ExperimentConfig, generations: Sequence[Generation]
-) -> dict[tuple[str, str, str], str]:
-    """(item, language, metric) -> the question's own judge prompt (an EM question file's
-    ``judge_prompts`` are per question, so per item: a control guise of the item has them
-    too); empty for the built-in corpus, which has none."""
+) -> tuple[Templates, Templates]:
+    """(pair id, language, metric) -> a configured pair's own judge prompt (an EM question
+    file's ``judge_prompts``), and (item, language, metric) -> the item's (its last pair's,
+    for an answer whose pair the config no longer has); empty for the built-in corpus, which
+    has none."""
+    by_pair: Templates = {}
+    by_item: Templates = {}
     if not config.pairs.files or not generations:
-        return {}
+        return by_pair, by_item
     from guiselab.pairs import select_pairs
 
-    return {
-        (p.item, p.lang, metric): template
-        for p in select_pairs(config.pairs)
-        for metric in METRICS
-        if (template := p.judge_template(metric)) is not None
-    }
+    for p in select_pairs(config.pairs):
+        for metric in METRICS:
+            template = p.judge_template(metric)
+            if template is not None:
+                by_pair[(p.id, p.lang, metric)] = template
+                by_item[(p.item, p.lang, metric)] = template
+    return by_pair, by_item
 
 
 def judge_stage(

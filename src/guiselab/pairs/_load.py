@@ -128,8 +128,10 @@ def _to_pair(record: Any, where: str) -> Pair:
         value = metadata.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             metadata.pop(name, None)
-        elif name == "samples_per_paraphrase" and isinstance(value, str) and value.isdigit():
-            metadata[name] = int(value)
+        elif name == "samples_per_paraphrase" and isinstance(value, str):
+            text = value.strip()
+            if text.isascii() and text.isdecimal():
+                metadata[name] = int(text)
     check_prompt_fields(metadata, where)
     return Pair(
         id=pair_id,

@@ -40,6 +40,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from guiselab.analysis import rng_for
 from guiselab.config import ExperimentConfig
 from guiselab.errors import ConfigError
@@ -306,19 +308,25 @@ def _control_sets(ctx: ProbeContext, control: Sequence[Pair]) -> dict[str, dict[
         lambda: collect_activations(ctx.lm, prompts, batch_size=cfg.batch_size),
     )
     cx = acts[cfg.position].double().numpy()
-    standard = {(item, lang): i for i, (item, lang, g) in enumerate(ctx.meta) if g == "standard"}
-    rows: dict[tuple[str, str], list[tuple[str, int, int]]] = {}
+    # each control against the standard prompt it was made from (its pair's: a control's
+    # standard text is its source pair's), averaged over an item's paraphrases where it has
+    # several (an EM question file), so each item counts once
+    standard = {
+        (p.item, p.lang, p.standard): i for i, (p, g) in enumerate(ctx.rows) if g == "standard"
+    }
+    rows: dict[tuple[str, str], dict[str, list[tuple[int, int]]]] = {}
     for row, p in enumerate(control):
         guise = p.variety.removeprefix(f"{p.lang}-")
-        if (p.item, p.lang) in standard:
-            rows.setdefault((guise, p.lang), []).append((p.item, standard[(p.item, p.lang)], row))
+        source = standard.get((p.item, p.lang, p.standard))
+        if source is not None:
+            rows.setdefault((guise, p.lang), {}).setdefault(p.item, []).append((source, row))
     out: dict[str, dict[str, GuisePairs]] = {}
-    for (guise, lang), found in sorted(rows.items()):
-        found.sort()
+    for (guise, lang), by_item in sorted(rows.items()):
+        items = sorted(by_item)
         out.setdefault(guise, {})[lang] = GuisePairs(
-            [item for item, _, _ in found],
-            ctx.x[[i for _, i, _ in found]],
-            cx[[r for _, _, r in found]],
+            items,
+            np.stack([ctx.x[[i for i, _ in by_item[item]]].mean(axis=0) for item in items]),
+            np.stack([cx[[r for _, r in by_item[item]]].mean(axis=0) for item in items]),
         )
     return out
 
