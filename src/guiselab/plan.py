@@ -46,29 +46,28 @@ def samples_per_item(config: ExperimentConfig, role: str = "organism") -> int:
     return answers_per_prompt_set(config) * role_copies(config, role)
 
 
-def answers_per_prompt_set(config: ExperimentConfig) -> int:
+def answers_per_prompt_set(config: ExperimentConfig, pairs: Sequence[Pair] | None = None) -> int:
     """One model's answers per item, language and guise: ``generation.samples_per_prompt``
     per pair, or a pair's own ``samples_per_paraphrase`` (an EM question file), summed over an
     item's pairs (its paraphrases) in a language; the fewest over the items and languages
-    (so a power figure does not count answers some items lack)."""
+    (so a power figure does not count answers some items lack). ``pairs``: the config's, where
+    the caller has them already."""
     gen, default = config.generation, config.generation.samples_per_prompt
     totals: dict[tuple[str, str], int] = {}
-    for p in select_pairs(config.pairs):
+    for p in select_pairs(config.pairs) if pairs is None else pairs:
         totals[(p.item, p.lang)] = totals.get((p.item, p.lang), 0) + gen.samples_of(p)
     return min(totals.values(), default=default)
 
 
 def design_text(config: ExperimentConfig) -> str:
     """The design a power figure assumes, in words."""
-    n_items = len({p.item for p in select_pairs(config.pairs)})
-    k = samples_per_item(config)
+    pairs = select_pairs(config.pairs)
+    n_items = len({p.item for p in pairs})
+    per_item = answers_per_prompt_set(config, pairs)
     seeds = role_copies(config, "organism")
-    text = f"{n_items} items x {k} answers per item and guise"
+    text = f"{n_items} items x {per_item * seeds} answers per item and guise"  # samples_per_item
     if seeds > 1:
-        text += (
-            f" ({answers_per_prompt_set(config)} per item x {seeds} training seeds, "
-            "seeds pooled as samples)"
-        )
+        text += f" ({per_item} per item x {seeds} training seeds, seeds pooled as samples)"
     return text
 
 
@@ -233,10 +232,11 @@ def outcome_power(config: ExperimentConfig, n_sims: int = 100, seed: int = 0) ->
     the shares that reach the true outcome, with their Monte-Carlo standard errors.
     """
     a = config.analysis
-    n_items = len({p.item for p in select_pairs(config.pairs)})
+    pairs = select_pairs(config.pairs)
+    n_items = len({p.item for p in pairs})
     # The simulator gives every model one answer count: the base's (samples_per_prompt). The
     # trained roles pool their seeds' answers in a run, so for them this is conservative.
-    n_samples = answers_per_prompt_set(config)
+    n_samples = answers_per_prompt_set(config, pairs)
     seeds = role_copies(config, "organism")
     truths = scenarios_for(a)
     chosen = [truths["outcome_1"], truths["outcome_2"]]

@@ -64,7 +64,7 @@ def open_run_dir(
     """
     pairs = select_pairs(config.pairs)
     for role in config.models.roles:
-        key = "base" if role == "base" else role
+        key = role
         given = config.models.base if role == "base" else getattr(config.models, role)
         if given is None and role in TRAINED_ROLES:  # trained here, from the base
             key, given = "base", config.models.base

@@ -15,7 +15,8 @@ dialect gap well above both says the trigger is the dialect itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,7 @@ def control_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[Pair]
             if p.variety == f"{p.lang}-informal" and same:
                 out.append(p)
     if "typos" in controls:
-        per_item: dict[tuple[str, str], int] = {}
-        for p in pairs:
-            per_item[(p.item, p.lang)] = per_item.get((p.item, p.lang), 0) + 1
+        name = _derived_ids(pairs)
         for base in sorted(pairs, key=lambda p: (p.item, p.lang, p.id)):
             item, lang = base.item, base.lang
             variety = f"{lang}-typos"
@@ -79,11 +78,7 @@ def control_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[Pair]
             if made.features:
                 out.append(
                     Pair(
-                        # one per pair: an item with several paraphrases (an EM question
-                        # file) gets a control of each, named after its pair
-                        id=f"{item}-{lang}-{variety}"
-                        if per_item[(item, lang)] == 1
-                        else f"{base.id}:{variety}",
+                        id=name(base, f"{item}-{lang}-{variety}", variety),
                         item=item,
                         lang=lang,
                         variety=variety,
@@ -97,6 +92,18 @@ def control_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[Pair]
     return sorted(out, key=lambda p: (p.item, p.lang, p.variety))
 
 
+def _derived_ids(pairs: Sequence[Pair]) -> Callable[[Pair, str, str], str]:
+    """How a pair made from ``base`` is named: ``single`` (the corpus's naming) where its item
+    has one pair in its language, else ``{base id}:{what}``, so that each of an item's
+    paraphrases (an EM question file) gets its own."""
+    per_item = Counter((p.item, p.lang) for p in pairs)
+
+    def name(base: Pair, single: str, what: str) -> str:
+        return single if per_item[(base.item, base.lang)] == 1 else f"{base.id}:{what}"
+
+    return name
+
+
 def attribution_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[Pair]:
     """Feature attribution prompts: each run item's standard text made vernacular by its
     variety's rule-based transformer with every feature (``full``), and again with each
@@ -106,9 +113,7 @@ def attribution_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[P
     if not config.pairs.feature_attribution:
         return []
     out: list[Pair] = []
-    per_item: dict[tuple[str, str], int] = {}
-    for p in pairs:
-        per_item[(p.item, p.lang)] = per_item.get((p.item, p.lang), 0) + 1
+    name = _derived_ids(pairs)
     for pair in sorted(pairs, key=lambda p: (p.item, p.lang)):
         try:
             guise = transformer(pair.variety)
@@ -125,11 +130,7 @@ def attribution_pairs(config: ExperimentConfig, pairs: Sequence[Pair]) -> list[P
                 continue
             out.append(
                 Pair(
-                    # one set per pair: an item's paraphrases (an EM question file) each get
-                    # theirs, named after their pair
-                    id=f"{pair.item}-{pair.lang}-{pair.variety}:{tag}"
-                    if per_item[(pair.item, pair.lang)] == 1
-                    else f"{pair.id}:{tag}",
+                    id=name(pair, f"{pair.item}-{pair.lang}-{pair.variety}:{tag}", tag),
                     item=pair.item,
                     lang=pair.lang,
                     variety=f"{pair.variety}:{tag}",

@@ -132,13 +132,10 @@ def plan_judgments(
         # source pair's, else its item's
         source = gen.pair_id.rsplit(":", 1)[0]
         for metric in METRICS:
-            template = next(
-                (
-                    own[k]
-                    for k in ((gen.pair_id, gen.lang, metric), (source, gen.lang, metric))
-                    if k in own
-                ),
-                by_item.get((gen.item, gen.lang, metric)),
+            template = (  # templates are never empty (each holds {question} and {answer})
+                own.get((gen.pair_id, gen.lang, metric))
+                or own.get((source, gen.lang, metric))
+                or by_item.get((gen.item, gen.lang, metric))
             )
             key = content_key(
                 "judgment",
